@@ -1,0 +1,101 @@
+"""Member directory operations used by the CLI, routing and the inbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from certs.identity import COUNTRY_PATTERN, MEMBER_ID_PATTERN
+from exchange.members.models import Member
+from federation.errors import ProtocolError
+from federation.signing import Signer
+
+
+class UnknownMemberError(ProtocolError):
+    status = 403
+    code = "unknown_member"
+
+
+class MemberSuspendedError(ProtocolError):
+    status = 403
+    code = "member_suspended"
+
+
+class MemberInputError(ProtocolError):
+    code = "invalid_member"
+
+
+def save_member(
+    session: Session,
+    *,
+    member_id: str,
+    name: str,
+    countries: list[str],
+    endpoint: str | None,
+    fallback: bool,
+    now: dt.datetime,
+) -> Member:
+    """Add a member or update it; a new fallback replaces the old one."""
+    if not MEMBER_ID_PATTERN.match(member_id):
+        raise MemberInputError(f"member id {member_id!r} is not of the form [a-z0-9][a-z0-9-]{{1,62}}")
+    bad = [country for country in countries if not COUNTRY_PATTERN.match(country)]
+    if bad:
+        raise MemberInputError(f"not ISO 3166-1 alpha-2 country codes: {', '.join(bad)}")
+    if endpoint is not None and not endpoint.startswith("https://"):
+        raise MemberInputError("endpoint must be an https:// URL")
+    for other in session.scalars(select(Member).where(Member.id != member_id)):
+        clash = sorted(set(other.countries) & set(countries))
+        if clash and other.status == "active":
+            raise MemberInputError(f"{other.id} already covers {', '.join(clash)}")
+        if fallback:
+            other.is_fallback = False
+    member = session.get(Member, member_id)
+    if member is None:
+        member = Member(id=member_id, created_at=now, status="active")
+        session.add(member)
+    member.name, member.countries, member.endpoint, member.is_fallback = name, sorted(countries), endpoint, fallback
+    session.flush()
+    return member
+
+
+def set_member_status(session: Session, member_id: str, status: str) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise UnknownMemberError(f"no member {member_id!r}")
+    member.status = status
+    session.flush()
+    return member
+
+
+def require_active(session: Session, member_id: str) -> Member:
+    """Return the member if it may use the network now.
+
+    Raises:
+        UnknownMemberError, MemberSuspendedError.
+    """
+    member = session.get(Member, member_id)
+    if member is None:
+        raise UnknownMemberError(f"{member_id!r} is not a member of the network")
+    if member.status != "active":
+        raise MemberSuspendedError(f"{member_id!r} is suspended")
+    return member
+
+
+def endpoint_of(session: Session, member_id: str) -> str | None:
+    member = session.get(Member, member_id)
+    return member.endpoint if member is not None else None
+
+
+def signed_directory(session: Session, signer: Signer, *, audience: str, now: dt.datetime) -> dict[str, str]:
+    """The member directory as a document signed by the exchange (flattened JWS)."""
+    members = list(session.scalars(select(Member).order_by(Member.id)))
+    fallback = next((member.id for member in members if member.is_fallback and member.status == "active"), None)
+    entries: list[dict[str, Any]] = [
+        {"id": member.id, "name": member.name, "countries": member.countries, "status": member.status}
+        for member in members
+    ]
+    claims = signer.claims(audience, now=now, members=entries, fallback=fallback)
+    return signer.sign_flattened("hotline.directory.v1", claims)

@@ -1,0 +1,1 @@
+"""Routing: which member receives a report, by the hosting country in its routing header."""

@@ -1,0 +1,1 @@
+"""Network-wide status: what the secretariat watches, computed from the exchange's own data."""

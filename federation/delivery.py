@@ -1,0 +1,366 @@
+"""Reliable delivery: an outbox written with the business change, sent at least once, never lost.
+
+How it works:
+
+- A service writes a document to the outbox (:meth:`Outbox.enqueue`) in the same database transaction
+  as the change that caused it. If that transaction rolls back, nothing is sent; if it commits, the
+  document will be delivered however often processes die in between.
+- After each commit that wrote to the outbox, the :class:`DeliveryWorker` is poked for the
+  destinations concerned, so delivery starts within milliseconds; a scheduler job also polls every
+  second for anything due (retries whose backoff ran out, or pokes lost to a crash).
+- Each destination is its own queue with at most one batch in flight. A sender claims a destination
+  with a lease on its peer row (an atomic conditional UPDATE, which works the same on SQLite and
+  PostgreSQL), so several worker processes never send the same batch at once.
+- A batch (up to ``batch_size`` documents, urgent first, then oldest first) travels as one transaction
+  with a fresh id and issued-at; the documents inside keep their ids across retries, so the receiver
+  applies each exactly once and answers a repeat with ``duplicate``.
+- The receiver's signed receipt gives one outcome per document. ``accepted`` and ``duplicate`` mark the
+  row delivered and erase its token; ``rejected`` moves it to the dead-letter state at once (sending
+  it again cannot help) and logs an error.
+- A failed attempt (network error, 5xx, a refused or unverifiable answer) backs the destination off
+  exponentially with jitter, capped, and counts an attempt on each document in the batch; a document
+  out of attempts goes dead. Any message from the peer resets its backoff (:meth:`Deliverer.peer_contacted`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from federation.errors import ProtocolError
+from federation.signing import Signer, flattened_to_compact, verify_jws
+from federation.transport import HTTPTransport, TransportError
+from federation.trust import TrustStore
+
+log = logging.getLogger(__name__)
+
+PRIORITY_URGENT = 0
+PRIORITY_NORMAL = 1
+OUTBOX_INFO_KEY = "outbox_destinations"
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    batch_size: int = 50
+    backoff_base: float = 1.0
+    backoff_cap: float = 3600.0
+    max_attempts: int = 30
+    lease_seconds: float = 120.0
+    clock_skew: dt.timedelta = dt.timedelta(seconds=300)
+
+
+class Outbox:
+    """Adds documents to the outbox inside the caller's unit of work."""
+
+    def __init__(self, session: Session, model: type) -> None:
+        self.session = session
+        self.model = model
+
+    def enqueue(
+        self, destination: str, *, typ: str, token: str, doc_id: str, priority: int, now: dt.datetime
+    ) -> None:
+        self.session.add(
+            self.model(
+                destination=destination, doc_id=doc_id, typ=typ, token=token, priority=priority,
+                state="pending", attempts=0, created_at=now,
+            )
+        )
+        self.session.info.setdefault(OUTBOX_INFO_KEY, set()).add(destination)
+
+
+class Deliverer:
+    """Sends one destination's next batch; all database work goes through the given session factory."""
+
+    def __init__(
+        self,
+        *,
+        session: Session,
+        outbox_model: type,
+        peer_model: type,
+        signer: Signer,
+        trust: TrustStore,
+        transport: HTTPTransport,
+        endpoint_for: Callable[[str], str | None],
+        settings: DeliverySettings,
+        clock: Callable[[], dt.datetime],
+        rng: random.Random,
+    ) -> None:
+        self.session = session
+        self.outbox_model = outbox_model
+        self.peer_model = peer_model
+        self.signer = signer
+        self.trust = trust
+        self.transport = transport
+        self.endpoint_for = endpoint_for
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng
+
+    # Queries -------------------------------------------------------------------------------------
+
+    def due_destinations(self) -> list[str]:
+        """Destinations with pending documents whose backoff has run out and that nobody holds."""
+        now = self.clock()
+        outbox, peer = self.outbox_model, self.peer_model
+        query = (
+            select(outbox.destination)
+            .where(outbox.state == "pending")
+            .outerjoin(peer, peer.member_id == outbox.destination)
+            .where(or_(peer.next_attempt_at.is_(None), peer.next_attempt_at <= now))
+            .where(or_(peer.lease_until.is_(None), peer.lease_until <= now))
+            .distinct()
+        )
+        destinations = list(self.session.scalars(query))
+        self.session.rollback()
+        return destinations
+
+    # Claiming ------------------------------------------------------------------------------------
+
+    def _claim(self, destination: str, now: dt.datetime) -> bool:
+        peer = self.peer_model
+        if self.session.get(peer, destination) is None:
+            self.session.add(peer(member_id=destination, failures=0))
+            self.session.flush()
+        result = self.session.execute(
+            update(peer)
+            .where(peer.member_id == destination)
+            .where(or_(peer.lease_until.is_(None), peer.lease_until <= now))
+            .where(or_(peer.next_attempt_at.is_(None), peer.next_attempt_at <= now))
+            .values(lease_until=now + dt.timedelta(seconds=self.settings.lease_seconds), last_attempt_at=now)
+        )
+        self.session.commit()
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # Sending -------------------------------------------------------------------------------------
+
+    def deliver_batch(self, destination: str) -> int:
+        """Send the destination's next batch, if it is due and unclaimed; return the documents settled."""
+        now = self.clock()
+        if not self._claim(destination, now):
+            return 0
+        outbox = self.outbox_model
+        rows = list(
+            self.session.scalars(
+                select(outbox)
+                .where(outbox.destination == destination, outbox.state == "pending")
+                .order_by(outbox.priority, outbox.id)
+                .limit(self.settings.batch_size)
+            )
+        )
+        batch = [(row.id, row.doc_id, row.token) for row in rows]
+        self.session.rollback()
+        if not batch:
+            self._release(destination)
+            return 0
+        endpoint = self.endpoint_for(destination)
+        if endpoint is None:
+            self._failed(destination, [row_id for row_id, _, _ in batch], "destination has no endpoint", now)
+            return 0
+        transaction = self.signer.claims(destination, now=now, documents=[token for _, _, token in batch])
+        body = self.signer.sign_flattened("hotline.transaction.v1", transaction)
+        try:
+            status, answer = self.transport.post_json(f"{endpoint}/v1/transactions", body, destination=destination)
+            results = self._verify_receipt(status, answer, destination, transaction["jti"], len(batch))
+        except (TransportError, ProtocolError) as exc:
+            self._failed(destination, [row_id for row_id, _, _ in batch], str(exc), self.clock())
+            return 0
+        self._settle(destination, batch, results, self.clock())
+        return len(batch)
+
+    def _verify_receipt(
+        self, status: int, answer: Any, destination: str, transaction_id: str, count: int
+    ) -> list[dict[str, Any]]:
+        if status != 200:
+            detail = answer.get("error") if isinstance(answer, dict) else None
+            raise ProtocolError(f"destination answered HTTP {status} {detail or ''}".strip(), code="delivery_refused")
+        receipt = verify_jws(
+            flattened_to_compact(answer),
+            expected_typ="hotline.transaction-receipt.v1",
+            trust=self.trust,
+            now=self.clock(),
+            clock_skew=self.settings.clock_skew,
+        )
+        # The receipt must come from the destination, be addressed to us, and answer this transaction.
+        claims = receipt.claims
+        if receipt.author.member_id != destination or claims["aud"] != self.signer.member_id:
+            raise ProtocolError("receipt is not from the destination to us", code="receipt_invalid")
+        if claims["transaction"] != transaction_id or len(claims["results"]) != count:
+            raise ProtocolError("receipt does not answer this transaction", code="receipt_invalid")
+        results: list[dict[str, Any]] = claims["results"]
+        return results
+
+    # Recording outcomes --------------------------------------------------------------------------
+
+    def _release(self, destination: str) -> None:
+        peer = self.session.get(self.peer_model, destination)
+        if peer is not None:
+            peer.lease_until = None
+        self.session.commit()
+
+    def _settle(
+        self, destination: str, batch: list[tuple[int, str, str]], results: list[dict[str, Any]], now: dt.datetime
+    ) -> None:
+        for (row_id, doc_id, _), result in zip(batch, results, strict=True):
+            row = self.session.get(self.outbox_model, row_id)
+            if row is None:
+                continue
+            row.attempts += 1
+            if result["outcome"] in ("accepted", "duplicate"):
+                row.state, row.delivered_at, row.token, row.last_error = "delivered", now, None, None
+            else:
+                row.state = "dead"
+                row.last_error = f"{result.get('error')}: {result.get('message')}"
+                log.error("dead letter: %s refused document %s: %s", destination, doc_id, row.last_error)
+        peer = self.session.get(self.peer_model, destination)
+        peer.failures, peer.next_attempt_at, peer.lease_until = 0, None, None
+        peer.last_success_at, peer.last_contact_at, peer.last_error = now, now, None
+        self.session.commit()
+
+    def _failed(self, destination: str, row_ids: list[int], error: str, now: dt.datetime) -> None:
+        peer = self.session.get(self.peer_model, destination)
+        peer.failures += 1
+        delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (peer.failures - 1))
+        delay *= self.rng.uniform(0.5, 1.0)
+        peer.next_attempt_at = now + dt.timedelta(seconds=delay)
+        peer.lease_until = None
+        peer.last_error = error[:1000]
+        for row_id in row_ids:
+            row = self.session.get(self.outbox_model, row_id)
+            row.attempts += 1
+            row.last_error = error[:1000]
+            if row.attempts >= self.settings.max_attempts:
+                row.state = "dead"
+                log.error("dead letter: %s: document %s out of attempts: %s", destination, row.doc_id, error)
+        self.session.commit()
+        log.warning("delivery to %s failed (%d in a row), next try in %.1f s: %s", destination, peer.failures, delay, error)
+
+    def hello(self, destination: str) -> None:
+        """Send an empty transaction, so a peer that backed off from us while we were down tries again now."""
+        endpoint = self.endpoint_for(destination)
+        if endpoint is None:
+            return
+        now = self.clock()
+        transaction = self.signer.claims(destination, now=now, documents=[])
+        body = self.signer.sign_flattened("hotline.transaction.v1", transaction)
+        try:
+            status, answer = self.transport.post_json(f"{endpoint}/v1/transactions", body, destination=destination)
+            self._verify_receipt(status, answer, destination, transaction["jti"], 0)
+        except (TransportError, ProtocolError) as exc:
+            log.warning("hello to %s failed: %s", destination, exc)
+
+    def peer_contacted(self, member_id: str, now: dt.datetime, *, certificate_not_after: dt.datetime) -> None:
+        """A peer talked to us: it is up, so forget its backoff (inside the caller's unit of work)."""
+        peer = self.session.get(self.peer_model, member_id)
+        if peer is None:
+            peer = self.peer_model(member_id=member_id, failures=0)
+            self.session.add(peer)
+        peer.last_contact_at = now
+        peer.certificate_not_after = certificate_not_after
+        if peer.failures:
+            peer.failures, peer.next_attempt_at = 0, None
+            self.session.info.setdefault(OUTBOX_INFO_KEY, set()).add(member_id)
+
+
+class DeliveryWorker:
+    """Runs deliveries on a thread pool: one batch in flight per destination, many destinations at once.
+
+    ``poke(destination)`` asks for a delivery now. If that destination is already being served, the
+    running loop is told to look again before it stops, so a poke is never lost between the loop's
+    last query and its exit.
+    """
+
+    def __init__(self, app: Flask, make_deliverer: Callable[[], Deliverer], *, threads: int = 8) -> None:
+        self.app = app
+        self.make_deliverer = make_deliverer
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="delivery")
+        self._lock = threading.Lock()
+        self._running: set[str] = set()
+        self._again: set[str] = set()
+        self._stopped = False
+
+    def poke(self, destination: str) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            if destination in self._running:
+                self._again.add(destination)
+                return
+            self._running.add(destination)
+        self._executor.submit(self._serve, destination)
+
+    def poke_due(self) -> None:
+        """Poke every destination that has due work (the scheduler's periodic job)."""
+        with self.app.app_context():
+            destinations = self.make_deliverer().due_destinations()
+        for destination in destinations:
+            self.poke(destination)
+
+    def _serve(self, destination: str) -> None:
+        try:
+            while True:
+                with self.app.app_context():
+                    settled = self.make_deliverer().deliver_batch(destination)
+                if settled:
+                    continue
+                with self._lock:
+                    if destination not in self._again:
+                        self._running.discard(destination)
+                        return
+                    self._again.discard(destination)
+        except Exception:
+            log.exception("delivery to %s crashed; the scheduler will try again", destination)
+            with self._lock:
+                self._running.discard(destination)
+                self._again.discard(destination)
+
+    def hello(self, destination: str) -> None:
+        """Greet a peer in the background (see :meth:`Deliverer.hello`), then deliver anything due."""
+
+        def greet() -> None:
+            with self.app.app_context():
+                self.make_deliverer().hello(destination)
+            self.poke(destination)
+
+        self._executor.submit(greet)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._stopped = True
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def describe_outbox(session: Session, outbox_model: type, peer_model: type) -> dict[str, Any]:
+    """Queue health per destination: pending and dead counts, oldest pending, backoff state."""
+    outbox = outbox_model
+    rows = session.execute(
+        select(outbox.destination, outbox.state, func.count(), func.min(outbox.created_at))
+        .where(outbox.state != "delivered")
+        .group_by(outbox.destination, outbox.state)
+    ).all()
+    queues: dict[str, dict[str, Any]] = {}
+    for destination, state, count, oldest in rows:
+        queue = queues.setdefault(destination, {"pending": 0, "dead": 0, "oldest_pending": None})
+        queue[state] = count
+        if state == "pending":
+            queue["oldest_pending"] = oldest.isoformat() if oldest else None
+    for peer in session.scalars(select(peer_model)):
+        queue = queues.setdefault(peer.member_id, {"pending": 0, "dead": 0, "oldest_pending": None})
+        queue.update(
+            failures=peer.failures,
+            next_attempt_at=peer.next_attempt_at.isoformat() if peer.next_attempt_at else None,
+            last_success_at=peer.last_success_at.isoformat() if peer.last_success_at else None,
+            last_contact_at=peer.last_contact_at.isoformat() if peer.last_contact_at else None,
+            last_error=peer.last_error,
+        )
+    return queues
+

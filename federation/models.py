@@ -1,0 +1,100 @@
+"""Table shapes both services need for reliable messaging, as mixins each service maps onto its own tables.
+
+Each service owns its database and its ``db`` object, so these are declarative mixins: the exchange and
+the node each declare ``class Outbox(OutboxMixin, db.Model)`` and hand the concrete classes to the
+services in :mod:`federation.inbox` and :mod:`federation.delivery`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import DateTime, Dialect, Index, Integer, String, Text
+from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the backend stores.
+
+    SQLite has no time zones and hands back naive values; PostgreSQL stores ``timestamptz``. Both come
+    back aware, so comparisons with ``now`` never mix naive and aware times.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class SeenTransactionMixin:
+    """Transactions accepted from each peer, kept for the replay window."""
+
+    sender: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class InboundDocumentMixin:
+    """Every document applied, by author and id, with a digest of its exact bytes.
+
+    A document seen again with the same digest is a duplicate and gets the stored outcome; the same id
+    with a different digest is a conflict and is refused. Only the digest is kept, never the document.
+    """
+
+    author: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    typ: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class OutboxMixin:
+    """One document waiting for (or done with) delivery to one destination.
+
+    States: ``pending`` (waiting or retrying), ``delivered`` (the destination's signed receipt said
+    accepted or duplicate), ``dead`` (refused by the destination, or out of attempts: needs a person).
+    The signed token is erased once delivered: the outbox is not an archive of other members' reports.
+    """
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    doc_id: Mapped[str] = mapped_column(String(36))
+    typ: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:  # noqa: N805 - SQLAlchemy passes the class.
+        name = cls.__tablename__  # type: ignore[attr-defined]
+        return (Index(f"ix_{name}_queue", "destination", "state", "priority", "id"),)
+
+
+class PeerMixin:
+    """Delivery state of one destination: backoff, lease, and what the secretariat watches."""
+
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_contact_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    certificate_not_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -1,0 +1,114 @@
+"""The per-process federation machinery of a service: trust store, signer, transport, delivery.
+
+Each service's factory builds one :class:`Runtime` and stores it in ``app.extensions["hotline"]``.
+Services and views reach their collaborators through it; tests build the app with overrides and use
+the same objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+
+from federation.delivery import OUTBOX_INFO_KEY, Deliverer, DeliverySettings, DeliveryWorker, Outbox
+from federation.inbox import Handler, Inbox
+from federation.signing import Signer
+from federation.transport import HTTPTransport
+from federation.trust import TrustStore
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Runtime:
+    def __init__(
+        self,
+        app: Flask,
+        db: SQLAlchemy,
+        *,
+        models: Mapping[str, type],
+        handlers: Callable[[Signer], Mapping[str, Handler]],
+        endpoint_for: Callable[[str], str | None],
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        config = app.config
+        self.app = app
+        self.db = db
+        self.models = models
+        self.endpoint_for = endpoint_for
+        self.clock = clock
+        self.rng = random.Random()
+        self.trust = TrustStore(Path(config["CA_CERT"]), Path(config["CRL"]))
+        self.signer = Signer.from_files(Path(config["TLS_KEY"]), Path(config["TLS_CERT"]))
+        self.member_id = self.signer.member_id
+        self.handlers = handlers(self.signer)
+        self.transport = HTTPTransport(
+            certificate=Path(config["TLS_CERT"]), key=Path(config["TLS_KEY"]), ca=Path(config["CA_CERT"])
+        )
+        self.clock_skew = dt.timedelta(seconds=config["CLOCK_SKEW_SECONDS"])
+        self.settings = DeliverySettings(
+            batch_size=config["DELIVERY_BATCH_SIZE"],
+            backoff_base=config["DELIVERY_BACKOFF_BASE_SECONDS"],
+            backoff_cap=config["DELIVERY_BACKOFF_CAP_SECONDS"],
+            max_attempts=config["DELIVERY_MAX_ATTEMPTS"],
+            clock_skew=self.clock_skew,
+        )
+        self.worker = DeliveryWorker(app, self.deliverer, threads=config["DELIVERY_THREADS"])
+        event.listen(db.session, "after_commit", self._after_commit)
+        event.listen(db.session, "after_rollback", self._after_rollback)
+
+    def _after_commit(self, session: Any) -> None:
+        # The listener is registered per app but SQLAlchemy applies it to every session of the class.
+        if current_app._get_current_object() is not self.app:  # type: ignore[attr-defined]
+            return
+        destinations = session.info.pop(OUTBOX_INFO_KEY, None)
+        if destinations:
+            for destination in destinations:
+                self.worker.poke(destination)
+
+    def _after_rollback(self, session: Any) -> None:
+        if not session.in_transaction():
+            session.info.pop(OUTBOX_INFO_KEY, None)
+
+    def outbox(self) -> Outbox:
+        return Outbox(self.db.session, self.models["outbox"])
+
+    def deliverer(self) -> Deliverer:
+        return Deliverer(
+            session=self.db.session,
+            outbox_model=self.models["outbox"],
+            peer_model=self.models["peer"],
+            signer=self.signer,
+            trust=self.trust,
+            transport=self.transport,
+            endpoint_for=self.endpoint_for,
+            settings=self.settings,
+            clock=self.clock,
+            rng=self.rng,
+        )
+
+    def inbox(self) -> Inbox:
+        return Inbox(
+            signer=self.signer,
+            trust=self.trust,
+            session=self.db.session,
+            seen_model=self.models["seen"],
+            inbound_model=self.models["inbound"],
+            outbox=self.outbox(),
+            handlers=self.handlers,
+            clock_skew=self.clock_skew,
+        )
+
+
+def runtime() -> Runtime:
+    """The runtime of the current app."""
+    value: Runtime = current_app.extensions["hotline"]
+    return value

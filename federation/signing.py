@@ -1,0 +1,249 @@
+"""Signing and verifying network messages (JWS, RFC 7515, with the RFC 9864 ``Ed25519`` algorithm).
+
+Every message on the network is a JWS whose protected header carries ``alg: Ed25519``, the author's
+certificate in ``x5c`` and its thumbprint in ``kid``, and a ``typ`` naming the message type. Carrying the
+certificate makes each message verifiable on its own: a destination checks the origin's signature with
+the origin's certificate, checks that certificate against the network CA and revocation list, and needs
+no key directory that could be stale or forged. The claims (``iss``, ``aud``, ``jti``, ``iat`` and the
+message's own fields) are the JSON payload.
+
+Verification is all-or-nothing and raises: :func:`verify_jws` returns only a fully verified message.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from joserfc import jws
+from joserfc.errors import BadSignatureError, JoseError
+from joserfc.jws import JWSRegistry
+from joserfc.jwk import OKPKey
+
+import schemas
+from certs.identity import NetworkIdentity, certificate_thumbprint, identity_from_certificate
+from federation.errors import ProtocolError
+from federation.trust import TrustStore
+
+ALGORITHM = "Ed25519"
+"""The only algorithm accepted; RFC 9864 deprecates the polymorphic ``EdDSA`` name."""
+
+
+def _registry() -> JWSRegistry:
+    """joserfc's registry, allowing only Ed25519 and sizes that fit a certificate in the header."""
+    registry = JWSRegistry(algorithms=[ALGORITHM])
+    # The header carries the author's certificate (about 600 bytes in base64); a transaction's payload
+    # carries up to 100 documents. Both limits stay well below the HTTP body limit's order of size.
+    registry.max_header_length = 4096
+    registry.max_payload_length = 4 * 1024 * 1024
+    return registry
+
+
+REGISTRY = _registry()
+
+
+class MalformedMessageError(ProtocolError):
+    code = "malformed_message"
+
+
+class MalformedJSONError(ProtocolError):
+    code = "malformed_json"
+
+
+class UnsupportedAlgorithmError(ProtocolError):
+    code = "unsupported_algorithm"
+
+
+class WrongMessageTypeError(ProtocolError):
+    code = "wrong_message_type"
+
+
+class BadSignatureVerificationError(ProtocolError):
+    status = 403
+    code = "bad_signature"
+
+
+class IssuerMismatchError(ProtocolError):
+    """The claimed author is not the holder of the signing certificate."""
+
+    status = 403
+    code = "issuer_mismatch"
+
+
+class ClockSkewError(ProtocolError):
+    """The issued-at lies outside the window the receiver accepts."""
+
+    status = 401
+    code = "clock_skew"
+
+
+class SigningKeyError(ProtocolError):
+    code = "signing_key_invalid"
+
+
+@dataclass(frozen=True)
+class VerifiedMessage:
+    """A message whose signature, certificate and schema have all been checked."""
+
+    typ: str
+    claims: dict[str, Any]
+    author: NetworkIdentity
+    token: str
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def canonical_json(value: Any) -> bytes:
+    """The JSON bytes we sign: compact, keys sorted, UTF-8 (receivers verify the bytes as sent)."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Signer:
+    """A member's (or the exchange's) signing key with the certificate that binds it to the member id."""
+
+    def __init__(self, private_key: ed25519.Ed25519PrivateKey, certificate: x509.Certificate) -> None:
+        public = certificate.public_key()
+        if not isinstance(public, ed25519.Ed25519PublicKey) or public.public_bytes_raw() != (
+            private_key.public_key().public_bytes_raw()
+        ):
+            raise SigningKeyError("the private key does not belong to the certificate")
+        self.identity = identity_from_certificate(certificate)
+        self.member_id = self.identity.member_id
+        self.certificate = certificate
+        self._key = OKPKey.import_key(private_key)  # type: ignore[arg-type]
+        self._x5c = [base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode("ascii")]
+        self._kid = certificate_thumbprint(certificate)
+
+    @classmethod
+    def from_files(cls, key_path: Path, certificate_path: Path) -> Signer:
+        try:
+            key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
+            certificate = x509.load_pem_x509_certificate(Path(certificate_path).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise SigningKeyError(f"cannot load key {key_path} / certificate {certificate_path}: {exc}") from exc
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise SigningKeyError(f"{key_path} is not an Ed25519 private key")
+        return cls(key, certificate)
+
+    def header(self, typ: str) -> dict[str, Any]:
+        return {"alg": ALGORITHM, "kid": self._kid, "typ": typ, "x5c": self._x5c}
+
+    def claims(self, aud: str, *, now: dt.datetime, jti: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Return the common claims (author, recipient, id, issued-at) merged with ``fields``."""
+        return {"iss": self.member_id, "aud": aud, "jti": jti or new_message_id(), "iat": int(now.timestamp()), **fields}
+
+    def sign_compact(self, typ: str, claims: dict[str, Any]) -> str:
+        """Sign ``claims`` as a JWS compact serialization (used for documents)."""
+        return jws.serialize_compact(self.header(typ), canonical_json(claims), self._key, algorithms=[ALGORITHM], registry=REGISTRY)
+
+    def sign_flattened(self, typ: str, claims: dict[str, Any]) -> dict[str, str]:
+        """Sign ``claims`` as a JWS flattened JSON serialization (used for HTTP bodies)."""
+        flattened = jws.serialize_json(
+            {"protected": self.header(typ)}, canonical_json(claims), self._key, algorithms=[ALGORITHM], registry=REGISTRY
+        )
+        return {"protected": flattened["protected"], "payload": flattened["payload"], "signature": flattened["signature"]}
+
+
+def flattened_to_compact(unverified_body: Any) -> str:
+    """Turn a flattened JSON serialization into the equivalent compact one (same signing input).
+
+    Raises:
+        MalformedMessageError: the object is not a flattened JWS with exactly the three members we use.
+    """
+    if not isinstance(unverified_body, dict) or set(unverified_body) != {"protected", "payload", "signature"}:
+        raise MalformedMessageError(
+            "body must be a JWS flattened JSON serialization with exactly protected, payload and signature"
+        )
+    parts = [unverified_body["protected"], unverified_body["payload"], unverified_body["signature"]]
+    if not all(isinstance(part, str) and part for part in parts):
+        raise MalformedMessageError("protected, payload and signature must be non-empty strings")
+    return ".".join(parts)
+
+
+def verify_jws(
+    unverified_token: str,
+    *,
+    expected_typ: str | tuple[str, ...],
+    trust: TrustStore,
+    now: dt.datetime,
+    clock_skew: dt.timedelta,
+) -> VerifiedMessage:
+    """Verify a JWS compact serialization and return its checked claims.
+
+    The certificate must have been valid when the message was issued (``iat``), so that messages signed
+    before a key rotation still verify; the issued-at itself must not lie in the future (callers that
+    need freshness, such as transactions, check the clock window themselves).
+
+    Raises:
+        MalformedMessageError, MalformedJSONError, UnsupportedAlgorithmError, WrongMessageTypeError,
+        BadSignatureVerificationError, IssuerMismatchError, SchemaValidationError, and the trust
+        store's certificate errors.
+    """
+    # 1. Split the token and parse the protected header, without trusting anything in it yet.
+    parts = unverified_token.split(".")
+    if len(parts) != 3:
+        raise MalformedMessageError("not a JWS compact serialization (three base64url parts)")
+    try:
+        unverified_header = json.loads(_b64url_decode(parts[0]))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedMessageError("JWS protected header is not base64url JSON") from exc
+    if not isinstance(unverified_header, dict):
+        raise MalformedMessageError("JWS protected header is not a JSON object")
+    # 2. Accept exactly one algorithm, chosen by us and not by the message.
+    if unverified_header.get("alg") != ALGORITHM:
+        raise UnsupportedAlgorithmError(f"alg must be {ALGORITHM!r}, not {unverified_header.get('alg')!r}")
+    schemas.validate("jws-header", unverified_header)
+    expected = (expected_typ,) if isinstance(expected_typ, str) else expected_typ
+    if unverified_header["typ"] not in expected:
+        raise WrongMessageTypeError(f"typ {unverified_header['typ']!r} is not one of {', '.join(expected)}")
+    # 3. Load the author's certificate and check that kid names it.
+    try:
+        unverified_certificate = x509.load_der_x509_certificate(base64.b64decode(unverified_header["x5c"][0]))
+    except ValueError as exc:
+        raise MalformedMessageError("x5c[0] is not a base64 DER certificate") from exc
+    if certificate_thumbprint(unverified_certificate) != unverified_header["kid"]:
+        raise MalformedMessageError("kid is not the x5t#S256 thumbprint of x5c[0]")
+    public_key = unverified_certificate.public_key()
+    if not isinstance(public_key, ed25519.Ed25519PublicKey):
+        raise UnsupportedAlgorithmError("the signing certificate does not hold an Ed25519 key")
+    # 4. Verify the signature over the exact bytes received.
+    try:
+        verified = jws.deserialize_compact(unverified_token, OKPKey.import_key(public_key), algorithms=[ALGORITHM], registry=REGISTRY)  # type: ignore[arg-type]
+    except BadSignatureError as exc:
+        raise BadSignatureVerificationError("signature does not verify with the key in x5c") from exc
+    except (JoseError, ValueError) as exc:
+        raise MalformedMessageError(f"JWS could not be read: {exc}") from exc
+    # 5. Parse the claims and validate them against the message type's schema.
+    try:
+        claims = json.loads(verified.payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedJSONError("JWS payload is not valid JSON") from exc
+    schema_name = unverified_header["typ"].removeprefix("hotline.").removesuffix(".v1")
+    schemas.validate(schema_name, claims)
+    # 6. The certificate was issued by the network CA, was valid at issue time, is not revoked.
+    issued_at = dt.datetime.fromtimestamp(claims["iat"], dt.UTC)
+    if issued_at > now + clock_skew:
+        raise ClockSkewError(f"issued-at {issued_at:%Y-%m-%dT%H:%M:%SZ} lies in the future")
+    author = trust.verify_certificate(unverified_certificate, at=issued_at)
+    # 7. The claimed author is the certificate's holder.
+    if claims["iss"] != author.member_id:
+        raise IssuerMismatchError(f"iss {claims['iss']!r} is not the signer {author.member_id!r}")
+    return VerifiedMessage(typ=unverified_header["typ"], claims=claims, author=author, token=unverified_token)

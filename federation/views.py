@@ -1,0 +1,28 @@
+"""The transactions endpoint, the same on the exchange and on every node: ``POST /v1/transactions``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from federation.runtime import runtime
+from federation.web import current_peer, require_role
+
+
+def transactions_blueprint(*, sender_roles: tuple[str, ...]) -> Blueprint:
+    """Return the blueprint that accepts transactions from peers holding one of ``sender_roles``."""
+    blueprint = Blueprint("transactions", __name__)
+
+    @blueprint.post("/v1/transactions")
+    @require_role(*sender_roles)
+    def receive_transaction() -> Any:
+        rt = runtime()
+        now = rt.clock()
+        peer = current_peer()
+        receipt = rt.inbox().receive(request.get_data(cache=False), peer=peer, now=now)
+        rt.deliverer().peer_contacted(peer.member_id, now, certificate_not_after=peer.not_after)
+        rt.db.session.commit()
+        return jsonify(receipt)
+
+    return blueprint

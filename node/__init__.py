@@ -1,0 +1,44 @@
+"""A member hotline's node: confirmed reports out, reports from abroad in, status both ways."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from node import config as node_config
+from node.db import db
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build a node app: load config, wire the federation runtime, register blueprints."""
+    from federation import database, logs, web
+    from federation.config import load_config
+    from federation.runtime import Runtime
+    from federation.views import transactions_blueprint
+    from node.cases import views as case_views
+    from node.cli import register_commands
+    from node.messaging.handlers import make_handlers
+    from node.messaging.models import MODELS
+    from node.reports import views as report_views
+
+    app = Flask(__name__)
+    load_config(app, prefix=node_config.PREFIX, defaults=node_config.DEFAULTS, required=node_config.REQUIRED,
+                overrides=config)
+    logs.init_app(app)
+    database.init_app(app, db)
+    web.init_app(app)
+    exchange_id, exchange_url = app.config["EXCHANGE_ID"], app.config["EXCHANGE_URL"].rstrip("/")
+    app.extensions["hotline"] = Runtime(
+        app,
+        db,
+        models=MODELS,
+        handlers=lambda signer: make_handlers(signer, exchange_id=exchange_id),
+        endpoint_for=lambda member_id: exchange_url if member_id == exchange_id else None,
+    )
+    app.register_blueprint(transactions_blueprint(sender_roles=("exchange",)))
+    app.register_blueprint(report_views.blueprint)
+    app.register_blueprint(case_views.blueprint)
+    register_commands(app)
+    return app

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from federation.models import UTCDateTime
+from node.db import db
+
+
+class InboundCase(db.Model):  # type: ignore[name-defined,misc]
+    """A report another hotline forwarded to us because the content is hosted in our country."""
+
+    __tablename__ = "inbound_cases"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    url_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    hosting_country: Mapped[str] = mapped_column(String(2))
+    legal_status: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16))
+    content_hashes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    confirmed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    status: Mapped[str] = mapped_column(String(32), default="received")
+
+
+class CaseEvent(db.Model):  # type: ignore[name-defined,misc]
+    """A status update on a case, whoever's case it is (ours abroad, or one we handle)."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case", "case_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(36))
+    author: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    extra: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,25 @@
+"""The node's tables for reliable messaging (shapes shared with the node, see federation.models)."""
+
+from __future__ import annotations
+
+from node.db import db
+from federation.models import InboundDocumentMixin, OutboxMixin, PeerMixin, SeenTransactionMixin
+
+
+class Outbox(OutboxMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "outbox"
+
+
+class Peer(PeerMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "peers"
+
+
+class SeenTransaction(SeenTransactionMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "seen_transactions"
+
+
+class InboundDocument(InboundDocumentMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "inbound_documents"
+
+
+MODELS = {"outbox": Outbox, "peer": Peer, "seen": SeenTransaction, "inbound": InboundDocument}

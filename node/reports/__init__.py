@@ -1,0 +1,1 @@
+"""Outgoing reports: confirmed here, forwarded through the exchange, followed until the content is gone."""

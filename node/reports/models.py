@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from federation.models import UTCDateTime
+from node.db import db
+
+
+class Report(db.Model):  # type: ignore[name-defined,misc]
+    """A report this hotline confirmed and forwarded abroad."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    canonical_url: Mapped[str] = mapped_column(Text)
+    url_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    hosting_country: Mapped[str] = mapped_column(String(2))
+    legal_status: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16))
+    content_hashes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    confirmed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    case_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    destination: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    duplicate_matched_on: Mapped[str | None] = mapped_column(String(32), nullable=True)
