@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,8 +140,9 @@ def register_members(layout: Layout) -> None:
     from exchange.members.services import save_member
     from federation.runtime import runtime
 
-    os.environ["EXCHANGE_CONFIG"] = str(layout.exchange.config)
-    app = create_app({"SCHEDULER_ENABLED": False})
+    with open(layout.exchange.config, "rb") as handle:
+        config = tomllib.load(handle)
+    app = create_app({**config, "SCHEDULER_ENABLED": False})
     with app.app_context():
         rt = runtime()
         rt.db.create_all()
@@ -181,10 +183,15 @@ class ServiceProcess:
                 time.sleep(0.05)
         raise RuntimeError(f"{self.spec.member_id} did not start listening within {timeout} s; see {self.log_path}")
 
+    def terminate(self) -> None:
+        """Ask the service to stop (SIGTERM); :meth:`stop` waits for it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        self.terminate()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -217,6 +224,8 @@ class Network:
             self.processes[member_id].wait_ready()
 
     def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
         for process in self.processes.values():
             process.stop()
 

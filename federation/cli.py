@@ -34,6 +34,8 @@ def serve_app(app: Flask, *, on_started: Callable[[], None] | None = None) -> No
         ca=config["CA_CERT"],
         threads=config["SERVER_THREADS"],
     )
+    # Idle keep-alive connections hold worker threads; do not let them delay a stop for long.
+    server.shutdown_timeout = 1
     server.prepare()
     scheduler = start_scheduler(app, rt) if config["SCHEDULER_ENABLED"] else None
     stop = threading.Event()
@@ -41,22 +43,26 @@ def serve_app(app: Flask, *, on_started: Callable[[], None] | None = None) -> No
     def _stop(signum: int, _frame: Any) -> None:
         log.info("signal %s: stopping", signum)
         stop.set()
-        server.stop()  # Makes serve() return.
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    serving = threading.Thread(target=server.serve, name="server", daemon=True)
+    serving.start()
     log.info("%s listening on https://%s:%s", rt.member_id, config["HOST"], server.bind_addr[1])
     if scheduler is not None:
         rt.worker.poke_due()
     if on_started is not None:
         on_started()
     try:
-        server.serve()
+        while not stop.wait(0.5) and serving.is_alive():
+            pass
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        server.stop()
         rt.worker.shutdown()
         rt.transport.close()
+        log.info("%s stopped", rt.member_id)
 
 
 @click.command("outbox")
