@@ -16,7 +16,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from exchange.cases.services import CaseHandlers
     from exchange.cli import register_commands
     from exchange.members import views as member_views
-    from exchange.members.services import endpoint_of
+    from exchange.members.services import endpoint_of, require_active
     from exchange.messaging.models import MODELS
     from exchange.status import views as status_views
     from federation import database, logs, web
@@ -37,7 +37,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         handlers=lambda signer: CaseHandlers(signer).handlers(),
         endpoint_for=lambda member_id: endpoint_of(db.session, member_id),
     )
-    app.register_blueprint(transactions_blueprint(sender_roles=("member",)))
+    app.register_blueprint(
+        transactions_blueprint(
+            sender_roles=("member",), authorize_sender=lambda peer: require_active(db.session, peer.member_id)
+        )
+    )
     app.register_blueprint(member_views.blueprint)
     app.register_blueprint(status_views.blueprint)
     register_commands(app)

@@ -185,12 +185,13 @@ def verify_jws(
     trust: TrustStore,
     now: dt.datetime,
     clock_skew: dt.timedelta,
+    fresh: bool = False,
 ) -> VerifiedMessage:
     """Verify a JWS compact serialization and return its checked claims.
 
     The certificate must have been valid when the message was issued (``iat``), so that messages signed
-    before a key rotation still verify; the issued-at itself must not lie in the future (callers that
-    need freshness, such as transactions, check the clock window themselves).
+    before a key rotation still verify. The issued-at must never lie further in the future than
+    ``clock_skew``; with ``fresh`` (transactions) it must not lie further in the past either.
 
     Raises:
         MalformedMessageError, MalformedJSONError, UnsupportedAlgorithmError, WrongMessageTypeError,
@@ -240,8 +241,11 @@ def verify_jws(
     schemas.validate(schema_name, claims)
     # 6. The certificate was issued by the network CA, was valid at issue time, is not revoked.
     issued_at = dt.datetime.fromtimestamp(claims["iat"], dt.UTC)
-    if issued_at > now + clock_skew:
-        raise ClockSkewError(f"issued-at {issued_at:%Y-%m-%dT%H:%M:%SZ} lies in the future")
+    if issued_at > now + clock_skew or (fresh and issued_at < now - clock_skew):
+        raise ClockSkewError(
+            f"issued-at {issued_at:%Y-%m-%dT%H:%M:%SZ} is more than {int(clock_skew.total_seconds())} s "
+            f"from the receiver's clock ({now:%Y-%m-%dT%H:%M:%SZ})"
+        )
     author = trust.verify_certificate(unverified_certificate, at=issued_at)
     # 7. The claimed author is the certificate's holder.
     if claims["iss"] != author.member_id:

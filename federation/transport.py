@@ -5,10 +5,14 @@ three keep-alive requests), presenting our certificate and trusting only the net
 is off so that ``REQUESTS_CA_BUNDLE`` and proxy variables in the environment cannot silently replace the
 network CA or route a hop through a proxy.
 
-Server: cheroot, with the TLS context set to *require* a client certificate issued by the network CA.
-A client with no certificate, or one from another CA, or an expired one, fails in the TLS handshake
-with the standard TLS alert; cheroot hands the verified peer certificate (PEM) to the application in
-``SSL_CLIENT_CERT``, where :mod:`federation.web` checks revocation and reads the member id.
+Server: cheroot, with the TLS context asking every client for a certificate and verifying any it is
+given against the network CA (``CERT_OPTIONAL``). A certificate from another CA, or an expired one,
+fails the TLS handshake with the standard TLS alert. A client that presents no certificate completes
+the handshake but reaches no view: :mod:`federation.web` authenticates every request before routing
+and answers ``401 client_certificate_required`` (a clear, machine-readable error instead of a bare
+handshake failure, which is the most common mistake of a new member). cheroot hands the verified peer
+certificate (PEM) to the application in ``SSL_CLIENT_CERT``, where the edge checks revocation and reads
+the member id.
 """
 
 from __future__ import annotations
@@ -91,12 +95,16 @@ class HTTPTransport:
 
 
 def server_tls_context(*, certificate: Path, key: Path, ca: Path) -> ssl.SSLContext:
-    """A server context that requires a client certificate from the network CA (TLS 1.2 or newer)."""
+    """A server context that verifies client certificates against the network CA (TLS 1.2 or newer).
+
+    ``CERT_OPTIONAL`` still rejects any certificate that does not verify; only the absence of one is
+    left to the application edge, which refuses it on every endpoint not explicitly public.
+    """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(certificate), str(key))
     context.load_verify_locations(cafile=str(ca))
-    context.verify_mode = ssl.CERT_REQUIRED
+    context.verify_mode = ssl.CERT_OPTIONAL
     return context
 
 

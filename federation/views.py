@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, jsonify, request
+
+from certs.identity import NetworkIdentity
 
 from federation.runtime import runtime
 from federation.web import current_peer, require_role
 
 
-def transactions_blueprint(*, sender_roles: tuple[str, ...]) -> Blueprint:
-    """Return the blueprint that accepts transactions from peers holding one of ``sender_roles``."""
+def transactions_blueprint(
+    *, sender_roles: tuple[str, ...], authorize_sender: Callable[[NetworkIdentity], object] | None = None
+) -> Blueprint:
+    """Return the blueprint that accepts transactions from peers holding one of ``sender_roles``.
+
+    ``authorize_sender`` may refuse a peer whose certificate is valid but who may not send now (the
+    exchange refuses members that are not in its directory, or are suspended), by raising.
+    """
     blueprint = Blueprint("transactions", __name__)
 
     @blueprint.post("/v1/transactions")
@@ -20,6 +29,8 @@ def transactions_blueprint(*, sender_roles: tuple[str, ...]) -> Blueprint:
         rt = runtime()
         now = rt.clock()
         peer = current_peer()
+        if authorize_sender is not None:
+            authorize_sender(peer)
         receipt = rt.inbox().receive(request.get_data(cache=False), peer=peer, now=now)
         rt.deliverer().peer_contacted(peer.member_id, now, certificate_not_after=peer.not_after)
         rt.db.session.commit()

@@ -75,7 +75,7 @@ def require_role(*roles: str) -> Callable[[F], F]:
 
 def _authenticate() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
-    if view is None or getattr(view, "public", False):
+    if view is not None and getattr(view, "public", False):
         return
     unverified_pem = request.environ.get("SSL_CLIENT_CERT")
     if not unverified_pem or request.environ.get("SSL_CLIENT_VERIFY") != "SUCCESS":

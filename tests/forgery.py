@@ -1,0 +1,82 @@
+"""A hand-driven network peer for tests: builds, signs, tampers with and posts messages exactly as told.
+
+It uses the product's Signer, so a message it signs honestly is byte-for-byte what a node would send;
+every deviation (wrong key, wrong audience, old issued-at, edited payload) is explicit in the test.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from federation.canonical import url_fingerprint
+from federation.signing import Signer, canonical_json
+
+REPORT = "hotline.report.v1"
+TRANSACTION = "hotline.transaction.v1"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def report_claims(signer: Signer, url: str | None = None, *, country: str = "DE", **header: Any) -> dict[str, Any]:
+    url = url or f"http://forged.example/{uuid.uuid4()}"
+    return signer.claims(
+        "exchange",
+        now=now(),
+        header={
+            "url_fingerprint": url_fingerprint(url),
+            "content_hashes": [],
+            "hosting_country": country,
+            "legal_status": "baseline",
+            "priority": "normal",
+            "confirmed_at": now().isoformat().replace("+00:00", "Z"),
+            **header,
+        },
+        body={"url": url},
+    )
+
+
+def tamper_payload(token: str, edit: Any) -> str:
+    """Replace the payload of a compact JWS with ``edit(claims)``, keeping the original signature."""
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    edited = base64.urlsafe_b64encode(canonical_json(edit(claims))).rstrip(b"=").decode()
+    return ".".join((header, edited, signature))
+
+
+class ForgingPeer:
+    """Signs with one identity's key and connects with (possibly) another's TLS certificate."""
+
+    def __init__(self, *, signer: Signer, tls_cert: Path | None, tls_key: Path | None, ca: Path, url: str) -> None:
+        self.signer = signer
+        self.url = url
+        self.ca = str(ca)
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.cert = (str(tls_cert), str(tls_key)) if tls_cert and tls_key else None
+
+    def transaction(self, documents: list[str], *, aud: str = "exchange", **overrides: Any) -> dict[str, str]:
+        claims = {**self.signer.claims(aud, now=now(), documents=documents), **overrides}
+        return self.signer.sign_flattened(TRANSACTION, claims)
+
+    def post(self, body: Any, *, raw: bytes | None = None) -> requests.Response:
+        data = raw if raw is not None else json.dumps(body).encode()
+        return self.session.post(
+            f"{self.url}/v1/transactions", data=data, headers={"Content-Type": "application/jose+json"},
+            cert=self.cert, verify=self.ca, timeout=10,
+        )
+
+    def outcomes(self, response: requests.Response) -> list[dict[str, Any]]:
+        """The per-document results of a transaction receipt (payload read without verification)."""
+        assert response.status_code == 200, response.text
+        payload = response.json()["payload"]
+        results: list[dict[str, Any]] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["results"]
+        return results

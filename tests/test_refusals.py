@@ -1,0 +1,331 @@
+"""Fail closed: every bad message is refused with a clear, machine-readable error and leaves nothing behind.
+
+One network per storage backend serves the whole module; each test compares the exchange's tables
+before and after, so "nothing stored" is checked, not assumed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from certs import authority
+from certs.devnet import issue_dev_identity
+from demo.network import Network
+from federation.signing import Signer
+from tests.conftest import PostgresDatabases, count_rows, make_network
+from tests.forgery import ForgingPeer, now, report_claims, tamper_payload
+
+TABLES = ("cases", "case_reports", "fingerprints", "inbound_documents", "seen_transactions", "outbox")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def refusal_network(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    postgres = PostgresDatabases()
+    network = make_network(tmp_path_factory.mktemp("refusals"), request.param, postgres)
+    network.start("exchange")
+    yield network
+    network.stop()
+    postgres.drop_all()
+
+
+@pytest.fixture(scope="module")
+def identities(refusal_network: Network, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Certificates that must be refused: another CA's, an expired one, a revoked one, a non-member's."""
+    layout = refusal_network.layout
+    out = tmp_path_factory.mktemp("bad-pki")
+    other_ca = out / "other-ca"
+    authority.create_ca(other_ca, "Some Other CA")
+    return {
+        "other_ca": issue_dev_identity(other_ca, out / "other", "hotline-nl", countries=("NL",)),
+        "expired": issue_dev_identity(layout.ca_dir, out / "expired", "hotline-nl", countries=("NL",), days=1,
+                                      now=dt.datetime.now(dt.UTC) - dt.timedelta(days=10)),
+        "revoked": issue_dev_identity(layout.ca_dir, out / "revoked", "hotline-fr", countries=("FR",)),
+        "stranger": issue_dev_identity(layout.ca_dir, out / "stranger", "hotline-xx", countries=("XX",)),
+    }
+
+
+def peer(network: Network, signer_id: str = "hotline-nl", tls_id: str | None = "hotline-nl") -> ForgingPeer:
+    layout = network.layout
+    signing = layout.members[signer_id]
+    tls = layout.members[tls_id] if tls_id else None
+    return ForgingPeer(
+        signer=Signer.from_files(signing.key, signing.cert),
+        tls_cert=tls.cert if tls else None, tls_key=tls.key if tls else None,
+        ca=layout.ca_cert, url=layout.exchange.url,
+    )
+
+
+@pytest.fixture
+def unchanged(refusal_network: Network) -> Iterator[None]:
+    """Assert the test leaves the exchange's tables exactly as it found them."""
+    database = refusal_network.layout.exchange.database
+    before = count_rows(database, *TABLES)
+    yield
+    assert count_rows(database, *TABLES) == before
+
+
+def expect_error(response: requests.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == code and body["message"], body
+
+
+# --- Transport: refused in the TLS handshake or at the edge --------------------------------------------
+
+
+def test_no_client_certificate_is_refused(refusal_network: Network, unchanged: None) -> None:
+    expect_error(peer(refusal_network, tls_id=None).post({}), 401, "client_certificate_required")
+
+
+def test_certificate_from_another_ca_is_refused(refusal_network: Network, identities: dict[str, Any],
+                                                unchanged: None) -> None:
+    with pytest.raises(requests.exceptions.SSLError, match="alert unknown ca"):
+        _get_directory(refusal_network, identities["other_ca"])
+
+
+def test_expired_certificate_is_refused(refusal_network: Network, identities: dict[str, Any], unchanged: None) -> None:
+    with pytest.raises(requests.exceptions.SSLError, match="alert certificate expired"):
+        _get_directory(refusal_network, identities["expired"])
+
+
+def _get_directory(network: Network, identity: Any) -> requests.Response:
+    """A GET, so the client reads the server's TLS alert instead of racing it with a request body."""
+    session = requests.Session()
+    session.trust_env = False
+    return session.get(f"{network.layout.exchange.url}/v1/directory", cert=(str(identity.cert), str(identity.key)),
+                       verify=str(network.layout.ca_cert), timeout=10)
+
+
+def test_revoked_certificate_is_refused(refusal_network: Network, identities: dict[str, Any]) -> None:
+    revoked = identities["revoked"]
+    forger = peer(refusal_network)
+    forger.cert = (str(revoked.cert), str(revoked.key))
+    forger.signer = Signer.from_files(revoked.key, revoked.cert)
+    assert forger.post(forger.transaction([])).status_code == 200  # Valid until revoked...
+    from cryptography import x509
+
+    serial = x509.load_pem_x509_certificate(revoked.cert.read_bytes()).serial_number
+    authority.revoke(refusal_network.layout.ca_dir, serial, reason="keyCompromise")
+    before = count_rows(refusal_network.layout.exchange.database, *TABLES)
+    expect_error(forger.post(forger.transaction([])), 403, "certificate_revoked")
+    assert count_rows(refusal_network.layout.exchange.database, *TABLES) == before
+
+
+def test_valid_certificate_of_a_non_member_is_refused(refusal_network: Network, identities: dict[str, Any],
+                                                      unchanged: None) -> None:
+    stranger = identities["stranger"]
+    forger = peer(refusal_network)
+    forger.cert = (str(stranger.cert), str(stranger.key))
+    forger.signer = Signer.from_files(stranger.key, stranger.cert)
+    expect_error(forger.post(forger.transaction([report_claims_token(forger)])), 403, "unknown_member")
+
+
+def test_openssl_and_curl_talk_to_the_exchange_with_network_certificates(refusal_network: Network) -> None:
+    layout = refusal_network.layout
+    nl = layout.members["hotline-nl"]
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(layout.ca_cert), str(nl.cert)],
+                              capture_output=True, text=True, check=False)
+    assert verified.stdout.strip().endswith("OK"), verified
+    result = subprocess.run(
+        ["curl", "--silent", "--show-error", "--cacert", str(layout.ca_cert), "--cert", str(nl.cert), "--key", str(nl.key),
+         f"{layout.exchange.url}/v1/directory"],
+        capture_output=True, text=True, check=False, timeout=20,
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)) == {"protected", "payload", "signature"}
+    refused = subprocess.run(["curl", "--silent", "--cacert", str(layout.ca_cert), f"{layout.exchange.url}/v1/directory"],
+                             capture_output=True, text=True, check=False, timeout=20)
+    assert json.loads(refused.stdout)["error"] == "client_certificate_required"
+
+
+# --- The envelope (transaction) -----------------------------------------------------------------------
+
+
+def report_claims_token(forger: ForgingPeer, **kwargs: Any) -> str:
+    return forger.signer.sign_compact("hotline.report.v1", report_claims(forger.signer, **kwargs))
+
+
+def test_malformed_json_is_refused(refusal_network: Network, unchanged: None) -> None:
+    expect_error(peer(refusal_network).post(None, raw=b'{"protected": "abc", '), 400, "malformed_json")
+
+
+def test_not_a_jws_is_refused(refusal_network: Network, unchanged: None) -> None:
+    expect_error(peer(refusal_network).post({"hello": "world"}), 400, "malformed_message")
+
+
+def test_oversized_body_is_refused(refusal_network: Network, unchanged: None) -> None:
+    expect_error(peer(refusal_network).post(None, raw=b"x" * (1024 * 1024 + 1)), 413, "body_too_large")
+
+
+def test_tampered_transaction_payload_is_refused(refusal_network: Network, unchanged: None) -> None:
+    forger = peer(refusal_network)
+    body = forger.transaction([report_claims_token(forger)])
+    compact = tamper_payload(".".join((body["protected"], body["payload"], body["signature"])),
+                             lambda claims: {**claims, "documents": []})
+    body["payload"] = compact.split(".")[1]
+    expect_error(forger.post(body), 403, "bad_signature")
+
+
+def test_transaction_signed_by_another_member_over_my_connection_is_refused(refusal_network: Network,
+                                                                           unchanged: None) -> None:
+    forger = peer(refusal_network, signer_id="hotline-fr", tls_id="hotline-nl")
+    expect_error(forger.post(forger.transaction([])), 403, "author_mismatch")
+
+
+def test_claiming_to_be_another_member_is_refused(refusal_network: Network, unchanged: None) -> None:
+    forger = peer(refusal_network, signer_id="hotline-fr", tls_id="hotline-nl")
+    body = forger.signer.sign_flattened(
+        "hotline.transaction.v1", forger.signer.claims("exchange", now=now(), documents=[]) | {"iss": "hotline-nl"}
+    )
+    expect_error(forger.post(body), 403, "issuer_mismatch")
+
+
+def test_transaction_addressed_to_someone_else_is_refused(refusal_network: Network, unchanged: None) -> None:
+    forger = peer(refusal_network)
+    expect_error(forger.post(forger.transaction([report_claims_token(forger)], aud="hotline-de")), 403, "wrong_recipient")
+
+
+@pytest.mark.parametrize("offset", [-3600, 3600])
+def test_issued_at_outside_clock_skew_is_refused(refusal_network: Network, unchanged: None, offset: int) -> None:
+    forger = peer(refusal_network)
+    iat = int((now() + dt.timedelta(seconds=offset)).timestamp())
+    expect_error(forger.post(forger.transaction([report_claims_token(forger)], iat=iat)), 401, "clock_skew")
+
+
+def test_transaction_failing_its_schema_is_refused(refusal_network: Network, unchanged: None) -> None:
+    forger = peer(refusal_network)
+    response = forger.post(forger.transaction([], extra="field"))
+    expect_error(response, 422, "schema_invalid")
+    assert "extra" in response.json()["message"]
+
+
+def test_replayed_transaction_is_refused(refusal_network: Network) -> None:
+    forger = peer(refusal_network)
+    body = forger.transaction([report_claims_token(forger)])
+    assert forger.outcomes(forger.post(body))[0]["outcome"] == "accepted"
+    database = refusal_network.layout.exchange.database
+    before = count_rows(database, *TABLES)
+    expect_error(forger.post(body), 409, "replayed_message")
+    assert count_rows(database, *TABLES) == before
+
+
+def test_wrong_algorithms_are_refused(refusal_network: Network, unchanged: None) -> None:
+    forger = peer(refusal_network)
+    body = forger.transaction([])
+    header = json.loads(__import__("base64").urlsafe_b64decode(body["protected"] + "=="))
+    for alg in ("none", "EdDSA", "HS256"):
+        forged = dict(body, protected=_b64json({**header, "alg": alg}))
+        expect_error(forger.post(forged), 400, "unsupported_algorithm")
+
+
+def _b64json(value: Any) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+# --- Documents inside a valid transaction: rejected one by one, nothing of them kept ---------------------
+
+
+def _single_outcome(forger: ForgingPeer, document: str) -> dict[str, Any]:
+    return forger.outcomes(forger.post(forger.transaction([document])))[0]
+
+
+def test_tampered_document_is_rejected(refusal_network: Network) -> None:
+    forger = peer(refusal_network)
+    token = tamper_payload(report_claims_token(forger), lambda c: {**c, "header": {**c["header"], "hosting_country": "FR"}})
+    database = refusal_network.layout.exchange.database
+    before = count_rows(database, "cases", "fingerprints", "inbound_documents", "outbox")
+    outcome = _single_outcome(forger, token)
+    assert (outcome["outcome"], outcome["error"]) == ("rejected", "bad_signature")
+    assert count_rows(database, "cases", "fingerprints", "inbound_documents", "outbox") == before
+
+
+def test_document_signed_by_a_key_other_than_its_authors_is_rejected(refusal_network: Network) -> None:
+    nl = peer(refusal_network)
+    fr = peer(refusal_network, signer_id="hotline-fr")
+    # Claims hotline-nl as author but carries and is signed with hotline-fr's certificate and key.
+    claims = report_claims(nl.signer)
+    forged = fr.signer.sign_compact("hotline.report.v1", claims)
+    database = refusal_network.layout.exchange.database
+    before = count_rows(database, "cases", "inbound_documents", "outbox")
+    assert _single_outcome(nl, forged)["error"] == "issuer_mismatch"
+    # hotline-nl's certificate in the header, hotline-fr's signature.
+    header, payload, _ = nl.signer.sign_compact("hotline.report.v1", claims).split(".")
+    signature = fr.signer.sign_compact("hotline.report.v1", claims).split(".")[2]
+    assert _single_outcome(nl, ".".join((header, payload, signature)))["error"] == "bad_signature"
+    assert count_rows(database, "cases", "inbound_documents", "outbox") == before
+
+
+def test_document_relayed_by_another_member_is_rejected(refusal_network: Network) -> None:
+    fr = peer(refusal_network, signer_id="hotline-fr", tls_id="hotline-fr")
+    nl = peer(refusal_network)
+    outcome = _single_outcome(fr, report_claims_token(nl))
+    assert (outcome["outcome"], outcome["error"]) == ("rejected", "relay_not_allowed")
+
+
+def test_document_failing_its_schema_is_rejected_and_others_still_apply(refusal_network: Network) -> None:
+    forger = peer(refusal_network)
+    bad = forger.signer.sign_compact("hotline.report.v1", report_claims(forger.signer, hosting_country="Germany"))
+    good = report_claims_token(forger)
+    results = forger.outcomes(forger.post(forger.transaction([bad, good])))
+    assert [r["outcome"] for r in results] == ["rejected", "accepted"]
+    assert results[0]["error"] == "schema_invalid"
+
+
+def test_document_addressed_elsewhere_is_rejected(refusal_network: Network) -> None:
+    forger = peer(refusal_network)
+    claims = report_claims(forger.signer) | {"aud": "hotline-de"}
+    outcome = _single_outcome(forger, forger.signer.sign_compact("hotline.report.v1", claims))
+    assert outcome["error"] == "wrong_recipient"
+
+
+def test_duplicate_document_gets_the_stored_outcome_and_a_reused_id_is_refused(refusal_network: Network) -> None:
+    forger = peer(refusal_network)
+    claims = report_claims(forger.signer)
+    token = forger.signer.sign_compact("hotline.report.v1", claims)
+    assert _single_outcome(forger, token)["outcome"] == "accepted"
+    database = refusal_network.layout.exchange.database
+    before = count_rows(database, *TABLES)
+    assert _single_outcome(forger, token) == {"id": claims["jti"], "outcome": "duplicate"}
+    reused = forger.signer.sign_compact("hotline.report.v1", report_claims(forger.signer) | {"jti": claims["jti"]})
+    assert _single_outcome(forger, reused)["error"] == "message_id_reused"
+    after = count_rows(database, *TABLES)
+    assert {t: after[t] - before[t] for t in TABLES} == {t: (2 if t == "seen_transactions" else 0) for t in TABLES}
+
+
+def test_status_from_a_member_that_is_not_the_destination_is_rejected(refusal_network: Network) -> None:
+    nl = peer(refusal_network)
+    report = report_claims(nl.signer)
+    assert _single_outcome(nl, nl.signer.sign_compact("hotline.report.v1", report))["outcome"] == "accepted"
+    fr = peer(refusal_network, signer_id="hotline-fr", tls_id="hotline-fr")
+    status = fr.signer.claims("exchange", now=now(), case_id=report["jti"], status="removed",
+                              at=now().isoformat().replace("+00:00", "Z"))
+    assert _single_outcome(fr, fr.signer.sign_compact("hotline.status.v1", status))["error"] == "not_case_destination"
+
+
+def test_node_accepts_transactions_only_from_the_exchange(refusal_network: Network) -> None:
+    network = refusal_network
+    network.start("hotline-de")
+    forger = peer(network)
+    forger.url = network.layout.members["hotline-de"].url
+    expect_error(forger.post(forger.transaction([], aud="hotline-de")), 403, "forbidden")
+
+
+def test_no_view_is_reachable_without_a_certificate(refusal_network: Network) -> None:
+    """Every route, known or not, answers 401 to a client without a certificate, before routing."""
+    session = requests.Session()
+    session.trust_env = False
+    for method, path in (("GET", "/v1/directory"), ("GET", "/v1/status"), ("POST", "/v1/transactions"),
+                         ("GET", "/nowhere")):
+        response = session.request(method, f"{refusal_network.layout.exchange.url}{path}",
+                                   verify=str(refusal_network.layout.ca_cert), timeout=10)
+        expect_error(response, 401, "client_certificate_required")
