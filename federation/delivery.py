@@ -8,9 +8,12 @@ How it works:
 - After each commit that wrote to the outbox, the :class:`DeliveryWorker` is poked for the
   destinations concerned, so delivery starts within milliseconds; a scheduler job also polls every
   second for anything due (retries whose backoff ran out, or pokes lost to a crash).
-- Each destination is its own queue with at most one batch in flight. A sender claims a destination
-  with a lease on its peer row (an atomic conditional UPDATE, which works the same on SQLite and
-  PostgreSQL), so several worker processes never send the same batch at once.
+- Each destination is its own queue with at most one batch in flight. Inside a process the worker
+  serves each destination from one thread at a time. Across processes (several exchange workers on
+  one PostgreSQL) a sender claims the destination with a PostgreSQL advisory lock held on its own
+  connection for the duration of the batch: it is released when the batch is settled, or by the
+  server the moment a killed process's connection drops, so a crash never leaves a destination stuck
+  behind a stale lease. SQLite deployments run one sending process, so they need no lock.
 - A batch (up to ``batch_size`` documents, urgent first, then oldest first) travels as one transaction
   with a fresh id and issued-at; the documents inside keep their ids across retries, so the receiver
   applies each exactly once and answers a repeat with ``duplicate``.
@@ -25,16 +28,18 @@ How it works:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from federation.errors import ProtocolError
@@ -55,7 +60,6 @@ class DeliverySettings:
     backoff_base: float = 1.0
     backoff_cap: float = 3600.0
     max_attempts: int = 30
-    lease_seconds: float = 120.0
     clock_skew: dt.timedelta = dt.timedelta(seconds=300)
 
 
@@ -117,7 +121,6 @@ class Deliverer:
             .where(outbox.state == "pending")
             .outerjoin(peer, peer.member_id == outbox.destination)
             .where(or_(peer.next_attempt_at.is_(None), peer.next_attempt_at <= now))
-            .where(or_(peer.lease_until.is_(None), peer.lease_until <= now))
             .distinct()
         )
         destinations = list(self.session.scalars(query))
@@ -126,28 +129,46 @@ class Deliverer:
 
     # Claiming ------------------------------------------------------------------------------------
 
-    def _claim(self, destination: str, now: dt.datetime) -> bool:
-        peer = self.peer_model
-        if self.session.get(peer, destination) is None:
-            self.session.add(peer(member_id=destination, failures=0))
-            self.session.flush()
-        result = self.session.execute(
-            update(peer)
-            .where(peer.member_id == destination)
-            .where(or_(peer.lease_until.is_(None), peer.lease_until <= now))
-            .where(or_(peer.next_attempt_at.is_(None), peer.next_attempt_at <= now))
-            .values(lease_until=now + dt.timedelta(seconds=self.settings.lease_seconds), last_attempt_at=now)
-        )
-        self.session.commit()
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+    @contextmanager
+    def _claim(self, destination: str) -> Iterator[bool]:
+        """Hold the right to send to ``destination`` across processes (PostgreSQL); see the module essay."""
+        engine = self.session.get_bind()
+        if engine.dialect.name != "postgresql":
+            yield True
+            return
+        digest = hashlib.sha256(f"hotline-delivery:{destination}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        with engine.connect() as connection:
+            claimed = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+            connection.commit()
+            try:
+                yield claimed
+            finally:
+                if claimed:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    connection.commit()
+
+    def _due(self, destination: str, now: dt.datetime) -> bool:
+        peer = self.session.get(self.peer_model, destination)
+        if peer is None:
+            self.session.add(self.peer_model(member_id=destination, failures=0))
+            self.session.commit()
+            return True
+        due = peer.next_attempt_at is None or peer.next_attempt_at <= now
+        self.session.rollback()
+        return due
 
     # Sending -------------------------------------------------------------------------------------
 
     def deliver_batch(self, destination: str) -> int:
         """Send the destination's next batch, if it is due and unclaimed; return the documents settled."""
+        with self._claim(destination) as claimed:
+            if not claimed or not self._due(destination, self.clock()):
+                return 0
+            return self._send_batch(destination)
+
+    def _send_batch(self, destination: str) -> int:
         now = self.clock()
-        if not self._claim(destination, now):
-            return 0
         outbox = self.outbox_model
         rows = list(
             self.session.scalars(
@@ -160,7 +181,6 @@ class Deliverer:
         batch = [(row.id, row.doc_id, row.token) for row in rows]
         self.session.rollback()
         if not batch:
-            self._release(destination)
             return 0
         endpoint = self.endpoint_for(destination)
         if endpoint is None:
@@ -201,12 +221,6 @@ class Deliverer:
 
     # Recording outcomes --------------------------------------------------------------------------
 
-    def _release(self, destination: str) -> None:
-        peer = self.session.get(self.peer_model, destination)
-        if peer is not None:
-            peer.lease_until = None
-        self.session.commit()
-
     def _settle(
         self, destination: str, batch: list[tuple[int, str, str]], results: list[dict[str, Any]], now: dt.datetime
     ) -> None:
@@ -222,7 +236,7 @@ class Deliverer:
                 row.last_error = f"{result.get('error')}: {result.get('message')}"
                 log.error("dead letter: %s refused document %s: %s", destination, doc_id, row.last_error)
         peer = self.session.get(self.peer_model, destination)
-        peer.failures, peer.next_attempt_at, peer.lease_until = 0, None, None
+        peer.failures, peer.next_attempt_at, peer.last_attempt_at = 0, None, now
         peer.last_success_at, peer.last_contact_at, peer.last_error = now, now, None
         self.session.commit()
 
@@ -232,7 +246,7 @@ class Deliverer:
         delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (peer.failures - 1))
         delay *= self.rng.uniform(0.5, 1.0)
         peer.next_attempt_at = now + dt.timedelta(seconds=delay)
-        peer.lease_until = None
+        peer.last_attempt_at = now
         peer.last_error = error[:1000]
         for row_id in row_ids:
             row = self.session.get(self.outbox_model, row_id)

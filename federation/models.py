@@ -87,12 +87,11 @@ class OutboxMixin:
 
 
 class PeerMixin:
-    """Delivery state of one destination: backoff, lease, and what the secretariat watches."""
+    """Delivery state of one destination: backoff, and what the secretariat watches."""
 
     member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_contact_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -1,0 +1,129 @@
+"""Nothing lost, nothing done twice: destinations down, processes SIGKILLed mid-stream, poison messages.
+
+Each test checks exactly-once at the far end by counting rows keyed by report id (primary keys make a
+second application impossible to hide) and by checking every confirmed report arrived.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from demo.network import Network
+from federation.signing import Signer
+from tests.conftest import count_rows, query
+from tests.forgery import ForgingPeer, report_claims
+
+
+def _wait(condition: Any, timeout: float = 40.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached in {timeout} s")
+        time.sleep(0.1)
+
+
+def _arrived(network: Network, member: str) -> set[str]:
+    return {row[0] for row in query(network.layout.members[member].database, "SELECT id FROM inbound_cases")}
+
+
+def _receipted(network: Network, member: str) -> set[str]:
+    return {row[0] for row in query(network.layout.members[member].database,
+                                    "SELECT id FROM reports WHERE received_at IS NOT NULL")}
+
+
+def test_reports_wait_for_a_destination_that_is_down_and_arrive_once(network_factory: Any) -> None:
+    network = network_factory()
+    network.start("exchange", "hotline-nl")
+    nl = network.client("hotline-nl")
+    ids = {nl.report(url=f"http://down.example/{n}", hosting_country="DE", legal_status="baseline")["id"]
+           for n in range(5)}
+    exchange_db = network.layout.exchange.database
+    _wait(lambda: query(exchange_db, "SELECT count(*) FROM outbox WHERE destination = 'hotline-de' "
+                                     "AND state = 'pending' AND attempts > 0")[0][0] == 5, what="queued at the exchange")
+    network.start("hotline-de")  # Its hello resets the exchange's backoff: delivery is immediate.
+    _wait(lambda: _arrived(network, "hotline-de") == ids, what="delivery after restart")
+    _wait(lambda: _receipted(network, "hotline-nl") == ids, what="receipts")
+    assert count_rows(network.layout.members["hotline-de"].database, "inbound_cases")["inbound_cases"] == 5
+    assert query(exchange_db, "SELECT count(*) FROM outbox WHERE state != 'delivered'")[0][0] == 0
+
+
+def _stream(network: Network, origin: str, count: int, confirmed: list[str], prefix: str) -> threading.Thread:
+    client = network.client(origin)
+
+    def run() -> None:
+        for n in range(count):
+            while True:
+                try:
+                    confirmed.append(client.report(url=f"http://{prefix}.example/{n}", hosting_country="DE",
+                                                   legal_status="baseline")["id"])
+                    break
+                except Exception:  # noqa: BLE001 - the origin itself may be down for a moment.
+                    time.sleep(0.1)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _kill_mid_stream(network_factory: Any, victim: str) -> None:
+    network = network_factory()
+    network.start()
+    confirmed: list[str] = []
+    stream = _stream(network, "hotline-nl", 60, confirmed, f"kill-{victim}")
+    _wait(lambda: len(confirmed) >= 20, what="stream under way")
+    network.processes[victim].kill()
+    time.sleep(0.5)
+    network.processes[victim].start()
+    network.processes[victim].wait_ready()
+    stream.join(60)
+    assert len(confirmed) == 60
+    _wait(lambda: _arrived(network, "hotline-de") == set(confirmed), timeout=60, what="all reports delivered")
+    _wait(lambda: _receipted(network, "hotline-nl") == set(confirmed), timeout=60, what="all receipts back")
+    exchange_db = network.layout.exchange.database
+    assert count_rows(exchange_db, "cases")["cases"] == 60
+    assert count_rows(network.layout.members["hotline-de"].database, "inbound_cases")["inbound_cases"] == 60
+    assert query(exchange_db, "SELECT count(*) FROM outbox WHERE state = 'dead'")[0][0] == 0
+
+
+def test_exchange_killed_mid_stream_loses_nothing_and_duplicates_nothing(network_factory: Any) -> None:
+    _kill_mid_stream(network_factory, "exchange")
+
+
+def test_destination_killed_mid_stream_loses_nothing_and_duplicates_nothing(network_factory: Any) -> None:
+    _kill_mid_stream(network_factory, "hotline-de")
+
+
+def test_origin_killed_mid_stream_delivers_every_confirmed_report(network_factory: Any) -> None:
+    _kill_mid_stream(network_factory, "hotline-nl")
+
+
+def test_a_refused_document_goes_to_the_dead_letters_and_is_visible(network: Network) -> None:
+    layout = network.layout
+    nl = layout.members["hotline-nl"]
+    forger = ForgingPeer(signer=Signer.from_files(nl.key, nl.cert), tls_cert=nl.cert, tls_key=nl.key,
+                         ca=layout.ca_cert, url=layout.exchange.url)
+    # The exchange cannot see the URL, so it routes this; the destination finds the fingerprint is a lie.
+    claims = report_claims(forger.signer, "http://real.example/", url_fingerprint="0" * 64)
+    assert forger.outcomes(forger.post(forger.transaction([forger.signer.sign_compact("hotline.report.v1", claims)])))[0][
+        "outcome"] == "accepted"
+    exchange_db = layout.exchange.database
+    _wait(lambda: query(exchange_db, "SELECT count(*) FROM outbox WHERE state = 'dead'")[0][0] == 1, what="dead letter")
+    error = query(exchange_db, "SELECT last_error FROM outbox WHERE state = 'dead'")[0][0]
+    assert error.startswith("fingerprint_mismatch")
+    status = network.client("hotline-nl").session.get(f"{layout.exchange.url}/v1/status", verify=str(layout.ca_cert),
+                                                      timeout=10).json()
+    assert status["members"]["hotline-de"]["dead_letters"] == 1
+    assert count_rows(layout.members["hotline-de"].database, "inbound_cases")["inbound_cases"] == 0
+
+
+def test_a_destination_that_never_answers_ends_in_dead_letters(network_factory: Any) -> None:
+    network = network_factory(DELIVERY_MAX_ATTEMPTS=3)
+    network.start("exchange", "hotline-nl")
+    report = network.client("hotline-nl").report(url="http://never.example/", hosting_country="DE",
+                                                 legal_status="baseline")
+    exchange_db = network.layout.exchange.database
+    _wait(lambda: query(exchange_db, "SELECT state, attempts FROM outbox WHERE doc_id = :id", id=report["id"])
+          == [("dead", 3)], what="dead after 3 attempts")
