@@ -12,13 +12,16 @@ The subject common name repeats the id for people reading logs; software reads o
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from federation.errors import ProtocolError
@@ -52,8 +55,6 @@ class NetworkIdentity:
 
 def certificate_thumbprint(certificate: x509.Certificate) -> str:
     """Return the RFC 7515 ``x5t#S256`` thumbprint: unpadded base64url of SHA-256 over the DER bytes."""
-    import base64
-
     digest = hashlib.sha256(certificate.public_bytes(Encoding.DER)).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
@@ -119,6 +120,8 @@ def load_pem_certificate(pem: bytes) -> x509.Certificate:
         CertificateIdentityError: the bytes are not a PEM certificate.
     """
     try:
-        return x509.load_pem_x509_certificate(pem)
-    except ValueError as exc:
-        raise CertificateIdentityError("not a PEM X.509 certificate") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CryptographyDeprecationWarning)
+            return x509.load_pem_x509_certificate(pem)
+    except (ValueError, CryptographyDeprecationWarning) as exc:
+        raise CertificateIdentityError("not a well-formed PEM X.509 certificate") from exc

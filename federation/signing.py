@@ -13,14 +13,17 @@ Verification is all-or-nothing and raises: :func:`verify_jws` returns only a ful
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import json
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from joserfc import jws
@@ -217,9 +220,14 @@ def verify_jws(
         raise WrongMessageTypeError(f"typ {unverified_header['typ']!r} is not one of {', '.join(expected)}")
     # 3. Load the author's certificate and check that kid names it.
     try:
-        unverified_certificate = x509.load_der_x509_certificate(base64.b64decode(unverified_header["x5c"][0]))
-    except ValueError as exc:
-        raise MalformedMessageError("x5c[0] is not a base64 DER certificate") from exc
+        # A certificate cryptography only warns about (a serial that is not positive) is refused.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CryptographyDeprecationWarning)
+            unverified_certificate = x509.load_der_x509_certificate(
+                base64.b64decode(unverified_header["x5c"][0], validate=True)
+            )
+    except (ValueError, binascii.Error, CryptographyDeprecationWarning) as exc:
+        raise MalformedMessageError("x5c[0] is not a well-formed base64 DER certificate") from exc
     if certificate_thumbprint(unverified_certificate) != unverified_header["kid"]:
         raise MalformedMessageError("kid is not the x5t#S256 thumbprint of x5c[0]")
     public_key = unverified_certificate.public_key()

@@ -1,0 +1,105 @@
+"""Signing and verification with real keys and a real CA (no network)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from certs.devnet import write_dev_network
+from federation.errors import ProtocolError
+from federation.signing import Signer, SigningKeyError, verify_jws
+from federation.trust import TrustStore, TrustStoreError
+
+SKEW = dt.timedelta(minutes=5)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("pki")
+    identities = write_dev_network(root)
+    return {"root": root, "ids": identities, "trust": TrustStore(root / "ca" / "ca.pem", root / "ca" / "crl.pem")}
+
+
+def signer(pki: dict[str, Any], member: str) -> Signer:
+    identity = pki["ids"][member]
+    return Signer.from_files(identity.key, identity.cert)
+
+
+notes = st.text(max_size=300)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(note=notes, status=st.sampled_from(["assessed", "ntd_sent", "removed", "moved"]))
+def test_sign_then_verify_round_trips_any_content(pki: dict[str, Any], note: str, status: str) -> None:
+    de = signer(pki, "hotline-de")
+    now = dt.datetime.now(dt.UTC)
+    claims = de.claims("exchange", now=now, case_id="6f1c2a9e-4b1d-4c8a-9f3e-2d7b5a1c0e42", status=status,
+                       at=now.isoformat().replace("+00:00", "Z"), note=note)
+    token = de.sign_compact("hotline.status.v1", claims)
+    verified = verify_jws(token, expected_typ="hotline.status.v1", trust=pki["trust"], now=now, clock_skew=SKEW)
+    assert verified.claims == claims and verified.author.member_id == "hotline-de"
+    assert verified.author.countries == ("AT", "DE")
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(position=st.integers(min_value=0), replacement=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
+def test_any_single_character_change_fails_verification(pki: dict[str, Any], position: int, replacement: str) -> None:
+    nl = signer(pki, "hotline-nl")
+    now = dt.datetime.now(dt.UTC)
+    token = nl.sign_compact("hotline.transaction.v1", nl.claims("exchange", now=now, documents=[]))
+    index = position % len(token)
+    if token[index] in ".=" or token[index] == replacement:
+        return
+    tampered = token[:index] + replacement + token[index + 1 :]
+    if tampered == token:
+        return
+    try:
+        verified = verify_jws(tampered, expected_typ="hotline.transaction.v1", trust=pki["trust"], now=now,
+                              clock_skew=SKEW)
+    except ProtocolError:
+        return
+    # Base64url's last character can carry unused bits: a change there may decode to the same bytes.
+    assert verified.claims == nl.claims("exchange", now=now, jti=verified.claims["jti"], documents=[])
+
+
+def test_signer_refuses_a_key_that_is_not_its_certificates(pki: dict[str, Any]) -> None:
+    ids = pki["ids"]
+    with pytest.raises(SigningKeyError):
+        Signer.from_files(ids["hotline-nl"].key, ids["hotline-de"].cert)
+
+
+def test_trust_store_fails_closed_without_a_valid_crl(pki: dict[str, Any], tmp_path: Path) -> None:
+    ca = pki["root"] / "ca" / "ca.pem"
+    with pytest.raises(TrustStoreError):
+        TrustStore(ca, tmp_path / "missing.pem")
+    forged = tmp_path / "crl.pem"
+    other = tmp_path / "other"
+    from certs import authority
+
+    authority.create_ca(other, "Other")
+    forged.write_bytes((other / "crl.pem").read_bytes())
+    with pytest.raises(TrustStoreError, match="not signed by the network CA"):
+        TrustStore(ca, forged)
+
+
+def test_revocation_takes_effect_without_restart(pki: dict[str, Any], tmp_path: Path) -> None:
+    from cryptography import x509
+
+    from certs import authority
+    from certs.devnet import issue_dev_identity
+
+    ca_dir = pki["root"] / "ca"
+    identity = issue_dev_identity(ca_dir, tmp_path, "hotline-fr", countries=("FR",))
+    trust = TrustStore(ca_dir / "ca.pem", ca_dir / "crl.pem")
+    certificate = x509.load_pem_x509_certificate(identity.cert.read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    assert trust.verify_certificate(certificate, at=now).member_id == "hotline-fr"
+    authority.revoke(ca_dir, certificate.serial_number, reason="superseded")
+    with pytest.raises(ProtocolError) as raised:
+        trust.verify_certificate(certificate, at=now)
+    assert raised.value.code == "certificate_revoked"
