@@ -50,6 +50,7 @@ def serve_app(app: Flask, *, on_started: Callable[[], None] | None = None) -> No
     serving.start()
     log.info("%s listening on https://%s:%s", rt.member_id, config["HOST"], server.bind_addr[1])
     if scheduler is not None:
+        rt.worker.start()
         rt.worker.poke_due()
     if on_started is not None:
         on_started()

@@ -300,11 +300,17 @@ class DeliveryWorker:
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._again: set[str] = set()
+        self._started = False
         self._stopped = False
+
+    def start(self) -> None:
+        """Begin delivering on pokes (``serve`` calls this; tests and one-off commands leave it off)."""
+        with self._lock:
+            self._started = True
 
     def poke(self, destination: str) -> None:
         with self._lock:
-            if self._stopped:
+            if not self._started or self._stopped:
                 return
             if destination in self._running:
                 self._again.add(destination)
