@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,21 +89,27 @@ def test_no_client_certificate_is_refused(refusal_network: Network, unchanged: N
 
 def test_certificate_from_another_ca_is_refused(refusal_network: Network, identities: dict[str, Any],
                                                 unchanged: None) -> None:
-    with pytest.raises(requests.exceptions.SSLError, match="alert unknown ca"):
-        _get_directory(refusal_network, identities["other_ca"])
+    with pytest.raises(ssl.SSLError, match="alert unknown ca"):
+        _handshake_then_read(refusal_network, identities["other_ca"])
 
 
 def test_expired_certificate_is_refused(refusal_network: Network, identities: dict[str, Any], unchanged: None) -> None:
-    with pytest.raises(requests.exceptions.SSLError, match="alert certificate expired"):
-        _get_directory(refusal_network, identities["expired"])
+    with pytest.raises(ssl.SSLError, match="alert certificate expired"):
+        _handshake_then_read(refusal_network, identities["expired"])
 
 
-def _get_directory(network: Network, identity: Any) -> requests.Response:
-    """A GET, so the client reads the server's TLS alert instead of racing it with a request body."""
-    session = requests.Session()
-    session.trust_env = False
-    return session.get(f"{network.layout.exchange.url}/v1/directory", cert=(str(identity.cert), str(identity.key)),
-                       verify=str(network.layout.ca_cert), timeout=10)
+def _handshake_then_read(network: Network, identity: Any) -> None:
+    """Connect with ``identity`` and read before writing anything.
+
+    In TLS 1.3 the server judges the client certificate after the client has finished its side of the
+    handshake, so the refusal arrives as an alert on the client's first read. A client that writes
+    first may see the connection reset instead of the alert; reading first shows the alert reliably.
+    """
+    context = ssl.create_default_context(cafile=str(network.layout.ca_cert))
+    context.load_cert_chain(str(identity.cert), str(identity.key))
+    with socket.create_connection(("127.0.0.1", network.layout.exchange.port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.recv(1)
 
 
 def test_revoked_certificate_is_refused(refusal_network: Network, identities: dict[str, Any]) -> None:
