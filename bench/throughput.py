@@ -62,6 +62,7 @@ import schemas  # noqa: E402
 from certs.devnet import EXCHANGE_ID, DevMember  # noqa: E402
 from demo.network import Layout, Network, free_port, lay_out, register_members  # noqa: E402
 from federation.canonical import url_fingerprint  # noqa: E402
+from federation.errors import ProtocolError  # noqa: E402
 from federation.signing import Signer, flattened_to_compact, verify_jws  # noqa: E402
 from federation.transport import CONTENT_TYPE  # noqa: E402
 from federation.trust import TrustStore  # noqa: E402
@@ -309,13 +310,18 @@ def count_outcomes(
             key = str(status) if status is not None else content.decode(errors="replace")
             result.http_errors[key] = result.http_errors.get(key, 0) + 1
             continue
-        receipt = verify_jws(
-            flattened_to_compact(json.loads(content)),
-            expected_typ=TRANSACTION_RECEIPT,
-            trust=trust,
-            now=dt.datetime.now(dt.UTC),
-            clock_skew=CLOCK_SKEW,
-        )
+        try:
+            receipt = verify_jws(
+                flattened_to_compact(json.loads(content)),
+                expected_typ=TRANSACTION_RECEIPT,
+                trust=trust,
+                now=dt.datetime.now(dt.UTC),
+                clock_skew=CLOCK_SKEW,
+            )
+        except (ProtocolError, ValueError) as exc:
+            key = f"receipt_unverifiable:{getattr(exc, 'code', type(exc).__name__)}"
+            result.http_errors[key] = result.http_errors.get(key, 0) + 1
+            continue
         claims = receipt.claims
         if receipt.author.member_id != EXCHANGE_ID or claims["aud"] != ORIGIN.member_id or claims["transaction"] != jti:
             result.http_errors["receipt_invalid"] = result.http_errors.get("receipt_invalid", 0) + 1

@@ -6,7 +6,7 @@ Everything is generated at run time into an ignored folder (``var/``); no key ev
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from certs import authority
@@ -21,13 +21,15 @@ class DevMember:
     countries: tuple[str, ...]
     fallback: bool = False
     role: str = "member"
-    extra: dict[str, str] = field(default_factory=dict)
+    inbound: str = "push"
+    """How the member receives: "push" (it runs an inbound endpoint) or "pull" (it polls the mailbox)."""
 
 
 DEV_MEMBERS = (
     DevMember("hotline-nl", "Hotline Netherlands (dev)", ("NL",)),
     DevMember("hotline-de", "Hotline Germany (dev)", ("DE", "AT")),
-    DevMember("hotline-fr", "Hotline France (dev)", ("FR", "LU")),
+    DevMember("hotline-fr", "Hotline France (dev, no inbound port: collects from the mailbox)", ("FR", "LU"),
+              inbound="pull"),
     DevMember("secretariat", "Network secretariat, fallback (dev)", (), fallback=True),
 )
 

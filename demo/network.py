@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -53,6 +54,7 @@ class ServiceSpec:
     name: str = ""
     countries: tuple[str, ...] = ()
     fallback: bool = False
+    inbound: str = "push"
 
     @property
     def url(self) -> str:
@@ -75,6 +77,7 @@ class Layout:
         def entry(spec: ServiceSpec) -> dict[str, Any]:
             return {
                 "id": spec.member_id, "name": spec.name, "countries": list(spec.countries), "fallback": spec.fallback,
+                "inbound": spec.inbound,
                 "url": spec.url, "cert": str(spec.cert), "key": str(spec.key), "config": str(spec.config),
                 "database": spec.database,
             }
@@ -119,7 +122,8 @@ def lay_out(
     )
     for member in members:
         layout.members[member.member_id] = spec(
-            member.member_id, "node", name=member.name, countries=member.countries, fallback=member.fallback
+            member.member_id, "node", name=member.name, countries=member.countries, fallback=member.fallback,
+            inbound=member.inbound,
         )
     for service in layout.services():
         values: dict[str, Any] = {
@@ -127,7 +131,7 @@ def lay_out(
             "CA_CERT": str(layout.ca_cert), "CRL": str(layout.crl), "SQLALCHEMY_DATABASE_URI": service.database,
         }
         if service.kind == "node":
-            values.update(EXCHANGE_URL=layout.exchange.url, EXCHANGE_ID=EXCHANGE_ID)
+            values.update(EXCHANGE_URL=layout.exchange.url, EXCHANGE_ID=EXCHANGE_ID, INBOUND_MODE=service.inbound)
         values.update(settings or {})
         write_toml(service.config, values)
     (root / "network.json").write_text(json.dumps(layout.describe(), indent=2) + "\n")
@@ -148,9 +152,20 @@ def register_members(layout: Layout) -> None:
         rt.db.create_all()
         for spec in layout.members.values():
             save_member(rt.db.session, member_id=spec.member_id, name=spec.name, countries=list(spec.countries),
-                        endpoint=spec.url, fallback=spec.fallback, now=rt.clock())
+                        endpoint=spec.url if spec.inbound == "push" else None, fallback=spec.fallback,
+                        now=rt.clock())
         rt.db.session.commit()
         rt.db.engine.dispose()
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when the process that started it dies, so no service outlives its
+    demo or test run (even one killed with SIGKILL)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class ServiceProcess:
@@ -161,14 +176,19 @@ class ServiceProcess:
         self.log_path = log_dir / f"{spec.member_id}.log"
         self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
+        self._terminating = False
 
     def start(self) -> None:
+        self._terminating = False
         variable = "EXCHANGE_CONFIG" if self.spec.kind == "exchange" else "NODE_CONFIG"
         env = {**os.environ, variable: str(self.spec.config), "PYTHONUNBUFFERED": "1", **self.env}
         module = "exchange.cli" if self.spec.kind == "exchange" else "node.cli"
         command = [sys.executable, "-c", f"from {module} import main; main()", "serve"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it.
-        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl, no locks held.
+        )
         log.close()
 
     def wait_ready(self, timeout: float = 30.0) -> None:
@@ -177,15 +197,22 @@ class ServiceProcess:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"{self.spec.member_id} exited with {self.process.returncode}; see {self.log_path}")
             try:
-                with socket.create_connection(("127.0.0.1", self.spec.port), timeout=0.2):
-                    return
+                # A full mutual-TLS handshake with the service's own certificate, closed politely.
+                context = ssl.create_default_context(cafile=str(self.spec.config.parent / "pki" / "ca" / "ca.pem"))
+                context.load_cert_chain(str(self.spec.cert), str(self.spec.key))
+                with socket.create_connection(("127.0.0.1", self.spec.port), timeout=1) as raw:
+                    with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                        tls.sendall(b"GET /v1/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                        tls.recv(1)
+                return
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"{self.spec.member_id} did not start listening within {timeout} s; see {self.log_path}")
 
     def terminate(self) -> None:
         """Ask the service to stop (SIGTERM); :meth:`stop` waits for it."""
-        if self.process is not None and self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None and not self._terminating:
+            self._terminating = True
             self.process.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 10.0) -> None:

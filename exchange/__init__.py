@@ -15,6 +15,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the exchange app: load config, wire the federation runtime, register blueprints."""
     from exchange.cases.services import CaseHandlers
     from exchange.cli import register_commands
+    from exchange.mailbox import views as mailbox_views
     from exchange.members import views as member_views
     from exchange.members.services import endpoint_of, require_active
     from exchange.messaging.models import MODELS
@@ -43,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
     )
     app.register_blueprint(member_views.blueprint)
+    app.register_blueprint(mailbox_views.blueprint)
     app.register_blueprint(status_views.blueprint)
     register_commands(app)
     return app

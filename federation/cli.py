@@ -60,6 +60,7 @@ def serve_app(app: Flask, *, on_started: Callable[[], None] | None = None) -> No
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        rt.mailbox.close()
         server.stop()
         rt.worker.shutdown()
         rt.transport.close()

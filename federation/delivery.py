@@ -162,6 +162,8 @@ class Deliverer:
 
     def deliver_batch(self, destination: str) -> int:
         """Send the destination's next batch, if it is due and unclaimed; return the documents settled."""
+        if self.endpoint_for(destination) is None:
+            return 0  # The destination collects from our mailbox (pull); nothing to push.
         with self._claim(destination) as claimed:
             if not claimed or not self._due(destination, self.clock()):
                 return 0
@@ -183,9 +185,7 @@ class Deliverer:
         if not batch:
             return 0
         endpoint = self.endpoint_for(destination)
-        if endpoint is None:
-            self._failed(destination, [row_id for row_id, _, _ in batch], "destination has no endpoint", now)
-            return 0
+        assert endpoint is not None
         transaction = self.signer.claims(destination, now=now, documents=[token for _, _, token in batch])
         body = self.signer.sign_flattened("hotline.transaction.v1", transaction)
         try:
@@ -224,21 +224,29 @@ class Deliverer:
     def _settle(
         self, destination: str, batch: list[tuple[int, str, str]], results: list[dict[str, Any]], now: dt.datetime
     ) -> None:
-        for (row_id, doc_id, _), result in zip(batch, results, strict=True):
+        for (row_id, _, _), result in zip(batch, results, strict=True):
             row = self.session.get(self.outbox_model, row_id)
-            if row is None:
-                continue
-            row.attempts += 1
-            if result["outcome"] in ("accepted", "duplicate"):
-                row.state, row.delivered_at, row.token, row.last_error = "delivered", now, None, None
-            else:
-                row.state = "dead"
-                row.last_error = f"{result.get('error')}: {result.get('message')}"
-                log.error("dead letter: %s refused document %s: %s", destination, doc_id, row.last_error)
+            if row is not None:
+                self._apply_outcome(row, result, destination, now)
+        self._succeeded(destination, now)
+        self.session.commit()
+
+    def _apply_outcome(self, row: Any, result: dict[str, Any], destination: str, now: dt.datetime) -> None:
+        row.attempts += 1
+        if result["outcome"] in ("accepted", "duplicate"):
+            row.state, row.delivered_at, row.token, row.last_error = "delivered", now, None, None
+        else:
+            row.state = "dead"
+            row.last_error = f"{result.get('error')}: {result.get('message')}"
+            log.error("dead letter: %s refused document %s: %s", destination, row.doc_id, row.last_error)
+
+    def _succeeded(self, destination: str, now: dt.datetime) -> None:
         peer = self.session.get(self.peer_model, destination)
+        if peer is None:
+            peer = self.peer_model(member_id=destination, failures=0)
+            self.session.add(peer)
         peer.failures, peer.next_attempt_at, peer.last_attempt_at = 0, None, now
         peer.last_success_at, peer.last_contact_at, peer.last_error = now, now, None
-        self.session.commit()
 
     def _failed(self, destination: str, row_ids: list[int], error: str, now: dt.datetime) -> None:
         peer = self.session.get(self.peer_model, destination)
@@ -257,6 +265,62 @@ class Deliverer:
                 log.error("dead letter: %s: document %s out of attempts: %s", destination, row.doc_id, error)
         self.session.commit()
         log.warning("delivery to %s failed (%d in a row), next try in %.1f s: %s", destination, peer.failures, delay, error)
+
+    # Mailbox (pull) ------------------------------------------------------------------------------
+
+    def collect(self, destination: str) -> dict[str, str] | None:
+        """Sign the destination's next batch as a transaction for it to collect, or None if nothing waits.
+
+        Rows stay pending until the destination's signed receipt settles them (:meth:`settle_receipt`);
+        a batch collected but never acknowledged is simply collected again, and the destination answers
+        the repeats ``duplicate``.
+        """
+        outbox = self.outbox_model
+        tokens = list(
+            self.session.scalars(
+                select(outbox.token)
+                .where(outbox.destination == destination, outbox.state == "pending")
+                .order_by(outbox.priority, outbox.id)
+                .limit(self.settings.batch_size)
+            )
+        )
+        self.session.rollback()
+        if not tokens:
+            return None
+        transaction = self.signer.claims(destination, now=self.clock(), documents=tokens)
+        return self.signer.sign_flattened("hotline.transaction.v1", transaction)
+
+    def settle_receipt(self, destination: str, unverified_receipt: Any) -> int:
+        """Settle the destination's rows from its signed receipt for a collected transaction.
+
+        Raises:
+            ProtocolError: the receipt does not verify or is not from ``destination`` to us.
+        """
+        receipt = verify_jws(
+            flattened_to_compact(unverified_receipt),
+            expected_typ="hotline.transaction-receipt.v1",
+            trust=self.trust,
+            now=self.clock(),
+            clock_skew=self.settings.clock_skew,
+            fresh=True,
+        )
+        if receipt.author.member_id != destination or receipt.claims["aud"] != self.signer.member_id:
+            raise ProtocolError("receipt is not from the sender to us", code="receipt_invalid", status=403)
+        outcomes = {result["id"]: result for result in receipt.claims["results"] if result["id"]}
+        outbox = self.outbox_model
+        rows = list(
+            self.session.scalars(
+                select(outbox).where(
+                    outbox.destination == destination, outbox.state == "pending", outbox.doc_id.in_(list(outcomes))
+                )
+            )
+        )
+        now = self.clock()
+        for row in rows:
+            self._apply_outcome(row, outcomes[row.doc_id], destination, now)
+        self._succeeded(destination, now)
+        self.session.commit()
+        return len(rows)
 
     def hello(self, destination: str) -> None:
         """Send an empty transaction, so a peer that backed off from us while we were down tries again now."""
@@ -356,7 +420,8 @@ class DeliveryWorker:
     def shutdown(self) -> None:
         with self._lock:
             self._stopped = True
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        # A batch cut off mid-flight is sent again by the next run: delivery is at least once.
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def describe_outbox(session: Session, outbox_model: type, peer_model: type) -> dict[str, Any]:

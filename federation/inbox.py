@@ -4,7 +4,8 @@ How it works, in order (docs/protocol.md, "Verifying a transaction", numbers the
 
 1. The body must be JSON, and a JWS flattened serialization.
 2. The transaction's signature, certificate and schema verify (:func:`federation.signing.verify_jws`).
-3. Its author is the peer on the TLS connection: a member cannot speak for another on a direct hop.
+3. Its author is the hop's authenticated sender: the member named by the TLS client certificate for a
+   pushed transaction, the configured exchange for one collected from the exchange's mailbox.
 4. It is addressed to us.
 5. Its issued-at is within the clock-skew window, so a captured transaction goes stale (checked in
    step 2, before the certificate's validity at that time, so a stale message reads as stale).
@@ -112,7 +113,7 @@ class Inbox:
         self.handlers = handlers
         self.clock_skew = clock_skew
 
-    def receive(self, unverified_body: bytes, *, peer: NetworkIdentity, now: dt.datetime) -> dict[str, str]:
+    def receive(self, unverified_body: bytes, *, sender: str, now: dt.datetime) -> dict[str, str]:
         """Verify and apply one transaction; return our signed transaction receipt (flattened JWS).
 
         Raises:
@@ -129,27 +130,25 @@ class Inbox:
             token, expected_typ=TRANSACTION, trust=self.trust, now=now, clock_skew=self.clock_skew, fresh=True
         )
         claims = transaction.claims
-        # 3. The author is the TLS peer.
-        if transaction.author.member_id != peer.member_id:
-            raise AuthorMismatchError(
-                f"transaction signed by {transaction.author.member_id!r} but sent by {peer.member_id!r}"
-            )
+        # 3. The author is the hop's authenticated sender.
+        if transaction.author.member_id != sender:
+            raise AuthorMismatchError(f"transaction signed by {transaction.author.member_id!r} but sent by {sender!r}")
         # 4. Addressed to us.
         if claims["aud"] != self.signer.member_id:
             raise WrongRecipientError(f"transaction is addressed to {claims['aud']!r}, not to {self.signer.member_id!r}")
         # 5. Fresh: checked inside verify_jws (fresh=True), before the certificate's validity at issued-at.
         issued_at = dt.datetime.fromtimestamp(claims["iat"], dt.UTC)
         # 6. Not replayed.
-        if self.session.get(self.seen_model, (peer.member_id, claims["jti"])) is not None:
-            raise ReplayedMessageError(f"transaction {claims['jti']} from {peer.member_id} was already received")
-        self.session.add(self.seen_model(sender=peer.member_id, jti=claims["jti"], issued_at=issued_at))
+        if self.session.get(self.seen_model, (sender, claims["jti"])) is not None:
+            raise ReplayedMessageError(f"transaction {claims['jti']} from {sender} was already received")
+        self.session.add(self.seen_model(sender=sender, jti=claims["jti"], issued_at=issued_at))
         # 7, 8. Each document on its own.
         context = InboxContext(
             session=self.session, now=now, outbox=self.outbox, sender=transaction.author, member_id=self.signer.member_id
         )
         results = [self._apply(document, context) for document in claims["documents"]]
         self.session.flush()
-        receipt = self.signer.claims(peer.member_id, now=now, transaction=claims["jti"], results=results)
+        receipt = self.signer.claims(sender, now=now, transaction=claims["jti"], results=results)
         return self.signer.sign_flattened(TRANSACTION_RECEIPT, receipt)
 
     def _apply(self, unverified_document: str, context: InboxContext) -> dict[str, Any]:

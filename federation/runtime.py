@@ -19,6 +19,7 @@ from sqlalchemy import event
 
 from federation.delivery import OUTBOX_INFO_KEY, Deliverer, DeliverySettings, DeliveryWorker, Outbox
 from federation.inbox import Handler, Inbox
+from federation.mailbox import MailboxSignal
 from federation.signing import Signer
 from federation.transport import HTTPTransport
 from federation.trust import TrustStore
@@ -62,6 +63,7 @@ class Runtime:
             clock_skew=self.clock_skew,
         )
         self.worker = DeliveryWorker(app, self.deliverer, threads=config["DELIVERY_THREADS"])
+        self.mailbox = MailboxSignal()
         event.listen(db.session, "after_commit", self._after_commit)
         event.listen(db.session, "after_rollback", self._after_rollback)
 
@@ -73,6 +75,7 @@ class Runtime:
         if destinations:
             for destination in destinations:
                 self.worker.poke(destination)
+                self.mailbox.notify(destination)
 
     def _after_rollback(self, session: Any) -> None:
         if not session.in_transaction():

@@ -82,6 +82,8 @@ class HTTPTransport:
             with self._lock:
                 self._sessions.pop(destination, None)
             raise TransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 204:
+            return 204, None
         try:
             return response.status_code, response.json()
         except ValueError as exc:

@@ -31,7 +31,7 @@ def transactions_blueprint(
         peer = current_peer()
         if authorize_sender is not None:
             authorize_sender(peer)
-        receipt = rt.inbox().receive(request.get_data(cache=False), peer=peer, now=now)
+        receipt = rt.inbox().receive(request.get_data(cache=False), sender=peer.member_id, now=now)
         rt.deliverer().peer_contacted(peer.member_id, now, certificate_not_after=peer.not_after)
         rt.db.session.commit()
         return jsonify(receipt)

@@ -14,7 +14,7 @@ from node.db import db
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build a node app: load config, wire the federation runtime, register blueprints."""
     from federation import database, logs, web
-    from federation.config import load_config
+    from federation.config import ConfigError, load_config
     from federation.runtime import Runtime
     from federation.views import transactions_blueprint
     from node.cases import views as case_views
@@ -29,6 +29,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     logs.init_app(app)
     database.init_app(app, db)
     web.init_app(app)
+    if app.config["INBOUND_MODE"] not in ("pull", "push"):
+        raise ConfigError(f"INBOUND_MODE must be 'pull' or 'push', not {app.config['INBOUND_MODE']!r}")
     exchange_id, exchange_url = app.config["EXCHANGE_ID"], app.config["EXCHANGE_URL"].rstrip("/")
     app.extensions["hotline"] = Runtime(
         app,

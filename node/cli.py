@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from federation.cli import deliver_command, init_db_command, outbox_command, serve_app
+from federation.mailbox import MailboxPoller
 from federation.runtime import runtime
 from node.cases.services import record_status
 from node.reports.services import confirm_report, report_view
@@ -21,7 +22,15 @@ def serve_command() -> None:
     rt = runtime()
     rt.db.create_all()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    serve_app(app, on_started=lambda: rt.worker.hello(app.config["EXCHANGE_ID"]))
+    config = app.config
+
+    def started() -> None:
+        rt.worker.hello(config["EXCHANGE_ID"])
+        if config["INBOUND_MODE"] == "pull":
+            MailboxPoller(rt, exchange_id=config["EXCHANGE_ID"], exchange_url=config["EXCHANGE_URL"],
+                          wait_seconds=config["MAILBOX_WAIT_SECONDS"]).start()
+
+    serve_app(app, on_started=started)
 
 
 @click.command("report")

@@ -130,3 +130,16 @@ def test_network_status_counts_cases_and_member_health(network: Network) -> None
     assert status["cases"]["by_hosting_country"] == {"DE": 1}
     assert status["members"]["hotline-nl"]["last_contact"] is not None
     assert status["members"]["hotline-de"]["backlog"] == 0
+
+
+def test_a_member_without_an_inbound_port_collects_from_the_mailbox(network: Network) -> None:
+    assert network.layout.members["hotline-fr"].inbound == "pull"
+    nl, fr = network.client("hotline-nl"), network.client("hotline-fr")
+    report = nl.report(url="http://pull.example/1", hosting_country="LU", legal_status="baseline")
+    case = fr.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True, timeout=10)
+    assert case["origin"] == "hotline-nl"
+    nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["destination"] == "hotline-fr")
+    fr.request("POST", f"/api/v1/cases/{report['id']}/status", json={"status": "police_notified"})
+    nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "police_notified")
+    rows = query(network.layout.exchange.database, "SELECT state FROM outbox WHERE destination = 'hotline-fr'")
+    assert rows and {row[0] for row in rows} == {"delivered"}

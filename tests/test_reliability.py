@@ -127,3 +127,19 @@ def test_a_destination_that_never_answers_ends_in_dead_letters(network_factory: 
     exchange_db = network.layout.exchange.database
     _wait(lambda: query(exchange_db, "SELECT state, attempts FROM outbox WHERE doc_id = :id", id=report["id"])
           == [("dead", 3)], what="dead after 3 attempts")
+
+
+def test_a_pull_member_that_was_down_collects_everything_once(network_factory: Any) -> None:
+    network = network_factory()
+    network.start("exchange", "hotline-nl")
+    nl = network.client("hotline-nl")
+    ids = {nl.report(url=f"http://pull-down.example/{n}", hosting_country="FR", legal_status="baseline")["id"]
+           for n in range(5)}
+    exchange_db = network.layout.exchange.database
+    _wait(lambda: query(exchange_db, "SELECT count(*) FROM outbox WHERE destination = 'hotline-fr' "
+                                     "AND state = 'pending'")[0][0] == 5, what="waiting in the mailbox")
+    network.start("hotline-fr")
+    _wait(lambda: _arrived(network, "hotline-fr") == ids, what="collected after restart")
+    _wait(lambda: _receipted(network, "hotline-nl") == ids, what="receipts")
+    _wait(lambda: query(exchange_db, "SELECT count(*) FROM outbox WHERE destination = 'hotline-fr' "
+                                     "AND state != 'delivered'")[0][0] == 0, what="acknowledged")

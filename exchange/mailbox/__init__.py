@@ -1,0 +1,1 @@
+"""The exchange's mailbox endpoints, for members that collect their documents instead of receiving pushes."""

@@ -1,0 +1,52 @@
+"""``GET /v1/mailbox`` (long-poll collection) and ``POST /v1/mailbox/receipts`` (acknowledgement)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from exchange.members.services import require_active
+from federation.errors import ProtocolError
+from federation.runtime import runtime
+from federation.web import current_peer, json_body, require_role
+
+blueprint = Blueprint("mailbox", __name__)
+MAX_WAIT_SECONDS = 25
+
+
+@blueprint.get("/v1/mailbox")
+@require_role("member")
+def collect() -> Any:
+    """The member's next batch as a signed transaction, waiting up to ``wait`` seconds for one."""
+    rt = runtime()
+    member_id = current_peer().member_id
+    try:
+        wait = min(max(int(request.args.get("wait", "0")), 0), MAX_WAIT_SECONDS)
+    except ValueError as exc:
+        raise ProtocolError("wait must be a whole number of seconds", code="bad_request") from exc
+    require_active(rt.db.session, member_id)
+    rt.deliverer().peer_contacted(member_id, rt.clock(), certificate_not_after=current_peer().not_after)
+    rt.db.session.commit()
+    deadline = time.monotonic() + wait
+    while True:
+        generation = rt.mailbox.generation(member_id)
+        transaction = rt.deliverer().collect(member_id)
+        if transaction is not None:
+            return jsonify(transaction)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or rt.mailbox.closed:
+            return Response(status=204)
+        # Woken at once by a commit in this process; every second, look for commits by other processes.
+        rt.mailbox.wait(member_id, generation, timeout=min(remaining, 1.0))
+
+
+@blueprint.post("/v1/mailbox/receipts")
+@require_role("member")
+def acknowledge() -> Any:
+    """Settle collected documents from the member's signed transaction receipt."""
+    rt = runtime()
+    member_id = current_peer().member_id
+    settled = rt.deliverer().settle_receipt(member_id, json_body())
+    return jsonify({"settled": settled})

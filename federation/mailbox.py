@@ -1,0 +1,130 @@
+"""The mailbox: delivery for members that cannot open an inbound port (pull), still near-instant.
+
+A member in pull mode keeps one long-poll open to the exchange: ``GET /v1/mailbox?wait=N``. The exchange
+answers at once with a signed transaction of the member's pending documents, exactly the transaction it
+would have pushed, or holds the request until something is committed for the member (it is woken by
+:class:`MailboxSignal`) or ``N`` seconds pass (``204``). The member verifies and applies the transaction
+with the same inbox code as a push, commits, and only then posts its signed transaction receipt to
+``POST /v1/mailbox/receipts``; the exchange settles the outbox rows from it. A crash anywhere in
+between means the batch is collected again and the member answers the repeats ``duplicate``.
+
+:class:`MailboxPoller` is the member's side: one thread per node, started by ``serve`` in pull mode.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from federation.errors import ProtocolError
+from federation.transport import TransportError
+
+if TYPE_CHECKING:
+    from federation.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class MailboxSignal:
+    """Wakes long-polls waiting for a destination when something is committed for it (in this process).
+
+    Other exchange processes sharing the database are not woken; their waiting polls look again every
+    second, so a document committed elsewhere waits at most about a second.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._generation: dict[str, int] = {}
+        self.closed = False
+
+    def close(self) -> None:
+        """Release every waiting poll (the process is stopping); they answer at once."""
+        with self._condition:
+            self.closed = True
+            self._condition.notify_all()
+
+    def generation(self, destination: str) -> int:
+        with self._condition:
+            return self._generation.get(destination, 0)
+
+    def notify(self, destination: str) -> None:
+        with self._condition:
+            self._generation[destination] = self._generation.get(destination, 0) + 1
+            self._condition.notify_all()
+
+    def wait(self, destination: str, seen: int, timeout: float) -> None:
+        """Wait until ``destination`` moves past generation ``seen``, or ``timeout`` seconds."""
+        with self._condition:
+            self._condition.wait_for(
+                lambda: self.closed or self._generation.get(destination, 0) != seen, timeout=timeout
+            )
+
+
+class MailboxPoller:
+    """The member side of pull delivery: long-poll, apply, commit, acknowledge; back off on failure."""
+
+    def __init__(self, rt: Runtime, *, exchange_id: str, exchange_url: str, wait_seconds: int = 20) -> None:
+        self.rt = rt
+        self.exchange_id = exchange_id
+        self.exchange_url = exchange_url.rstrip("/")
+        self.wait_seconds = wait_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mailbox", daemon=True)
+        # Long-polls get their own keep-alive session, apart from the delivery worker's.
+        self._session_key = f"{exchange_id}#mailbox"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def poll_once(self) -> int:
+        """Collect, apply and acknowledge one batch; return how many documents it held."""
+        status, body = self.rt.transport.request(
+            "GET", f"{self.exchange_url}/v1/mailbox?wait={self.wait_seconds}", destination=self._session_key
+        )
+        if status == 204:
+            return 0
+        if status != 200:
+            code = body.get("error") if isinstance(body, dict) else None
+            raise ProtocolError(f"mailbox answered HTTP {status} {code or ''}".strip(), code="mailbox_refused")
+        with self.rt.app.app_context():
+            try:
+                receipt = self.rt.inbox().receive(json.dumps(body).encode(), sender=self.exchange_id, now=self.rt.clock())
+                self.rt.db.session.commit()
+            except BaseException:
+                self.rt.db.session.rollback()
+                raise
+        status, answer = self.rt.transport.post_json(
+            f"{self.exchange_url}/v1/mailbox/receipts", receipt, destination=self._session_key
+        )
+        if status != 200:
+            code = answer.get("error") if isinstance(answer, dict) else None
+            raise ProtocolError(f"mailbox receipt refused: HTTP {status} {code or ''}".strip(), code="mailbox_refused")
+        return len(json.loads(_payload(receipt))["results"])
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+                failures = 0
+            except (TransportError, ProtocolError) as exc:
+                failures += 1
+                delay = min(30.0, 0.25 * 2 ** min(failures, 8)) * self.rt.rng.uniform(0.5, 1.0)
+                log.warning("mailbox poll failed (%d in a row), retrying in %.1f s: %s", failures, delay, exc)
+                self._stop.wait(delay)
+            except Exception:
+                log.exception("mailbox poll crashed; retrying in 5 s")
+                time.sleep(5)
+
+
+def _payload(body: dict[str, str]) -> bytes:
+    import base64
+
+    payload = body["payload"]
+    return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
