@@ -162,14 +162,16 @@ class Deliverer:
 
     def deliver_batch(self, destination: str) -> int:
         """Send the destination's next batch, if it is due and unclaimed; return the documents settled."""
-        if self.endpoint_for(destination) is None:
+        endpoint = self.endpoint_for(destination)
+        self.session.rollback()
+        if endpoint is None:
             return 0  # The destination collects from our mailbox (pull); nothing to push.
         with self._claim(destination) as claimed:
             if not claimed or not self._due(destination, self.clock()):
                 return 0
-            return self._send_batch(destination)
+            return self._send_batch(destination, endpoint)
 
-    def _send_batch(self, destination: str) -> int:
+    def _send_batch(self, destination: str, endpoint: str) -> int:
         now = self.clock()
         outbox = self.outbox_model
         rows = list(
@@ -181,11 +183,10 @@ class Deliverer:
             )
         )
         batch = [(row.id, row.doc_id, row.token) for row in rows]
+        # Never hold a database transaction (on SQLite, the write lock) across the network.
         self.session.rollback()
         if not batch:
             return 0
-        endpoint = self.endpoint_for(destination)
-        assert endpoint is not None
         transaction = self.signer.claims(destination, now=now, documents=[token for _, _, token in batch])
         body = self.signer.sign_flattened("hotline.transaction.v1", transaction)
         try:
@@ -325,6 +326,7 @@ class Deliverer:
     def hello(self, destination: str) -> None:
         """Send an empty transaction, so a peer that backed off from us while we were down tries again now."""
         endpoint = self.endpoint_for(destination)
+        self.session.rollback()
         if endpoint is None:
             return
         now = self.clock()

@@ -181,6 +181,18 @@ def flattened_to_compact(unverified_body: Any) -> str:
     return ".".join(parts)
 
 
+def _validate_header(encoded: str, unverified_header: dict[str, Any]) -> None:
+    if encoded in _HEADERS_SEEN:
+        return
+    schemas.validate("jws-header", unverified_header)
+    if len(_HEADERS_SEEN) > 4096:
+        _HEADERS_SEEN.clear()
+    _HEADERS_SEEN.add(encoded)
+
+
+_HEADERS_SEEN: set[str] = set()
+
+
 def verify_jws(
     unverified_token: str,
     *,
@@ -214,7 +226,7 @@ def verify_jws(
     # 2. Accept exactly one algorithm, chosen by us and not by the message.
     if unverified_header.get("alg") != ALGORITHM:
         raise UnsupportedAlgorithmError(f"alg must be {ALGORITHM!r}, not {unverified_header.get('alg')!r}")
-    schemas.validate("jws-header", unverified_header)
+    _validate_header(parts[0], unverified_header)
     expected = (expected_typ,) if isinstance(expected_typ, str) else expected_typ
     if unverified_header["typ"] not in expected:
         raise WrongMessageTypeError(f"typ {unverified_header['typ']!r} is not one of {', '.join(expected)}")

@@ -75,6 +75,7 @@ class TrustStore:
         self._lock = threading.Lock()
         self._crl: _CRLState | None = None
         self._issued_by_ca: dict[bytes, bool] = {}
+        self._identities: dict[bytes, NetworkIdentity] = {}
         self._reload_crl()
 
     def _reload_crl(self) -> _CRLState:
@@ -141,6 +142,10 @@ class TrustStore:
         # 3. Not revoked.
         if self.is_revoked(certificate.serial_number):
             raise RevokedCertificateError(f"certificate {certificate.serial_number:x} has been revoked")
-        # 4. Carries a well-formed network identity.
-        return identity_from_certificate(certificate)
+        # 4. Carries a well-formed network identity (parsed once per certificate).
+        identity = self._identities.get(fingerprint)
+        if identity is None:
+            identity = identity_from_certificate(certificate)
+            self._identities[fingerprint] = identity
+        return identity
 

@@ -4,6 +4,12 @@ Schemas are files beside this module (``<name>.schema.json``) so that other hotl
 are. They refer to each other by ``$id`` (``urn:hotline-net:schema:v1:<name>``), resolved here from the
 same folder and never over the network. Formats (``date-time``) are checked: without a format checker
 ``jsonschema`` silently accepts any string.
+
+Validation runs on every message at every hop, so it has a fast path: each schema, with its references
+inlined, is compiled by ``fastjsonschema`` (about ten times faster than walking it with ``jsonschema``),
+with the same RFC 3339 checker for ``date-time``. Only when the fast path refuses an instance does
+``jsonschema`` walk it again, to name the first failing location precisely. The two must agree; the
+test suite checks that they do on every schema's valid and invalid examples.
 """
 
 from __future__ import annotations
@@ -11,11 +17,14 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
+from collections.abc import Callable
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 from jsonschema.validators import Draft202012Validator
 from referencing import Registry, Resource
+from rfc3339_validator import validate_rfc3339
 
 from federation.errors import ProtocolError
 
@@ -64,14 +73,44 @@ def _validator(name: str) -> Draft202012Validator:
     )
 
 
+def _inline(node: Any, base: str) -> Any:
+    """Return ``node`` with every ``$ref`` replaced by what it points at (our schemas are not recursive)."""
+    if isinstance(node, list):
+        return [_inline(item, base) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        reference = node["$ref"]
+        document, _, pointer = reference.partition("#")
+        document = document or base
+        target: Any = load_schema(document.removeprefix(_URN))
+        for part in filter(None, pointer.split("/")):
+            target = target[part]
+        rest = {key: value for key, value in node.items() if key != "$ref"}
+        return _inline({**target, **rest} if rest else target, document)
+    return {key: _inline(value, base) for key, value in node.items() if key not in ("$defs", "$id", "$schema")}
+
+
+@cache
+def _fast_validator(name: str) -> Callable[[Any], Any]:
+    schema = _inline(load_schema(name), f"{_URN}{name}")
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return fastjsonschema.compile(schema, formats={"date-time": validate_rfc3339})  # type: ignore[no-any-return]
+
+
 def validate(name: str, instance: Any) -> None:
     """Validate ``instance`` against schema ``name``.
 
     Raises:
         SchemaValidationError: naming the first failing location and why.
     """
-    error = jsonschema.exceptions.best_match(_validator(name).iter_errors(instance))
-    if error is not None:
-        where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
-        message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
-        raise SchemaValidationError(f"{name}: at {where}: {message}")
+    try:
+        _fast_validator(name)(instance)
+        return
+    except fastjsonschema.JsonSchemaValueException as fast_error:
+        error = jsonschema.exceptions.best_match(_validator(name).iter_errors(instance))
+        if error is None:  # The fast path is stricter here; refuse all the same (fail closed).
+            raise SchemaValidationError(f"{name}: {fast_error.message}") from None
+    where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
+    message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
+    raise SchemaValidationError(f"{name}: at {where}: {message}")

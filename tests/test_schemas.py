@@ -36,3 +36,43 @@ def test_the_routing_header_has_no_place_for_a_url() -> None:
               "confirmed_at": "2026-11-25T10:00:00Z", "content_hashes": []}
     with pytest.raises(schemas.SchemaValidationError, match="url"):
         schemas.validate("routing-header", {**header, "url": "http://example.com/"})
+
+
+def _report() -> dict[str, object]:
+    return {
+        "iss": "hotline-nl", "aud": "exchange", "jti": "6f1c2a9e-4b1d-4c8a-9f3e-2d7b5a1c0e42", "iat": 1,
+        "header": {"url_fingerprint": "a" * 64, "content_hashes": [{"alg": "sha1", "value": "c" * 40}],
+                   "hosting_country": "DE", "legal_status": "baseline", "priority": "urgent",
+                   "confirmed_at": "2026-11-25T10:00:00.123+01:00"},
+        "body": {"url": "http://x.example/", "commercial": True, "notes": "n"},
+    }
+
+
+MUTATIONS = [
+    lambda r: r,
+    lambda r: {**r, "extra": 1},
+    lambda r: {**r, "iat": -1},
+    lambda r: {**r, "iat": "1"},
+    lambda r: {**r, "jti": "6F1C2A9E-4B1D-4C8A-9F3E-2D7B5A1C0E42"},
+    lambda r: {**r, "header": {**r["header"], "confirmed_at": "2026-02-30T10:00:00Z"}},
+    lambda r: {**r, "header": {**r["header"], "confirmed_at": "2026-11-25 10:00:00Z"}},
+    lambda r: {**r, "header": {**r["header"], "content_hashes": [{"alg": "sha1", "value": "c" * 41}]}},
+    lambda r: {**r, "header": {**r["header"], "content_hashes": [{"alg": "crc", "value": "c" * 40}]}},
+    lambda r: {**r, "header": {**r["header"], "priority": None}},
+    lambda r: {**r, "body": {**r["body"], "commercial": "yes"}},
+    lambda r: {**r, "body": {}},
+    lambda r: {k: v for k, v in r.items() if k != "header"},
+]
+
+
+@pytest.mark.parametrize("mutate", MUTATIONS)
+def test_fast_path_and_reference_validator_agree(mutate: object) -> None:
+    """The compiled fast path must accept exactly what jsonschema (2020-12, formats on) accepts."""
+    instance = mutate(_report())  # type: ignore[operator]
+    reference_ok = schemas._validator("report").is_valid(instance)
+    try:
+        schemas._fast_validator("report")(instance)
+        fast_ok = True
+    except Exception:  # noqa: BLE001 - any refusal counts as "invalid" here.
+        fast_ok = False
+    assert fast_ok == reference_ok

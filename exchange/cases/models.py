@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.db import db
@@ -49,11 +49,9 @@ class Fingerprint(db.Model):  # type: ignore[name-defined,misc]
     """A fingerprint of a case: the canonical URL's SHA-256, or a content hash."""
 
     __tablename__ = "fingerprints"
-    __table_args__ = (UniqueConstraint("kind", "value", name="uq_fingerprint"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    value: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
 
 

@@ -76,6 +76,8 @@ class CaseHandlers:
         claims = document.claims
         header = claims["header"]
         fingerprints = fingerprints_of(header)
+        # Fingerprints stored before, and those this same batch added (not flushed yet).
+        pending: dict[tuple[str, str], str] = context.cache.setdefault("fingerprints", {})
         matches = list(
             session.execute(
                 select(Fingerprint.kind, Fingerprint.value, Fingerprint.case_id).where(
@@ -83,18 +85,21 @@ class CaseHandlers:
                 )
             ).tuples()
         )
+        matches += [(kind, value, pending[(kind, value)]) for kind, value in fingerprints if (kind, value) in pending]
         if matches:
             self._link_duplicate(document, context, matches, fingerprints)
             return
-        destination = route(session, hosting_country=header["hosting_country"], origin=origin)
+        destination = route(session, hosting_country=header["hosting_country"], origin=origin, cache=context.cache)
         case = Case(
             id=claims["jti"], origin=origin, destination=destination.id, hosting_country=header["hosting_country"],
             legal_status=header["legal_status"], priority=header["priority"],
             confirmed_at=dt.datetime.fromisoformat(header["confirmed_at"]), created_at=now, status="routed",
         )
         session.add(case)
+        context.cache.setdefault("cases", {})[case.id] = case
         session.add(CaseReport(report_id=claims["jti"], member=origin, case_id=case.id, duplicate=False, received_at=now))
         session.add_all(Fingerprint(kind=kind, value=value, case_id=case.id) for kind, value in fingerprints)
+        pending.update({fingerprint: case.id for fingerprint in fingerprints})
         context.outbox.enqueue(
             destination.id, typ=REPORT, token=document.token, doc_id=claims["jti"], priority=_priority(case), now=now
         )
@@ -109,7 +114,8 @@ class CaseHandlers:
         session, now, claims = context.session, context.now, document.claims
         origin = document.author.member_id
         # The oldest matching case wins, so a report matching two cases joins the one opened first.
-        cases = [session.get(Case, case_id) for case_id in {case_id for _, _, case_id in matches}]
+        batch_cases: dict[str, Case] = context.cache.setdefault("cases", {})
+        cases = [batch_cases.get(case_id) or session.get(Case, case_id) for case_id in {c for _, _, c in matches}]
         case = min(cases, key=lambda c: (c.created_at, c.id))
         matched_on = sorted({"url" if kind == "url" else "content_hash" for kind, _, case_id in matches if case_id == case.id})
         session.add(
@@ -118,9 +124,9 @@ class CaseHandlers:
         )
         # New fingerprints the duplicate brings (another hash of the same file) join the case.
         present = {(kind, value) for kind, value, _ in matches}
-        session.add_all(
-            Fingerprint(kind=kind, value=value, case_id=case.id) for kind, value in fingerprints if (kind, value) not in present
-        )
+        new = [(kind, value) for kind, value in fingerprints if (kind, value) not in present]
+        session.add_all(Fingerprint(kind=kind, value=value, case_id=case.id) for kind, value in new)
+        context.cache.setdefault("fingerprints", {}).update({fingerprint: case.id for fingerprint in new})
         notice = self.signer.claims(
             origin, now=now, report_id=claims["jti"], case_id=case.id, matched_on=matched_on, destination=case.destination
         )

@@ -24,14 +24,21 @@ class HostedAtOriginError(ProtocolError):
     code = "hosted_at_origin"
 
 
-def route(session: Session, *, hosting_country: str, origin: str) -> Member:
+def route(session: Session, *, hosting_country: str, origin: str, cache: dict[str, object] | None = None) -> Member:
     """Return the member that must receive a report of content hosted in ``hosting_country``.
+
+    ``cache`` (one unit of work's scratch space) keeps the active members between reports of a batch.
 
     Raises:
         HostedAtOriginError: the origin itself covers the country (it handles the report at home).
         NoRouteError: no active member covers the country and there is no active fallback.
     """
-    members = list(session.scalars(select(Member).where(Member.status == "active")))
+    if cache is not None and "active_members" in cache:
+        members: list[Member] = cache["active_members"]  # type: ignore[assignment]
+    else:
+        members = list(session.scalars(select(Member).where(Member.status == "active")))
+        if cache is not None:
+            cache["active_members"] = members
     for member in members:
         if hosting_country in member.countries:
             if member.id == origin:
