@@ -59,13 +59,27 @@ def new_key(member_id: str, key_path: Path, csr_path: Path) -> None:
 @click.option("--ip", "ip_addresses", multiple=True, help="IP address of the member's endpoint (repeat).")
 @click.option("--days", default=365, show_default=True)
 @click.option("--out", "out_path", type=click.Path(path_type=Path), required=True)
-def issue(directory: Path, csr_path: Path, member_id: str, role: str, countries: tuple[str, ...],
-          dns_names: tuple[str, ...], ip_addresses: tuple[str, ...], days: int, out_path: Path) -> None:
+def issue(
+    directory: Path,
+    csr_path: Path,
+    member_id: str,
+    role: str,
+    countries: tuple[str, ...],
+    dns_names: tuple[str, ...],
+    ip_addresses: tuple[str, ...],
+    days: int,
+    out_path: Path,
+) -> None:
     """Issue a certificate binding a member id, role and countries to the key in a CSR."""
     try:
         pem = authority.issue_certificate(
-            directory, csr_path.read_bytes(), member_id=member_id, role=role,
-            countries=[country.upper() for country in countries], dns_names=dns_names, ip_addresses=ip_addresses,
+            directory,
+            csr_path.read_bytes(),
+            member_id=member_id,
+            role=role,
+            countries=[country.upper() for country in countries],
+            dns_names=dns_names,
+            ip_addresses=ip_addresses,
             days=days,
         )
     except ProtocolError as exc:
@@ -111,11 +125,20 @@ def show(cert_path: Path) -> None:
         identity = identity_from_certificate(x509.load_pem_x509_certificate(cert_path.read_bytes()))
     except (ProtocolError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps({
-        "member_id": identity.member_id, "role": identity.role, "countries": list(identity.countries),
-        "serial": str(identity.serial), "not_before": identity.not_before.isoformat(),
-        "not_after": identity.not_after.isoformat(), "kid": identity.thumbprint,
-    }, indent=2))
+    click.echo(
+        json.dumps(
+            {
+                "member_id": identity.member_id,
+                "role": identity.role,
+                "countries": list(identity.countries),
+                "serial": str(identity.serial),
+                "not_before": identity.not_before.isoformat(),
+                "not_after": identity.not_after.isoformat(),
+                "kid": identity.thumbprint,
+            },
+            indent=2,
+        )
+    )
 
 
 @main.command("dev-network")

@@ -28,8 +28,9 @@ class DevMember:
 DEV_MEMBERS = (
     DevMember("hotline-nl", "Hotline Netherlands (dev)", ("NL",)),
     DevMember("hotline-de", "Hotline Germany (dev)", ("DE", "AT")),
-    DevMember("hotline-fr", "Hotline France (dev, no inbound port: collects from the mailbox)", ("FR", "LU"),
-              inbound="pull"),
+    DevMember(
+        "hotline-fr", "Hotline France (dev, no inbound port: collects from the mailbox)", ("FR", "LU"), inbound="pull"
+    ),
     DevMember("secretariat", "Network secretariat, fallback (dev)", (), fallback=True),
 )
 
@@ -42,8 +43,14 @@ class IssuedIdentity:
 
 
 def issue_dev_identity(
-    ca_dir: Path, out_dir: Path, member_id: str, *, role: str = "member", countries: tuple[str, ...] = (),
-    days: int = 30, **kwargs: object,
+    ca_dir: Path,
+    out_dir: Path,
+    member_id: str,
+    *,
+    role: str = "member",
+    countries: tuple[str, ...] = (),
+    days: int = 30,
+    **kwargs: object,
 ) -> IssuedIdentity:
     """Make a key and a certificate for ``member_id`` in ``out_dir/<member_id>/`` (localhost endpoint)."""
     directory = out_dir / member_id
@@ -54,8 +61,15 @@ def issue_dev_identity(
     authority._write_private(key_path, pair.key_pem)
     cert_path.write_bytes(
         authority.issue_certificate(
-            ca_dir, pair.csr_pem, member_id=member_id, role=role, countries=countries,
-            dns_names=("localhost",), ip_addresses=("127.0.0.1",), days=days, **kwargs,  # type: ignore[arg-type]
+            ca_dir,
+            pair.csr_pem,
+            member_id=member_id,
+            role=role,
+            countries=countries,
+            dns_names=("localhost",),
+            ip_addresses=("127.0.0.1",),
+            days=days,
+            **kwargs,  # type: ignore[arg-type]
         )
     )
     return IssuedIdentity(member_id, key_path, cert_path)

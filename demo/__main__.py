@@ -23,13 +23,19 @@ def walk_through(network: Network) -> None:
     """Report from the Netherlands, hosted in Germany; Germany acts; France reports the same URL later."""
     nl, de, fr = network.client("hotline-nl"), network.client("hotline-de"), network.client("hotline-fr")
     started = time.perf_counter()
-    report = nl.report(url="http://Example.COM/gallery/../album/1.html#top", hosting_country="DE",
-                       legal_status="baseline", priority="urgent",
-                       content_hashes=[{"alg": "sha256", "value": "ab" * 32}])
+    report = nl.report(
+        url="http://Example.COM/gallery/../album/1.html#top",
+        hosting_country="DE",
+        legal_status="baseline",
+        priority="urgent",
+        content_hashes=[{"alg": "sha256", "value": "ab" * 32}],
+    )
     _say(f"1. hotline-nl confirmed report {report['id']} (hosted in DE), fingerprint {report['url_fingerprint'][:16]}…")
     case = de.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True)
-    _say(f"2. hotline-de received it from {case['origin']} after {1000 * (time.perf_counter() - started):.0f} ms "
-         "(origin's signature verified at the destination)")
+    _say(
+        f"2. hotline-de received it from {case['origin']} after {1000 * (time.perf_counter() - started):.0f} ms "
+        "(origin's signature verified at the destination)"
+    )
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["received_at"] is not None)
     _say("3. hotline-nl got hotline-de's signed receipt")
     for status in ("ntd_sent", "removed"):
@@ -39,8 +45,10 @@ def walk_through(network: Network) -> None:
     _say("4. hotline-de sent 'ntd_sent' then 'removed'; hotline-nl's timeline shows both")
     dup = fr.report(url="http://example.com/album/1.html", hosting_country="DE", legal_status="baseline")
     dup = fr.wait_for(f"/api/v1/reports/{dup['id']}", lambda r: r["state"] == "removed")
-    _say(f"5. hotline-fr reported the same URL: the exchange linked it to case {dup['duplicate_of']} "
-         f"(matched on {', '.join(dup['duplicate_matched_on'])}); hotline-fr sees the case is already removed")
+    _say(
+        f"5. hotline-fr reported the same URL: the exchange linked it to case {dup['duplicate_of']} "
+        f"(matched on {', '.join(dup['duplicate_matched_on'])}); hotline-fr sees the case is already removed"
+    )
 
 
 def print_guide(layout: Layout) -> None:
@@ -51,10 +59,15 @@ def print_guide(layout: Layout) -> None:
         _say(f"  {spec.member_id:<12} {spec.url}  {', '.join(spec.countries) or ('fallback' if spec.fallback else '')}")
     _say(f"\nNetwork description: {layout.root / 'network.json'}   logs: {layout.root / 'logs'}")
     _say("Try it (as hotline-nl's operator):")
-    _say(f"  curl --cacert {ca} --cert {nl.cert} --key {nl.key} \\\n"
-         f"       -H 'Content-Type: application/json' {nl.url}/api/v1/reports \\\n"
-         "       -d '{\"url\": \"http://example.org/x\", \"hosting_country\": \"FR\", \"legal_status\": \"baseline\"}'")
-    _say(f"  curl --cacert {ca} --cert {layout.exchange.cert} --key {layout.exchange.key} {layout.exchange.url}/v1/status")
+    _say(
+        f"  curl --cacert {ca} --cert {nl.cert} --key {nl.key} \\\n"
+        f"       -H 'Content-Type: application/json' {nl.url}/api/v1/reports \\\n"
+        '       -d \'{"url": "http://example.org/x", "hosting_country": "FR", "legal_status": "baseline"}\''
+    )
+    _say(
+        f"  curl --cacert {ca} --cert {layout.exchange.cert} --key {layout.exchange.key} "
+        f"{layout.exchange.url}/v1/status"
+    )
     _say("Press Ctrl-C to stop.")
 
 
@@ -83,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.once:
             while not stopping:
                 time.sleep(0.2)
-    except Exception as exc:  # noqa: BLE001 - the demo explains and stops the processes.
+    except Exception as exc:
         _say(f"demo failed: {exc}")
         for member_id, process in network.processes.items():
             _say(f"--- {member_id} log tail ---\n" + "".join(process.log_path.read_text().splitlines(True)[-15:]))

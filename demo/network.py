@@ -76,9 +76,15 @@ class Layout:
     def describe(self) -> dict[str, Any]:
         def entry(spec: ServiceSpec) -> dict[str, Any]:
             return {
-                "id": spec.member_id, "name": spec.name, "countries": list(spec.countries), "fallback": spec.fallback,
+                "id": spec.member_id,
+                "name": spec.name,
+                "countries": list(spec.countries),
+                "fallback": spec.fallback,
                 "inbound": spec.inbound,
-                "url": spec.url, "cert": str(spec.cert), "key": str(spec.key), "config": str(spec.config),
+                "url": spec.url,
+                "cert": str(spec.cert),
+                "key": str(spec.key),
+                "config": str(spec.config),
                 "database": spec.database,
             }
 
@@ -112,23 +118,41 @@ def lay_out(
         if database.startswith("sqlite:///"):
             Path(database.removeprefix("sqlite:///")).unlink(missing_ok=True)
         return ServiceSpec(
-            member_id=member_id, kind=kind, port=free_port(), config=root / f"{member_id}.toml",
-            cert=identities[member_id].cert, key=identities[member_id].key, database=database, **extra,
+            member_id=member_id,
+            kind=kind,
+            port=free_port(),
+            config=root / f"{member_id}.toml",
+            cert=identities[member_id].cert,
+            key=identities[member_id].key,
+            database=database,
+            **extra,
         )
 
     layout = Layout(
-        root=root, ca_cert=ca_dir / "ca.pem", ca_dir=ca_dir, crl=ca_dir / "crl.pem",
+        root=root,
+        ca_cert=ca_dir / "ca.pem",
+        ca_dir=ca_dir,
+        crl=ca_dir / "crl.pem",
         exchange=spec(EXCHANGE_ID, "exchange", name="Network exchange (dev)"),
     )
     for member in members:
         layout.members[member.member_id] = spec(
-            member.member_id, "node", name=member.name, countries=member.countries, fallback=member.fallback,
+            member.member_id,
+            "node",
+            name=member.name,
+            countries=member.countries,
+            fallback=member.fallback,
             inbound=member.inbound,
         )
     for service in layout.services():
         values: dict[str, Any] = {
-            "HOST": "127.0.0.1", "PORT": service.port, "TLS_CERT": str(service.cert), "TLS_KEY": str(service.key),
-            "CA_CERT": str(layout.ca_cert), "CRL": str(layout.crl), "SQLALCHEMY_DATABASE_URI": service.database,
+            "HOST": "127.0.0.1",
+            "PORT": service.port,
+            "TLS_CERT": str(service.cert),
+            "TLS_KEY": str(service.key),
+            "CA_CERT": str(layout.ca_cert),
+            "CRL": str(layout.crl),
+            "SQLALCHEMY_DATABASE_URI": service.database,
         }
         if service.kind == "node":
             values.update(EXCHANGE_URL=layout.exchange.url, EXCHANGE_ID=EXCHANGE_ID, INBOUND_MODE=service.inbound)
@@ -151,9 +175,15 @@ def register_members(layout: Layout) -> None:
         rt = runtime()
         rt.db.create_all()
         for spec in layout.members.values():
-            save_member(rt.db.session, member_id=spec.member_id, name=spec.name, countries=list(spec.countries),
-                        endpoint=spec.url if spec.inbound == "push" else None, fallback=spec.fallback,
-                        now=rt.clock())
+            save_member(
+                rt.db.session,
+                member_id=spec.member_id,
+                name=spec.name,
+                countries=list(spec.countries),
+                endpoint=spec.url if spec.inbound == "push" else None,
+                fallback=spec.fallback,
+                now=rt.clock(),
+            )
         rt.db.session.commit()
         rt.db.engine.dispose()
 
@@ -186,8 +216,12 @@ class ServiceProcess:
         command = [sys.executable, "-c", f"from {module} import main; main()", "serve"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it.
         self.process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl, no locks held.
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         log.close()
 
@@ -200,10 +234,12 @@ class ServiceProcess:
                 # A full mutual-TLS handshake with the service's own certificate, closed politely.
                 context = ssl.create_default_context(cafile=str(self.spec.config.parent / "pki" / "ca" / "ca.pem"))
                 context.load_cert_chain(str(self.spec.cert), str(self.spec.key))
-                with socket.create_connection(("127.0.0.1", self.spec.port), timeout=1) as raw:
-                    with context.wrap_socket(raw, server_hostname="localhost") as tls:
-                        tls.sendall(b"GET /v1/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                        tls.recv(1)
+                with (
+                    socket.create_connection(("127.0.0.1", self.spec.port), timeout=1) as raw,
+                    context.wrap_socket(raw, server_hostname="localhost") as tls,
+                ):
+                    tls.sendall(b"GET /v1/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                    tls.recv(1)
                 return
             except OSError:
                 time.sleep(0.05)

@@ -26,8 +26,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from federation.views import transactions_blueprint
 
     app = Flask(__name__)
-    load_config(app, prefix=exchange_config.PREFIX, defaults=exchange_config.DEFAULTS,
-                required=exchange_config.REQUIRED, overrides=config)
+    load_config(
+        app,
+        prefix=exchange_config.PREFIX,
+        defaults=exchange_config.DEFAULTS,
+        required=exchange_config.REQUIRED,
+        overrides=config,
+    )
     logs.init_app(app)
     database.init_app(app, db)
     web.init_app(app)

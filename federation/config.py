@@ -40,14 +40,26 @@ COMMON_DEFAULTS: dict[str, Any] = {
 }
 PATH_KEYS = ("TLS_CERT", "TLS_KEY", "CA_CERT", "CRL")
 POSITIVE_KEYS = (
-    "MAX_CONTENT_LENGTH", "PORT", "SERVER_THREADS", "CLOCK_SKEW_SECONDS", "DELIVERY_POLL_SECONDS",
-    "DELIVERY_BATCH_SIZE", "DELIVERY_BACKOFF_BASE_SECONDS", "DELIVERY_BACKOFF_CAP_SECONDS",
-    "DELIVERY_MAX_ATTEMPTS", "DELIVERY_THREADS",
+    "MAX_CONTENT_LENGTH",
+    "PORT",
+    "SERVER_THREADS",
+    "CLOCK_SKEW_SECONDS",
+    "DELIVERY_POLL_SECONDS",
+    "DELIVERY_BATCH_SIZE",
+    "DELIVERY_BACKOFF_BASE_SECONDS",
+    "DELIVERY_BACKOFF_CAP_SECONDS",
+    "DELIVERY_MAX_ATTEMPTS",
+    "DELIVERY_THREADS",
 )
 
 
 def load_config(
-    app: Flask, *, prefix: str, defaults: Mapping[str, Any], required: tuple[str, ...], overrides: Mapping[str, Any] | None
+    app: Flask,
+    *,
+    prefix: str,
+    defaults: Mapping[str, Any],
+    required: tuple[str, ...],
+    overrides: Mapping[str, Any] | None,
 ) -> None:
     """Fill ``app.config`` in the documented order and validate it.
 

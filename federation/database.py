@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, scoped_session
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -41,3 +42,7 @@ def init_app(app: Flask, db: SQLAlchemy) -> None:
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
+
+
+DBSession = Session | scoped_session[Any]
+"""What services accept: a plain session (tests, scripts) or Flask-SQLAlchemy's scoped ``db.session``."""

@@ -39,9 +39,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import func, or_, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, func, or_, select, text
 
+from federation.database import DBSession
 from federation.errors import ProtocolError
 from federation.signing import Signer, flattened_to_compact, verify_jws
 from federation.transport import HTTPTransport, TransportError
@@ -66,17 +66,21 @@ class DeliverySettings:
 class Outbox:
     """Adds documents to the outbox inside the caller's unit of work."""
 
-    def __init__(self, session: Session, model: type) -> None:
+    def __init__(self, session: DBSession, model: type[Any]) -> None:
         self.session = session
         self.model = model
 
-    def enqueue(
-        self, destination: str, *, typ: str, token: str, doc_id: str, priority: int, now: dt.datetime
-    ) -> None:
+    def enqueue(self, destination: str, *, typ: str, token: str, doc_id: str, priority: int, now: dt.datetime) -> None:
         self.session.add(
             self.model(
-                destination=destination, doc_id=doc_id, typ=typ, token=token, priority=priority,
-                state="pending", attempts=0, created_at=now,
+                destination=destination,
+                doc_id=doc_id,
+                typ=typ,
+                token=token,
+                priority=priority,
+                state="pending",
+                attempts=0,
+                created_at=now,
             )
         )
         self.session.info.setdefault(OUTBOX_INFO_KEY, set()).add(destination)
@@ -88,9 +92,9 @@ class Deliverer:
     def __init__(
         self,
         *,
-        session: Session,
-        outbox_model: type,
-        peer_model: type,
+        session: DBSession,
+        outbox_model: type[Any],
+        peer_model: type[Any],
         signer: Signer,
         trust: TrustStore,
         transport: HTTPTransport,
@@ -133,7 +137,7 @@ class Deliverer:
     def _claim(self, destination: str) -> Iterator[bool]:
         """Hold the right to send to ``destination`` across processes (PostgreSQL); see the module essay."""
         engine = self.session.get_bind()
-        if engine.dialect.name != "postgresql":
+        if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
             yield True
             return
         digest = hashlib.sha256(f"hotline-delivery:{destination}".encode()).digest()
@@ -251,6 +255,7 @@ class Deliverer:
 
     def _failed(self, destination: str, row_ids: list[int], error: str, now: dt.datetime) -> None:
         peer = self.session.get(self.peer_model, destination)
+        assert peer is not None  # _due created it before this attempt.
         peer.failures += 1
         delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (peer.failures - 1))
         delay *= self.rng.uniform(0.5, 1.0)
@@ -259,13 +264,17 @@ class Deliverer:
         peer.last_error = error[:1000]
         for row_id in row_ids:
             row = self.session.get(self.outbox_model, row_id)
+            if row is None:
+                continue
             row.attempts += 1
             row.last_error = error[:1000]
             if row.attempts >= self.settings.max_attempts:
                 row.state = "dead"
                 log.error("dead letter: %s: document %s out of attempts: %s", destination, row.doc_id, error)
         self.session.commit()
-        log.warning("delivery to %s failed (%d in a row), next try in %.1f s: %s", destination, peer.failures, delay, error)
+        log.warning(
+            "delivery to %s failed (%d in a row), next try in %.1f s: %s", destination, peer.failures, delay, error
+        )
 
     # Mailbox (pull) ------------------------------------------------------------------------------
 
@@ -426,7 +435,7 @@ class DeliveryWorker:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def describe_outbox(session: Session, outbox_model: type, peer_model: type) -> dict[str, Any]:
+def describe_outbox(session: DBSession, outbox_model: type[Any], peer_model: type[Any]) -> dict[str, Any]:
     """Queue health per destination: pending and dead counts, oldest pending, backoff state."""
     outbox = outbox_model
     rows = session.execute(
@@ -450,4 +459,3 @@ def describe_outbox(session: Session, outbox_model: type, peer_model: type) -> d
             last_error=peer.last_error,
         )
     return queues
-

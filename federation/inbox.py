@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.orm import Session
 
 from certs.identity import NetworkIdentity
+from federation.database import DBSession
 from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.signing import (
@@ -77,7 +77,7 @@ class MessageIdReusedError(ProtocolError):
 class InboxContext:
     """What a document handler may use: the session, the time, the outbox and the hop's sender."""
 
-    session: Session
+    session: DBSession
     now: dt.datetime
     outbox: Outbox
     sender: NetworkIdentity
@@ -103,9 +103,9 @@ class Inbox:
         *,
         signer: Signer,
         trust: TrustStore,
-        session: Session,
-        seen_model: type,
-        inbound_model: type,
+        session: DBSession,
+        seen_model: type[Any],
+        inbound_model: type[Any],
         outbox: Outbox,
         handlers: Mapping[str, Handler],
         clock_skew: dt.timedelta,
@@ -141,7 +141,9 @@ class Inbox:
             raise AuthorMismatchError(f"transaction signed by {transaction.author.member_id!r} but sent by {sender!r}")
         # 4. Addressed to us.
         if claims["aud"] != self.signer.member_id:
-            raise WrongRecipientError(f"transaction is addressed to {claims['aud']!r}, not to {self.signer.member_id!r}")
+            raise WrongRecipientError(
+                f"transaction is addressed to {claims['aud']!r}, not to {self.signer.member_id!r}"
+            )
         # 5. Fresh: checked inside verify_jws (fresh=True), before the certificate's validity at issued-at.
         issued_at = dt.datetime.fromtimestamp(claims["iat"], dt.UTC)
         # 6. Not replayed.
@@ -150,7 +152,11 @@ class Inbox:
         self.session.add(self.seen_model(sender=sender, jti=claims["jti"], issued_at=issued_at))
         # 7, 8. Each document on its own: verify all (no database), look up every id at once, then apply.
         context = InboxContext(
-            session=self.session, now=now, outbox=self.outbox, sender=transaction.author, member_id=self.signer.member_id
+            session=self.session,
+            now=now,
+            outbox=self.outbox,
+            sender=transaction.author,
+            member_id=self.signer.member_id,
         )
         checked = [self._verify(document, now) for document in claims["documents"]]
         applied = self._applied_digests([item for item in checked if isinstance(item, VerifiedMessage)])
@@ -164,7 +170,10 @@ class Inbox:
     def _verify(self, unverified_document: str, now: dt.datetime) -> VerifiedMessage | dict[str, Any]:
         try:
             return verify_jws(
-                unverified_document, expected_typ=tuple(self.handlers), trust=self.trust, now=now,
+                unverified_document,
+                expected_typ=tuple(self.handlers),
+                trust=self.trust,
+                now=now,
                 clock_skew=self.clock_skew,
             )
         except ProtocolError as exc:

@@ -94,7 +94,9 @@ class MailboxPoller:
             raise ProtocolError(f"mailbox answered HTTP {status} {code or ''}".strip(), code="mailbox_refused")
         with self.rt.app.app_context():
             try:
-                receipt = self.rt.inbox().receive(json.dumps(body).encode(), sender=self.exchange_id, now=self.rt.clock())
+                receipt = self.rt.inbox().receive(
+                    json.dumps(body).encode(), sender=self.exchange_id, now=self.rt.clock()
+                )
                 self.rt.db.session.commit()
             except BaseException:
                 self.rt.db.session.rollback()

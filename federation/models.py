@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import DateTime, Dialect, Index, Integer, String, Text
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -35,7 +35,7 @@ class Runtime:
         app: Flask,
         db: SQLAlchemy,
         *,
-        models: Mapping[str, type],
+        models: Mapping[str, type[Any]],
         handlers: Callable[[Signer], Mapping[str, Handler]],
         endpoint_for: Callable[[str], str | None],
         clock: Callable[[], dt.datetime] = utcnow,
@@ -46,7 +46,7 @@ class Runtime:
         self.models = models
         self.endpoint_for = endpoint_for
         self.clock = clock
-        self.rng = random.Random()
+        self.rng = random.Random()  # noqa: S311 - jitter for retry timing, not a secret.
         self.trust = TrustStore(Path(config["CA_CERT"]), Path(config["CRL"]))
         self.signer = Signer.from_files(Path(config["TLS_KEY"]), Path(config["TLS_CERT"]))
         self.member_id = self.signer.member_id

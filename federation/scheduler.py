@@ -31,10 +31,16 @@ def prune_replay_records(rt: Runtime) -> int:
 def start_scheduler(app: Flask, rt: Runtime) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone=dt.UTC)
     scheduler.add_job(
-        rt.worker.poke_due, "interval", seconds=app.config["DELIVERY_POLL_SECONDS"], id="deliver",
-        max_instances=1, coalesce=True,
+        rt.worker.poke_due,
+        "interval",
+        seconds=app.config["DELIVERY_POLL_SECONDS"],
+        id="deliver",
+        max_instances=1,
+        coalesce=True,
     )
-    scheduler.add_job(prune_replay_records, "interval", args=[rt], minutes=10, id="prune", max_instances=1, coalesce=True)
+    scheduler.add_job(
+        prune_replay_records, "interval", args=[rt], minutes=10, id="prune", max_instances=1, coalesce=True
+    )
     scheduler.start()
     log.info("scheduler started: delivery poll every %s s", app.config["DELIVERY_POLL_SECONDS"])
     return scheduler

@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.utils import CryptographyDeprecationWarning
 from joserfc import jws
 from joserfc.errors import BadSignatureError, JoseError
-from joserfc.jws import JWSRegistry
 from joserfc.jwk import OKPKey
+from joserfc.jws import JWSRegistry
 
 import schemas
 from certs.identity import NetworkIdentity, certificate_thumbprint, identity_from_certificate
@@ -151,18 +151,34 @@ class Signer:
 
     def claims(self, aud: str, *, now: dt.datetime, jti: str | None = None, **fields: Any) -> dict[str, Any]:
         """Return the common claims (author, recipient, id, issued-at) merged with ``fields``."""
-        return {"iss": self.member_id, "aud": aud, "jti": jti or new_message_id(), "iat": int(now.timestamp()), **fields}
+        return {
+            "iss": self.member_id,
+            "aud": aud,
+            "jti": jti or new_message_id(),
+            "iat": int(now.timestamp()),
+            **fields,
+        }
 
     def sign_compact(self, typ: str, claims: dict[str, Any]) -> str:
         """Sign ``claims`` as a JWS compact serialization (used for documents)."""
-        return jws.serialize_compact(self.header(typ), canonical_json(claims), self._key, algorithms=[ALGORITHM], registry=REGISTRY)
+        return jws.serialize_compact(
+            self.header(typ), canonical_json(claims), self._key, algorithms=[ALGORITHM], registry=REGISTRY
+        )
 
     def sign_flattened(self, typ: str, claims: dict[str, Any]) -> dict[str, str]:
         """Sign ``claims`` as a JWS flattened JSON serialization (used for HTTP bodies)."""
         flattened = jws.serialize_json(
-            {"protected": self.header(typ)}, canonical_json(claims), self._key, algorithms=[ALGORITHM], registry=REGISTRY
+            {"protected": self.header(typ)},
+            canonical_json(claims),
+            self._key,
+            algorithms=[ALGORITHM],
+            registry=REGISTRY,
         )
-        return {"protected": flattened["protected"], "payload": flattened["payload"], "signature": flattened["signature"]}
+        return {
+            "protected": flattened["protected"],
+            "payload": flattened["payload"],
+            "signature": flattened["signature"],
+        }
 
 
 def flattened_to_compact(unverified_body: Any) -> str:
@@ -247,7 +263,9 @@ def verify_jws(
         raise UnsupportedAlgorithmError("the signing certificate does not hold an Ed25519 key")
     # 4. Verify the signature over the exact bytes received.
     try:
-        verified = jws.deserialize_compact(unverified_token, OKPKey.import_key(public_key), algorithms=[ALGORITHM], registry=REGISTRY)  # type: ignore[arg-type]
+        verified = jws.deserialize_compact(
+            unverified_token, OKPKey.import_key(public_key), algorithms=[ALGORITHM], registry=REGISTRY
+        )  # type: ignore[arg-type]
     except BadSignatureError as exc:
         raise BadSignatureVerificationError("signature does not verify with the key in x5c") from exc
     except (JoseError, ValueError) as exc:

@@ -74,8 +74,13 @@ class HTTPTransport:
         data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         try:
             response = self._session(destination).request(
-                method, url, data=data, headers={"Content-Type": CONTENT_TYPE}, timeout=self.timeout,
-                verify=self.ca, cert=self.cert,
+                method,
+                url,
+                data=data,
+                headers={"Content-Type": CONTENT_TYPE},
+                timeout=self.timeout,
+                verify=self.ca,
+                cert=self.cert,
             )
         except requests.RequestException as exc:
             # A broken connection cannot be reused; start the next attempt with a fresh session.

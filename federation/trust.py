@@ -148,4 +148,3 @@ class TrustStore:
             identity = identity_from_certificate(certificate)
             self._identities[fingerprint] = identity
         return identity
-

@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from certs.identity import NetworkIdentity
-
 from federation.runtime import runtime
 from federation.web import current_peer, require_role
 

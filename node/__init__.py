@@ -24,8 +24,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from node.reports import views as report_views
 
     app = Flask(__name__)
-    load_config(app, prefix=node_config.PREFIX, defaults=node_config.DEFAULTS, required=node_config.REQUIRED,
-                overrides=config)
+    load_config(
+        app, prefix=node_config.PREFIX, defaults=node_config.DEFAULTS, required=node_config.REQUIRED, overrides=config
+    )
     logs.init_app(app)
     database.init_app(app, db)
     web.init_app(app)

@@ -27,8 +27,12 @@ def serve_command() -> None:
     def started() -> None:
         rt.worker.hello(config["EXCHANGE_ID"])
         if config["INBOUND_MODE"] == "pull":
-            MailboxPoller(rt, exchange_id=config["EXCHANGE_ID"], exchange_url=config["EXCHANGE_URL"],
-                          wait_seconds=config["MAILBOX_WAIT_SECONDS"]).start()
+            MailboxPoller(
+                rt,
+                exchange_id=config["EXCHANGE_ID"],
+                exchange_url=config["EXCHANGE_URL"],
+                wait_seconds=config["MAILBOX_WAIT_SECONDS"],
+            ).start()
 
     serve_app(app, on_started=started)
 
@@ -41,20 +45,31 @@ def serve_command() -> None:
 @click.option("--hash", "hashes", multiple=True, help="Content hash as ALG:HEX (md5, sha1, sha256, pdq); repeat.")
 @click.option("--notes", default=None)
 @with_appcontext
-def report_command(url: str, hosting_country: str, legal_status: str, priority: str, hashes: tuple[str, ...],
-                   notes: str | None) -> None:
+def report_command(
+    url: str, hosting_country: str, legal_status: str, priority: str, hashes: tuple[str, ...], notes: str | None
+) -> None:
     """Confirm a report and queue it for the exchange (a running node delivers it within a second)."""
     rt = runtime()
-    data: dict[str, object] = {"url": url, "hosting_country": hosting_country, "legal_status": legal_status,
-                               "priority": priority}
+    data: dict[str, object] = {
+        "url": url,
+        "hosting_country": hosting_country,
+        "legal_status": legal_status,
+        "priority": priority,
+    }
     data["content_hashes"] = [dict(zip(("alg", "value"), item.split(":", 1), strict=False)) for item in hashes]
     if notes:
         data["notes"] = notes
     from federation.errors import ProtocolError
 
     try:
-        report = confirm_report(rt.db.session, signer=rt.signer, outbox=rt.outbox(),
-                                exchange_id=current_app.config["EXCHANGE_ID"], unverified_input=data, now=rt.clock())
+        report = confirm_report(
+            rt.db.session,
+            signer=rt.signer,
+            outbox=rt.outbox(),
+            exchange_id=current_app.config["EXCHANGE_ID"],
+            unverified_input=data,
+            now=rt.clock(),
+        )
     except ProtocolError as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from exc
     rt.db.session.commit()
@@ -72,8 +87,15 @@ def status_command(case_id: str, status: str, note: str | None) -> None:
     from federation.errors import ProtocolError
 
     try:
-        record_status(rt.db.session, signer=rt.signer, outbox=rt.outbox(), exchange_id=current_app.config["EXCHANGE_ID"],
-                      case_id=case_id, unverified_input={"status": status, "note": note}, now=rt.clock())
+        record_status(
+            rt.db.session,
+            signer=rt.signer,
+            outbox=rt.outbox(),
+            exchange_id=current_app.config["EXCHANGE_ID"],
+            case_id=case_id,
+            unverified_input={"status": status, "note": note},
+            now=rt.clock(),
+        )
     except ProtocolError as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from exc
     rt.db.session.commit()

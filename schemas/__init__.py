@@ -15,9 +15,9 @@ test suite checks that they do on every schema's valid and invalid examples.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from collections.abc import Callable
 from typing import Any
 
 import fastjsonschema
@@ -68,9 +68,7 @@ def _registry() -> Registry:
 def _validator(name: str) -> Draft202012Validator:
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(
-        schema, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+    return Draft202012Validator(schema, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def _inline(node: Any, base: str) -> Any:

@@ -106,7 +106,9 @@ def count_rows(database_url: str, *tables: str) -> dict[str, int]:
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
     try:
         with engine.connect() as connection:
-            return {table: int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()) for table in tables}
+            return {
+                table: int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()) for table in tables
+            }
     finally:
         engine.dispose()
 

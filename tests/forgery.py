@@ -70,13 +70,19 @@ class ForgingPeer:
     def post(self, body: Any, *, raw: bytes | None = None) -> requests.Response:
         data = raw if raw is not None else json.dumps(body).encode()
         return self.session.post(
-            f"{self.url}/v1/transactions", data=data, headers={"Content-Type": "application/jose+json"},
-            cert=self.cert, verify=self.ca, timeout=10,
+            f"{self.url}/v1/transactions",
+            data=data,
+            headers={"Content-Type": "application/jose+json"},
+            cert=self.cert,
+            verify=self.ca,
+            timeout=10,
         )
 
     def outcomes(self, response: requests.Response) -> list[dict[str, Any]]:
         """The per-document results of a transaction receipt (payload read without verification)."""
         assert response.status_code == 200, response.text
         payload = response.json()["payload"]
-        results: list[dict[str, Any]] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["results"]
+        results: list[dict[str, Any]] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))[
+            "results"
+        ]
         return results

@@ -38,11 +38,17 @@ class Clock:
 def node_config(root: Path, **overrides: Any) -> dict[str, Any]:
     ids = write_dev_network(root / "pki")
     return {
-        "TLS_CERT": str(ids["hotline-nl"].cert), "TLS_KEY": str(ids["hotline-nl"].key),
-        "CA_CERT": str(root / "pki" / "ca" / "ca.pem"), "CRL": str(root / "pki" / "ca" / "crl.pem"),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'node.db'}", "EXCHANGE_URL": f"https://127.0.0.1:{free_port()}",
-        "SCHEDULER_ENABLED": False, "DELIVERY_BACKOFF_BASE_SECONDS": 2.0, "DELIVERY_BACKOFF_CAP_SECONDS": 60.0,
-        "DELIVERY_MAX_ATTEMPTS": 10, **overrides,
+        "TLS_CERT": str(ids["hotline-nl"].cert),
+        "TLS_KEY": str(ids["hotline-nl"].key),
+        "CA_CERT": str(root / "pki" / "ca" / "ca.pem"),
+        "CRL": str(root / "pki" / "ca" / "crl.pem"),
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'node.db'}",
+        "EXCHANGE_URL": f"https://127.0.0.1:{free_port()}",
+        "SCHEDULER_ENABLED": False,
+        "DELIVERY_BACKOFF_BASE_SECONDS": 2.0,
+        "DELIVERY_BACKOFF_CAP_SECONDS": 60.0,
+        "DELIVERY_MAX_ATTEMPTS": 10,
+        **overrides,
     }
 
 
@@ -56,9 +62,14 @@ def app(tmp_path: Path) -> Iterator[Flask]:
 
 
 def queue_report(rt: Runtime) -> str:
-    report = confirm_report(rt.db.session, signer=rt.signer, outbox=rt.outbox(), exchange_id="exchange",
-                            unverified_input={"url": "http://x.example/", "hosting_country": "DE",
-                                              "legal_status": "baseline"}, now=rt.clock())
+    report = confirm_report(
+        rt.db.session,
+        signer=rt.signer,
+        outbox=rt.outbox(),
+        exchange_id="exchange",
+        unverified_input={"url": "http://x.example/", "hosting_country": "DE", "legal_status": "baseline"},
+        now=rt.clock(),
+    )
     rt.db.session.commit()
     return report.id
 
@@ -105,9 +116,14 @@ def test_outbox_and_report_are_one_unit_of_work(app: Flask) -> None:
     from node.reports.models import Report
 
     rt = runtime()
-    confirm_report(rt.db.session, signer=rt.signer, outbox=rt.outbox(), exchange_id="exchange",
-                   unverified_input={"url": "http://x.example/", "hosting_country": "DE", "legal_status": "baseline"},
-                   now=rt.clock())
+    confirm_report(
+        rt.db.session,
+        signer=rt.signer,
+        outbox=rt.outbox(),
+        exchange_id="exchange",
+        unverified_input={"url": "http://x.example/", "hosting_country": "DE", "legal_status": "baseline"},
+        now=rt.clock(),
+    )
     assert rt.db.session.query(Outbox).count() == 1  # Flushed, inside the unit of work...
     rt.db.session.rollback()  # ...which the request layer rolls back on any error:
     assert (rt.db.session.query(Report).count(), rt.db.session.query(Outbox).count()) == (0, 0)
@@ -117,8 +133,12 @@ def test_outbox_and_report_are_one_unit_of_work(app: Flask) -> None:
 
 @pytest.mark.parametrize(
     "overrides, key",
-    [({"TLS_CERT": ""}, "TLS_CERT"), ({"CA_CERT": "/nowhere/ca.pem"}, "CA_CERT"),
-     ({"CLOCK_SKEW_SECONDS": -1}, "CLOCK_SKEW_SECONDS"), ({"DELIVERY_BATCH_SIZE": "many"}, "DELIVERY_BATCH_SIZE")],
+    [
+        ({"TLS_CERT": ""}, "TLS_CERT"),
+        ({"CA_CERT": "/nowhere/ca.pem"}, "CA_CERT"),
+        ({"CLOCK_SKEW_SECONDS": -1}, "CLOCK_SKEW_SECONDS"),
+        ({"DELIVERY_BATCH_SIZE": "many"}, "DELIVERY_BATCH_SIZE"),
+    ],
 )
 def test_bad_configuration_names_the_key(tmp_path: Path, overrides: dict[str, Any], key: str) -> None:
     with pytest.raises(ConfigError, match=key):

@@ -11,11 +11,20 @@ from pathlib import Path
 def test_demo_walks_a_report_through_a_fresh_network(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "demo", "--once", "--root", str(tmp_path / "demo")],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for step in ("1. hotline-nl confirmed", "2. hotline-de received", "3. hotline-nl got", "4. hotline-de sent",
-                 "5. hotline-fr reported the same URL"):
+    for step in (
+        "1. hotline-nl confirmed",
+        "2. hotline-de received",
+        "3. hotline-nl got",
+        "4. hotline-de sent",
+        "5. hotline-fr reported the same URL",
+    ):
         assert step in result.stdout
     network = json.loads((tmp_path / "demo" / "network.json").read_text())
     assert {m["id"] for m in network["members"]} == {"hotline-nl", "hotline-de", "hotline-fr", "secretariat"}

@@ -14,8 +14,14 @@ SHA256 = "5f" * 32
 
 def test_report_reaches_destination_and_receipt_and_status_come_back(network: Network) -> None:
     nl, de = network.client("hotline-nl"), network.client("hotline-de")
-    report = nl.report(url="https://Example.org/a/./b/../c.html#frag", hosting_country="DE", legal_status="baseline",
-                       priority="urgent", content_hashes=[{"alg": "sha256", "value": SHA256}], media_type="image")
+    report = nl.report(
+        url="https://Example.org/a/./b/../c.html#frag",
+        hosting_country="DE",
+        legal_status="baseline",
+        priority="urgent",
+        content_hashes=[{"alg": "sha256", "value": SHA256}],
+        media_type="image",
+    )
     assert report["canonical_url"] == "https://example.org/a/c.html"
 
     case = de.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True)
@@ -42,13 +48,21 @@ def test_report_reaches_destination_and_receipt_and_status_come_back(network: Ne
 
 def test_duplicates_by_url_and_by_hash_are_linked_and_follow_the_case(network: Network) -> None:
     nl, de, fr, sec = (network.client(m) for m in ("hotline-nl", "hotline-de", "hotline-fr", "secretariat"))
-    first = nl.report(url="http://dup.example/item/1", hosting_country="DE", legal_status="baseline",
-                      content_hashes=[{"alg": "md5", "value": "0" * 32}])
+    first = nl.report(
+        url="http://dup.example/item/1",
+        hosting_country="DE",
+        legal_status="baseline",
+        content_hashes=[{"alg": "md5", "value": "0" * 32}],
+    )
     de.wait_for(f"/api/v1/cases/{first['id']}", lambda c: True)
 
     by_url = fr.report(url="HTTP://DUP.EXAMPLE:80/item/./1", hosting_country="DE", legal_status="baseline")
-    by_hash = sec.report(url="http://mirror.example/other", hosting_country="DE", legal_status="nationally_illegal",
-                         content_hashes=[{"alg": "md5", "value": "0" * 32}])
+    by_hash = sec.report(
+        url="http://mirror.example/other",
+        hosting_country="DE",
+        legal_status="nationally_illegal",
+        content_hashes=[{"alg": "md5", "value": "0" * 32}],
+    )
     linked_url = fr.wait_for(f"/api/v1/reports/{by_url['id']}", lambda r: r["duplicate_of"] is not None)
     linked_hash = sec.wait_for(f"/api/v1/reports/{by_hash['id']}", lambda r: r["duplicate_of"] is not None)
     assert linked_url["duplicate_of"] == first["id"] and linked_url["duplicate_matched_on"] == ["url"]
@@ -93,10 +107,21 @@ def test_operator_api_refuses_bad_input_clearly_and_stores_nothing(network: Netw
         ({"url": "http://x.example/", "hosting_country": "DE", "legal_status": "maybe"}, 422, "schema_invalid"),
         ({"url": "http://x.example/", "hosting_country": "Germany", "legal_status": "baseline"}, 422, "schema_invalid"),
         ({"url": "http://x.example/", "hosting_country": "NL", "legal_status": "baseline"}, 422, "hosted_at_home"),
-        ({"url": "http://x.example/", "hosting_country": "DE", "legal_status": "baseline", "image": "..."}, 422,
-         "invalid_report"),
-        ({"url": "http://x.example/", "hosting_country": "DE", "legal_status": "baseline",
-          "content_hashes": [{"alg": "md5", "value": "zz"}]}, 422, "schema_invalid"),
+        (
+            {"url": "http://x.example/", "hosting_country": "DE", "legal_status": "baseline", "image": "..."},
+            422,
+            "invalid_report",
+        ),
+        (
+            {
+                "url": "http://x.example/",
+                "hosting_country": "DE",
+                "legal_status": "baseline",
+                "content_hashes": [{"alg": "md5", "value": "zz"}],
+            },
+            422,
+            "schema_invalid",
+        ),
     ]
     for body, status, code in cases:
         response = nl.request("POST", "/api/v1/reports", json=body)
@@ -113,7 +138,10 @@ def test_operator_api_is_only_for_the_nodes_own_certificate(network: Network) ->
     nl_spec = network.layout.members["hotline-nl"]
     intruder = OperatorClient(network.layout.members["hotline-fr"], network.layout.ca_cert)
     intruder.spec = nl_spec  # hotline-fr's certificate, hotline-nl's address.
-    intruder.session.cert = (str(network.layout.members["hotline-fr"].cert), str(network.layout.members["hotline-fr"].key))
+    intruder.session.cert = (
+        str(network.layout.members["hotline-fr"].cert),
+        str(network.layout.members["hotline-fr"].key),
+    )
     response = intruder.request("GET", "/api/v1/reports")
     assert (response.status_code, response.json()["error"]) == (403, "forbidden")
 
@@ -124,7 +152,9 @@ def test_network_status_counts_cases_and_member_health(network: Network) -> None
     de.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True)
     de.request("POST", f"/api/v1/cases/{report['id']}/status", json={"status": "removed"})
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "removed")
-    status = nl.session.get(f"{network.layout.exchange.url}/v1/status", verify=str(network.layout.ca_cert), timeout=10).json()
+    status = nl.session.get(
+        f"{network.layout.exchange.url}/v1/status", verify=str(network.layout.ca_cert), timeout=10
+    ).json()
     assert status["cases"]["total"] == 1 and status["cases"]["removed"] == 1
     assert status["cases"]["removed_within_3_days"] == 1
     assert status["cases"]["by_hosting_country"] == {"DE": 1}

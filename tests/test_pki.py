@@ -21,33 +21,65 @@ def test_cli_makes_a_ca_issues_from_a_csr_and_revokes(tmp_path: Path) -> None:
     runner = CliRunner()
     ca = tmp_path / "ca"
     assert runner.invoke(pki_cli, ["init-ca", "--dir", str(ca)]).exit_code == 0
-    result = runner.invoke(pki_cli, ["new-key", "--member-id", "hotline-be", "--key", str(tmp_path / "be.key"),
-                                     "--csr", str(tmp_path / "be.csr")])
+    result = runner.invoke(
+        pki_cli,
+        ["new-key", "--member-id", "hotline-be", "--key", str(tmp_path / "be.key"), "--csr", str(tmp_path / "be.csr")],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "be.key").stat().st_mode & 0o777 == 0o600
-    result = runner.invoke(pki_cli, ["issue", "--dir", str(ca), "--csr", str(tmp_path / "be.csr"), "--member-id",
-                                     "hotline-be", "--country", "be", "--country", "LU", "--dns", "be.example",
-                                     "--out", str(tmp_path / "be.pem")])
+    result = runner.invoke(
+        pki_cli,
+        [
+            "issue",
+            "--dir",
+            str(ca),
+            "--csr",
+            str(tmp_path / "be.csr"),
+            "--member-id",
+            "hotline-be",
+            "--country",
+            "be",
+            "--country",
+            "LU",
+            "--dns",
+            "be.example",
+            "--out",
+            str(tmp_path / "be.pem"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     identity = identity_from_certificate(x509.load_pem_x509_certificate((tmp_path / "be.pem").read_bytes()))
     assert (identity.member_id, identity.role, identity.countries) == ("hotline-be", "member", ("BE", "LU"))
     shown = runner.invoke(pki_cli, ["show", str(tmp_path / "be.pem")])
     assert '"member_id": "hotline-be"' in shown.output
 
-    openssl = subprocess.run(["openssl", "verify", "-CAfile", str(ca / "ca.pem"), str(tmp_path / "be.pem")],
-                             capture_output=True, text=True, check=False)
+    openssl = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(ca / "ca.pem"), str(tmp_path / "be.pem")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert openssl.returncode == 0, openssl.stderr
-    text = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(tmp_path / "be.pem")],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["openssl", "x509", "-noout", "-text", "-in", str(tmp_path / "be.pem")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "URI:urn:hotline-net:member:hotline-be" in text and "URI:urn:hotline-net:country:LU" in text
 
-    assert runner.invoke(pki_cli, ["revoke", "--dir", str(ca), "--cert", str(tmp_path / "be.pem"), "--reason",
-                                   "keyCompromise"]).exit_code == 0
+    assert (
+        runner.invoke(
+            pki_cli, ["revoke", "--dir", str(ca), "--cert", str(tmp_path / "be.pem"), "--reason", "keyCompromise"]
+        ).exit_code
+        == 0
+    )
     crl = x509.load_pem_x509_crl((ca / "crl.pem").read_bytes())
     serial = identity.serial
     assert crl.get_revoked_certificate_by_serial_number(serial) is not None
-    listed = subprocess.run(["openssl", "crl", "-noout", "-text", "-in", str(ca / "crl.pem")], capture_output=True,
-                            text=True, check=True).stdout
+    listed = subprocess.run(
+        ["openssl", "crl", "-noout", "-text", "-in", str(ca / "crl.pem")], capture_output=True, text=True, check=True
+    ).stdout
     assert "Key Compromise" in listed
     assert runner.invoke(pki_cli, ["init-ca", "--dir", str(ca)]).exit_code != 0  # Never replaces a CA key.
 
@@ -55,13 +87,18 @@ def test_cli_makes_a_ca_issues_from_a_csr_and_revokes(tmp_path: Path) -> None:
 def test_the_ca_decides_the_identity_not_the_csr(tmp_path: Path) -> None:
     authority.create_ca(tmp_path / "ca", "CA")
     key = ed25519.Ed25519PrivateKey.generate()
-    csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "exchange")]))
-           .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier("urn:hotline-net:role:exchange")]),
-                          critical=False)
-           .sign(key, None))
-    pem = authority.issue_certificate(tmp_path / "ca", csr.public_bytes(serialization.Encoding.PEM),
-                                      member_id="hotline-be", countries=["BE"])
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "exchange")]))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier("urn:hotline-net:role:exchange")]),
+            critical=False,
+        )
+        .sign(key, None)
+    )
+    pem = authority.issue_certificate(
+        tmp_path / "ca", csr.public_bytes(serialization.Encoding.PEM), member_id="hotline-be", countries=["BE"]
+    )
     identity = identity_from_certificate(x509.load_pem_x509_certificate(pem))
     assert (identity.member_id, identity.role) == ("hotline-be", "member")
 
@@ -79,7 +116,12 @@ def test_only_ed25519_keys_are_certified(tmp_path: Path) -> None:
 
     authority.create_ca(tmp_path / "ca", "CA")
     key = ec.generate_private_key(ec.SECP256R1())
-    csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])).sign(key, hashes.SHA256()))
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
+        .sign(key, hashes.SHA256())
+    )
     with pytest.raises(authority.AuthorityError, match="Ed25519"):
-        authority.issue_certificate(tmp_path / "ca", csr.public_bytes(serialization.Encoding.PEM), member_id="hotline-be")
+        authority.issue_certificate(
+            tmp_path / "ca", csr.public_bytes(serialization.Encoding.PEM), member_id="hotline-be"
+        )

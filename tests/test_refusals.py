@@ -12,7 +12,6 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,8 +46,14 @@ def identities(refusal_network: Network, tmp_path_factory: pytest.TempPathFactor
     authority.create_ca(other_ca, "Some Other CA")
     return {
         "other_ca": issue_dev_identity(other_ca, out / "other", "hotline-nl", countries=("NL",)),
-        "expired": issue_dev_identity(layout.ca_dir, out / "expired", "hotline-nl", countries=("NL",), days=1,
-                                      now=dt.datetime.now(dt.UTC) - dt.timedelta(days=10)),
+        "expired": issue_dev_identity(
+            layout.ca_dir,
+            out / "expired",
+            "hotline-nl",
+            countries=("NL",),
+            days=1,
+            now=dt.datetime.now(dt.UTC) - dt.timedelta(days=10),
+        ),
         "revoked": issue_dev_identity(layout.ca_dir, out / "revoked", "hotline-fr", countries=("FR",)),
         "stranger": issue_dev_identity(layout.ca_dir, out / "stranger", "hotline-xx", countries=("XX",)),
     }
@@ -60,8 +65,10 @@ def peer(network: Network, signer_id: str = "hotline-nl", tls_id: str | None = "
     tls = layout.members[tls_id] if tls_id else None
     return ForgingPeer(
         signer=Signer.from_files(signing.key, signing.cert),
-        tls_cert=tls.cert if tls else None, tls_key=tls.key if tls else None,
-        ca=layout.ca_cert, url=layout.exchange.url,
+        tls_cert=tls.cert if tls else None,
+        tls_key=tls.key if tls else None,
+        ca=layout.ca_cert,
+        url=layout.exchange.url,
     )
 
 
@@ -87,8 +94,9 @@ def test_no_client_certificate_is_refused(refusal_network: Network, unchanged: N
     expect_error(peer(refusal_network, tls_id=None).post({}), 401, "client_certificate_required")
 
 
-def test_certificate_from_another_ca_is_refused(refusal_network: Network, identities: dict[str, Any],
-                                                unchanged: None) -> None:
+def test_certificate_from_another_ca_is_refused(
+    refusal_network: Network, identities: dict[str, Any], unchanged: None
+) -> None:
     with pytest.raises(ssl.SSLError, match="alert unknown ca"):
         _handshake_then_read(refusal_network, identities["other_ca"])
 
@@ -107,9 +115,11 @@ def _handshake_then_read(network: Network, identity: Any) -> None:
     """
     context = ssl.create_default_context(cafile=str(network.layout.ca_cert))
     context.load_cert_chain(str(identity.cert), str(identity.key))
-    with socket.create_connection(("127.0.0.1", network.layout.exchange.port), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname="localhost") as tls:
-            tls.recv(1)
+    with (
+        socket.create_connection(("127.0.0.1", network.layout.exchange.port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        tls.recv(1)
 
 
 def test_revoked_certificate_is_refused(refusal_network: Network, identities: dict[str, Any]) -> None:
@@ -127,8 +137,9 @@ def test_revoked_certificate_is_refused(refusal_network: Network, identities: di
     assert count_rows(refusal_network.layout.exchange.database, *TABLES) == before
 
 
-def test_valid_certificate_of_a_non_member_is_refused(refusal_network: Network, identities: dict[str, Any],
-                                                      unchanged: None) -> None:
+def test_valid_certificate_of_a_non_member_is_refused(
+    refusal_network: Network, identities: dict[str, Any], unchanged: None
+) -> None:
     stranger = identities["stranger"]
     forger = peer(refusal_network)
     forger.cert = (str(stranger.cert), str(stranger.key))
@@ -139,18 +150,37 @@ def test_valid_certificate_of_a_non_member_is_refused(refusal_network: Network, 
 def test_openssl_and_curl_talk_to_the_exchange_with_network_certificates(refusal_network: Network) -> None:
     layout = refusal_network.layout
     nl = layout.members["hotline-nl"]
-    verified = subprocess.run(["openssl", "verify", "-CAfile", str(layout.ca_cert), str(nl.cert)],
-                              capture_output=True, text=True, check=False)
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(layout.ca_cert), str(nl.cert)], capture_output=True, text=True, check=False
+    )
     assert verified.stdout.strip().endswith("OK"), verified
     result = subprocess.run(
-        ["curl", "--silent", "--show-error", "--cacert", str(layout.ca_cert), "--cert", str(nl.cert), "--key", str(nl.key),
-         f"{layout.exchange.url}/v1/directory"],
-        capture_output=True, text=True, check=False, timeout=20,
+        [
+            "curl",
+            "--silent",
+            "--show-error",
+            "--cacert",
+            str(layout.ca_cert),
+            "--cert",
+            str(nl.cert),
+            "--key",
+            str(nl.key),
+            f"{layout.exchange.url}/v1/directory",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=20,
     )
     assert result.returncode == 0, result.stderr
     assert set(json.loads(result.stdout)) == {"protected", "payload", "signature"}
-    refused = subprocess.run(["curl", "--silent", "--cacert", str(layout.ca_cert), f"{layout.exchange.url}/v1/directory"],
-                             capture_output=True, text=True, check=False, timeout=20)
+    refused = subprocess.run(
+        ["curl", "--silent", "--cacert", str(layout.ca_cert), f"{layout.exchange.url}/v1/directory"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=20,
+    )
     assert json.loads(refused.stdout)["error"] == "client_certificate_required"
 
 
@@ -176,14 +206,16 @@ def test_oversized_body_is_refused(refusal_network: Network, unchanged: None) ->
 def test_tampered_transaction_payload_is_refused(refusal_network: Network, unchanged: None) -> None:
     forger = peer(refusal_network)
     body = forger.transaction([report_claims_token(forger)])
-    compact = tamper_payload(".".join((body["protected"], body["payload"], body["signature"])),
-                             lambda claims: {**claims, "documents": []})
+    compact = tamper_payload(
+        ".".join((body["protected"], body["payload"], body["signature"])), lambda claims: {**claims, "documents": []}
+    )
     body["payload"] = compact.split(".")[1]
     expect_error(forger.post(body), 403, "bad_signature")
 
 
-def test_transaction_signed_by_another_member_over_my_connection_is_refused(refusal_network: Network,
-                                                                           unchanged: None) -> None:
+def test_transaction_signed_by_another_member_over_my_connection_is_refused(
+    refusal_network: Network, unchanged: None
+) -> None:
     forger = peer(refusal_network, signer_id="hotline-fr", tls_id="hotline-nl")
     expect_error(forger.post(forger.transaction([])), 403, "author_mismatch")
 
@@ -198,7 +230,9 @@ def test_claiming_to_be_another_member_is_refused(refusal_network: Network, unch
 
 def test_transaction_addressed_to_someone_else_is_refused(refusal_network: Network, unchanged: None) -> None:
     forger = peer(refusal_network)
-    expect_error(forger.post(forger.transaction([report_claims_token(forger)], aud="hotline-de")), 403, "wrong_recipient")
+    expect_error(
+        forger.post(forger.transaction([report_claims_token(forger)], aud="hotline-de")), 403, "wrong_recipient"
+    )
 
 
 @pytest.mark.parametrize("offset", [-3600, 3600])
@@ -249,7 +283,9 @@ def _single_outcome(forger: ForgingPeer, document: str) -> dict[str, Any]:
 
 def test_tampered_document_is_rejected(refusal_network: Network) -> None:
     forger = peer(refusal_network)
-    token = tamper_payload(report_claims_token(forger), lambda c: {**c, "header": {**c["header"], "hosting_country": "FR"}})
+    token = tamper_payload(
+        report_claims_token(forger), lambda c: {**c, "header": {**c["header"], "hosting_country": "FR"}}
+    )
     database = refusal_network.layout.exchange.database
     before = count_rows(database, "cases", "fingerprints", "inbound_documents", "outbox")
     outcome = _single_outcome(forger, token)
@@ -315,8 +351,9 @@ def test_status_from_a_member_that_is_not_the_destination_is_rejected(refusal_ne
     report = report_claims(nl.signer)
     assert _single_outcome(nl, nl.signer.sign_compact("hotline.report.v1", report))["outcome"] == "accepted"
     fr = peer(refusal_network, signer_id="hotline-fr", tls_id="hotline-fr")
-    status = fr.signer.claims("exchange", now=now(), case_id=report["jti"], status="removed",
-                              at=now().isoformat().replace("+00:00", "Z"))
+    status = fr.signer.claims(
+        "exchange", now=now(), case_id=report["jti"], status="removed", at=now().isoformat().replace("+00:00", "Z")
+    )
     assert _single_outcome(fr, fr.signer.sign_compact("hotline.status.v1", status))["error"] == "not_case_destination"
 
 
@@ -332,8 +369,16 @@ def test_no_view_is_reachable_without_a_certificate(refusal_network: Network) ->
     """Every route, known or not, answers 401 to a client without a certificate, before routing."""
     session = requests.Session()
     session.trust_env = False
-    for method, path in (("GET", "/v1/directory"), ("GET", "/v1/status"), ("POST", "/v1/transactions"),
-                         ("GET", "/nowhere")):
-        response = session.request(method, f"{refusal_network.layout.exchange.url}{path}",
-                                   verify=str(refusal_network.layout.ca_cert), timeout=10)
+    for method, path in (
+        ("GET", "/v1/directory"),
+        ("GET", "/v1/status"),
+        ("POST", "/v1/transactions"),
+        ("GET", "/nowhere"),
+    ):
+        response = session.request(
+            method,
+            f"{refusal_network.layout.exchange.url}{path}",
+            verify=str(refusal_network.layout.ca_cert),
+            timeout=10,
+        )
         expect_error(response, 401, "client_certificate_required")

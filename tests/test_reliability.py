@@ -29,19 +29,32 @@ def _arrived(network: Network, member: str) -> set[str]:
 
 
 def _receipted(network: Network, member: str) -> set[str]:
-    return {row[0] for row in query(network.layout.members[member].database,
-                                    "SELECT id FROM reports WHERE received_at IS NOT NULL")}
+    return {
+        row[0]
+        for row in query(
+            network.layout.members[member].database, "SELECT id FROM reports WHERE received_at IS NOT NULL"
+        )
+    }
 
 
 def test_reports_wait_for_a_destination_that_is_down_and_arrive_once(network_factory: Any) -> None:
     network = network_factory()
     network.start("exchange", "hotline-nl")
     nl = network.client("hotline-nl")
-    ids = {nl.report(url=f"http://down.example/{n}", hosting_country="DE", legal_status="baseline")["id"]
-           for n in range(5)}
+    ids = {
+        nl.report(url=f"http://down.example/{n}", hosting_country="DE", legal_status="baseline")["id"] for n in range(5)
+    }
     exchange_db = network.layout.exchange.database
-    _wait(lambda: query(exchange_db, "SELECT count(*) FROM outbox WHERE destination = 'hotline-de' "
-                                     "AND state = 'pending' AND attempts > 0")[0][0] == 5, what="queued at the exchange")
+    _wait(
+        lambda: (
+            query(
+                exchange_db,
+                "SELECT count(*) FROM outbox WHERE destination = 'hotline-de' AND state = 'pending' AND attempts > 0",
+            )[0][0]
+            == 5
+        ),
+        what="queued at the exchange",
+    )
     network.start("hotline-de")  # Its hello resets the exchange's backoff: delivery is immediate.
     _wait(lambda: _arrived(network, "hotline-de") == ids, what="delivery after restart")
     _wait(lambda: _receipted(network, "hotline-nl") == ids, what="receipts")
@@ -56,10 +69,13 @@ def _stream(network: Network, origin: str, count: int, confirmed: list[str], pre
         for n in range(count):
             while True:
                 try:
-                    confirmed.append(client.report(url=f"http://{prefix}.example/{n}", hosting_country="DE",
-                                                   legal_status="baseline")["id"])
+                    confirmed.append(
+                        client.report(
+                            url=f"http://{prefix}.example/{n}", hosting_country="DE", legal_status="baseline"
+                        )["id"]
+                    )
                     break
-                except Exception:  # noqa: BLE001 - the origin itself may be down for a moment.
+                except Exception:
                     time.sleep(0.1)
             time.sleep(0.02)
 
@@ -103,18 +119,30 @@ def test_origin_killed_mid_stream_delivers_every_confirmed_report(network_factor
 def test_a_refused_document_goes_to_the_dead_letters_and_is_visible(network: Network) -> None:
     layout = network.layout
     nl = layout.members["hotline-nl"]
-    forger = ForgingPeer(signer=Signer.from_files(nl.key, nl.cert), tls_cert=nl.cert, tls_key=nl.key,
-                         ca=layout.ca_cert, url=layout.exchange.url)
+    forger = ForgingPeer(
+        signer=Signer.from_files(nl.key, nl.cert),
+        tls_cert=nl.cert,
+        tls_key=nl.key,
+        ca=layout.ca_cert,
+        url=layout.exchange.url,
+    )
     # The exchange cannot see the URL, so it routes this; the destination finds the fingerprint is a lie.
     claims = report_claims(forger.signer, "http://real.example/", url_fingerprint="0" * 64)
-    assert forger.outcomes(forger.post(forger.transaction([forger.signer.sign_compact("hotline.report.v1", claims)])))[0][
-        "outcome"] == "accepted"
+    assert (
+        forger.outcomes(forger.post(forger.transaction([forger.signer.sign_compact("hotline.report.v1", claims)])))[0][
+            "outcome"
+        ]
+        == "accepted"
+    )
     exchange_db = layout.exchange.database
     _wait(lambda: query(exchange_db, "SELECT count(*) FROM outbox WHERE state = 'dead'")[0][0] == 1, what="dead letter")
     error = query(exchange_db, "SELECT last_error FROM outbox WHERE state = 'dead'")[0][0]
     assert error.startswith("fingerprint_mismatch")
-    status = network.client("hotline-nl").session.get(f"{layout.exchange.url}/v1/status", verify=str(layout.ca_cert),
-                                                      timeout=10).json()
+    status = (
+        network.client("hotline-nl")
+        .session.get(f"{layout.exchange.url}/v1/status", verify=str(layout.ca_cert), timeout=10)
+        .json()
+    )
     assert status["members"]["hotline-de"]["dead_letters"] == 1
     assert count_rows(layout.members["hotline-de"].database, "inbound_cases")["inbound_cases"] == 0
 
@@ -122,24 +150,46 @@ def test_a_refused_document_goes_to_the_dead_letters_and_is_visible(network: Net
 def test_a_destination_that_never_answers_ends_in_dead_letters(network_factory: Any) -> None:
     network = network_factory(DELIVERY_MAX_ATTEMPTS=3)
     network.start("exchange", "hotline-nl")
-    report = network.client("hotline-nl").report(url="http://never.example/", hosting_country="DE",
-                                                 legal_status="baseline")
+    report = network.client("hotline-nl").report(
+        url="http://never.example/", hosting_country="DE", legal_status="baseline"
+    )
     exchange_db = network.layout.exchange.database
-    _wait(lambda: query(exchange_db, "SELECT state, attempts FROM outbox WHERE doc_id = :id", id=report["id"])
-          == [("dead", 3)], what="dead after 3 attempts")
+    _wait(
+        lambda: (
+            query(exchange_db, "SELECT state, attempts FROM outbox WHERE doc_id = :id", id=report["id"])
+            == [("dead", 3)]
+        ),
+        what="dead after 3 attempts",
+    )
 
 
 def test_a_pull_member_that_was_down_collects_everything_once(network_factory: Any) -> None:
     network = network_factory()
     network.start("exchange", "hotline-nl")
     nl = network.client("hotline-nl")
-    ids = {nl.report(url=f"http://pull-down.example/{n}", hosting_country="FR", legal_status="baseline")["id"]
-           for n in range(5)}
+    ids = {
+        nl.report(url=f"http://pull-down.example/{n}", hosting_country="FR", legal_status="baseline")["id"]
+        for n in range(5)
+    }
     exchange_db = network.layout.exchange.database
-    _wait(lambda: query(exchange_db, "SELECT count(*) FROM outbox WHERE destination = 'hotline-fr' "
-                                     "AND state = 'pending'")[0][0] == 5, what="waiting in the mailbox")
+    _wait(
+        lambda: (
+            query(exchange_db, "SELECT count(*) FROM outbox WHERE destination = 'hotline-fr' AND state = 'pending'")[0][
+                0
+            ]
+            == 5
+        ),
+        what="waiting in the mailbox",
+    )
     network.start("hotline-fr")
     _wait(lambda: _arrived(network, "hotline-fr") == ids, what="collected after restart")
     _wait(lambda: _receipted(network, "hotline-nl") == ids, what="receipts")
-    _wait(lambda: query(exchange_db, "SELECT count(*) FROM outbox WHERE destination = 'hotline-fr' "
-                                     "AND state != 'delivered'")[0][0] == 0, what="acknowledged")
+    _wait(
+        lambda: (
+            query(exchange_db, "SELECT count(*) FROM outbox WHERE destination = 'hotline-fr' AND state != 'delivered'")[
+                0
+            ][0]
+            == 0
+        ),
+        what="acknowledged",
+    )

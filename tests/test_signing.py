@@ -38,8 +38,14 @@ notes = st.text(max_size=300)
 def test_sign_then_verify_round_trips_any_content(pki: dict[str, Any], note: str, status: str) -> None:
     de = signer(pki, "hotline-de")
     now = dt.datetime.now(dt.UTC)
-    claims = de.claims("exchange", now=now, case_id="6f1c2a9e-4b1d-4c8a-9f3e-2d7b5a1c0e42", status=status,
-                       at=now.isoformat().replace("+00:00", "Z"), note=note)
+    claims = de.claims(
+        "exchange",
+        now=now,
+        case_id="6f1c2a9e-4b1d-4c8a-9f3e-2d7b5a1c0e42",
+        status=status,
+        at=now.isoformat().replace("+00:00", "Z"),
+        note=note,
+    )
     token = de.sign_compact("hotline.status.v1", claims)
     verified = verify_jws(token, expected_typ="hotline.status.v1", trust=pki["trust"], now=now, clock_skew=SKEW)
     assert verified.claims == claims and verified.author.member_id == "hotline-de"
@@ -47,7 +53,10 @@ def test_sign_then_verify_round_trips_any_content(pki: dict[str, Any], note: str
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
-@given(position=st.integers(min_value=0), replacement=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
+@given(
+    position=st.integers(min_value=0),
+    replacement=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+)
 def test_any_single_character_change_fails_verification(pki: dict[str, Any], position: int, replacement: str) -> None:
     nl = signer(pki, "hotline-nl")
     now = dt.datetime.now(dt.UTC)
@@ -59,8 +68,9 @@ def test_any_single_character_change_fails_verification(pki: dict[str, Any], pos
     if tampered == token:
         return
     try:
-        verified = verify_jws(tampered, expected_typ="hotline.transaction.v1", trust=pki["trust"], now=now,
-                              clock_skew=SKEW)
+        verified = verify_jws(
+            tampered, expected_typ="hotline.transaction.v1", trust=pki["trust"], now=now, clock_skew=SKEW
+        )
     except ProtocolError:
         return
     # Base64url's last character can carry unused bits: a change there may decode to the same bytes.

@@ -27,9 +27,12 @@ def trust(tmp_path_factory: pytest.TempPathFactory) -> TrustStore:
 @pytest.mark.parametrize("vector", VECTORS["vectors"], ids=[v["name"] for v in VECTORS["vectors"]])
 def test_vector(vector: dict[str, Any], trust: TrustStore) -> None:
     verify = lambda: verify_jws(  # noqa: E731
-        vector["token"], expected_typ=vector["typ"], trust=trust,
+        vector["token"],
+        expected_typ=vector["typ"],
+        trust=trust,
         now=dt.datetime.fromisoformat(VECTORS["verify_at"]),
-        clock_skew=dt.timedelta(seconds=VECTORS["clock_skew_seconds"]), fresh=vector["fresh"],
+        clock_skew=dt.timedelta(seconds=VECTORS["clock_skew_seconds"]),
+        fresh=vector["fresh"],
     )
     if "error" in vector["expect"]:
         with pytest.raises(ProtocolError) as raised:
@@ -41,9 +44,19 @@ def test_vector(vector: dict[str, Any], trust: TrustStore) -> None:
 
 def test_vectors_cover_every_security_check() -> None:
     errors = {v["expect"].get("error") for v in VECTORS["vectors"]} - {None}
-    assert errors >= {"bad_signature", "issuer_mismatch", "unsupported_algorithm", "malformed_message",
-                      "certificate_untrusted", "certificate_revoked", "certificate_expired", "schema_invalid",
-                      "malformed_json", "wrong_message_type", "clock_skew"}
+    assert errors >= {
+        "bad_signature",
+        "issuer_mismatch",
+        "unsupported_algorithm",
+        "malformed_message",
+        "certificate_untrusted",
+        "certificate_revoked",
+        "certificate_expired",
+        "schema_invalid",
+        "malformed_json",
+        "wrong_message_type",
+        "clock_skew",
+    }
 
 
 def test_vectors_hold_no_private_key() -> None:

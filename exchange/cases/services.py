@@ -91,13 +91,21 @@ class CaseHandlers:
             return
         destination = route(session, hosting_country=header["hosting_country"], origin=origin, cache=context.cache)
         case = Case(
-            id=claims["jti"], origin=origin, destination=destination.id, hosting_country=header["hosting_country"],
-            legal_status=header["legal_status"], priority=header["priority"],
-            confirmed_at=dt.datetime.fromisoformat(header["confirmed_at"]), created_at=now, status="routed",
+            id=claims["jti"],
+            origin=origin,
+            destination=destination.id,
+            hosting_country=header["hosting_country"],
+            legal_status=header["legal_status"],
+            priority=header["priority"],
+            confirmed_at=dt.datetime.fromisoformat(header["confirmed_at"]),
+            created_at=now,
+            status="routed",
         )
         session.add(case)
         context.cache.setdefault("cases", {})[case.id] = case
-        session.add(CaseReport(report_id=claims["jti"], member=origin, case_id=case.id, duplicate=False, received_at=now))
+        session.add(
+            CaseReport(report_id=claims["jti"], member=origin, case_id=case.id, duplicate=False, received_at=now)
+        )
         session.add_all(Fingerprint(kind=kind, value=value, case_id=case.id) for kind, value in fingerprints)
         pending.update({fingerprint: case.id for fingerprint in fingerprints})
         context.outbox.enqueue(
@@ -116,11 +124,19 @@ class CaseHandlers:
         # The oldest matching case wins, so a report matching two cases joins the one opened first.
         batch_cases: dict[str, Case] = context.cache.setdefault("cases", {})
         cases = [batch_cases.get(case_id) or session.get(Case, case_id) for case_id in {c for _, _, c in matches}]
-        case = min(cases, key=lambda c: (c.created_at, c.id))
-        matched_on = sorted({"url" if kind == "url" else "content_hash" for kind, _, case_id in matches if case_id == case.id})
+        case = min((c for c in cases if c is not None), key=lambda c: (c.created_at, c.id))
+        matched_on = sorted(
+            {"url" if kind == "url" else "content_hash" for kind, _, case_id in matches if case_id == case.id}
+        )
         session.add(
-            CaseReport(report_id=claims["jti"], member=origin, case_id=case.id, duplicate=True,
-                       matched_on=",".join(matched_on), received_at=now)
+            CaseReport(
+                report_id=claims["jti"],
+                member=origin,
+                case_id=case.id,
+                duplicate=True,
+                matched_on=",".join(matched_on),
+                received_at=now,
+            )
         )
         # New fingerprints the duplicate brings (another hash of the same file) join the case.
         present = {(kind, value) for kind, value, _ in matches}
@@ -128,10 +144,17 @@ class CaseHandlers:
         session.add_all(Fingerprint(kind=kind, value=value, case_id=case.id) for kind, value in new)
         context.cache.setdefault("fingerprints", {}).update({fingerprint: case.id for fingerprint in new})
         notice = self.signer.claims(
-            origin, now=now, report_id=claims["jti"], case_id=case.id, matched_on=matched_on, destination=case.destination
+            origin,
+            now=now,
+            report_id=claims["jti"],
+            case_id=case.id,
+            matched_on=matched_on,
+            destination=case.destination,
         )
         token = self.signer.sign_compact(DUPLICATE, notice)
-        context.outbox.enqueue(origin, typ=DUPLICATE, token=token, doc_id=notice["jti"], priority=_priority(case), now=now)
+        context.outbox.enqueue(
+            origin, typ=DUPLICATE, token=token, doc_id=notice["jti"], priority=_priority(case), now=now
+        )
         # The newcomer hears everything the case has heard so far, in order.
         for status in session.scalars(select(CaseStatus).where(CaseStatus.case_id == case.id).order_by(CaseStatus.id)):
             context.outbox.enqueue(
@@ -141,10 +164,14 @@ class CaseHandlers:
     def receipt(self, document: VerifiedMessage, context: InboxContext) -> None:
         author = _require_direct(document, context)
         session, claims = context.session, document.claims
-        link = session.scalar(select(CaseReport).where(CaseReport.report_id == claims["report_id"], CaseReport.duplicate.is_(False)))
+        link = session.scalar(
+            select(CaseReport).where(CaseReport.report_id == claims["report_id"], CaseReport.duplicate.is_(False))
+        )
         if link is None:
             raise UnknownCaseError(f"no case was opened by report {claims['report_id']}")
         case = session.get(Case, link.case_id)
+        if case is None:  # A fingerprint or link without its case would be a broken database.
+            raise UnknownCaseError(f"no case {link.case_id}")
         if case.destination != author:
             raise NotCaseDestinationError(f"{author} is not the destination of case {case.id}")
         if claims["aud"] != case.origin:
@@ -154,7 +181,12 @@ class CaseHandlers:
             if case.status == "routed":
                 case.status, case.status_at = "received", case.received_at
         context.outbox.enqueue(
-            case.origin, typ=RECEIPT, token=document.token, doc_id=claims["jti"], priority=_priority(case), now=context.now
+            case.origin,
+            typ=RECEIPT,
+            token=document.token,
+            doc_id=claims["jti"],
+            priority=_priority(case),
+            now=context.now,
         )
 
     def status(self, document: VerifiedMessage, context: InboxContext) -> None:
@@ -166,8 +198,16 @@ class CaseHandlers:
         if case.destination != author:
             raise NotCaseDestinationError(f"{author} is not the destination of case {case.id}")
         at = dt.datetime.fromisoformat(claims["at"])
-        session.add(CaseStatus(case_id=case.id, doc_id=claims["jti"], status=claims["status"], at=at, received_at=now,
-                               token=document.token))
+        session.add(
+            CaseStatus(
+                case_id=case.id,
+                doc_id=claims["jti"],
+                status=claims["status"],
+                at=at,
+                received_at=now,
+                token=document.token,
+            )
+        )
         case.status, case.status_at = claims["status"], at
         milestone = {"ntd_sent": "ntd_sent_at", "police_notified": "police_notified_at", "removed": "removed_at"}
         if claims["status"] in milestone and getattr(case, milestone[claims["status"]]) is None:

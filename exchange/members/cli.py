@@ -26,8 +26,13 @@ def add_member(member_id: str, name: str, countries: tuple[str, ...], endpoint: 
     rt = runtime()
     try:
         save_member(
-            rt.db.session, member_id=member_id, name=name, countries=[c.upper() for c in countries],
-            endpoint=endpoint, fallback=fallback, now=rt.clock(),
+            rt.db.session,
+            member_id=member_id,
+            name=name,
+            countries=[c.upper() for c in countries],
+            endpoint=endpoint,
+            fallback=fallback,
+            now=rt.clock(),
         )
     except ProtocolError as exc:
         raise click.ClickException(exc.message) from exc
@@ -55,6 +60,19 @@ def list_members() -> None:
     """Print the directory as JSON."""
     rt = runtime()
     rows = rt.db.session.scalars(select(Member).order_by(Member.id))
-    click.echo(json.dumps(
-        [{"id": m.id, "name": m.name, "countries": m.countries, "endpoint": m.endpoint, "status": m.status,
-          "fallback": m.is_fallback} for m in rows], indent=2))
+    click.echo(
+        json.dumps(
+            [
+                {
+                    "id": m.id,
+                    "name": m.name,
+                    "countries": m.countries,
+                    "endpoint": m.endpoint,
+                    "status": m.status,
+                    "fallback": m.is_fallback,
+                }
+                for m in rows
+            ],
+            indent=2,
+        )
+    )

@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from certs.identity import COUNTRY_PATTERN, MEMBER_ID_PATTERN
 from exchange.members.models import Member
+from federation.database import DBSession
 from federation.errors import ProtocolError
 from federation.signing import Signer
 
@@ -29,7 +29,7 @@ class MemberInputError(ProtocolError):
 
 
 def save_member(
-    session: Session,
+    session: DBSession,
     *,
     member_id: str,
     name: str,
@@ -61,7 +61,7 @@ def save_member(
     return member
 
 
-def set_member_status(session: Session, member_id: str, status: str) -> Member:
+def set_member_status(session: DBSession, member_id: str, status: str) -> Member:
     member = session.get(Member, member_id)
     if member is None:
         raise UnknownMemberError(f"no member {member_id!r}")
@@ -70,7 +70,7 @@ def set_member_status(session: Session, member_id: str, status: str) -> Member:
     return member
 
 
-def require_active(session: Session, member_id: str) -> Member:
+def require_active(session: DBSession, member_id: str) -> Member:
     """Return the member if it may use the network now.
 
     Raises:
@@ -84,12 +84,12 @@ def require_active(session: Session, member_id: str) -> Member:
     return member
 
 
-def endpoint_of(session: Session, member_id: str) -> str | None:
+def endpoint_of(session: DBSession, member_id: str) -> str | None:
     member = session.get(Member, member_id)
     return member.endpoint if member is not None else None
 
 
-def signed_directory(session: Session, signer: Signer, *, audience: str, now: dt.datetime) -> dict[str, str]:
+def signed_directory(session: DBSession, signer: Signer, *, audience: str, now: dt.datetime) -> dict[str, str]:
     """The member directory as a document signed by the exchange (flattened JWS)."""
     members = list(session.scalars(select(Member).order_by(Member.id)))
     fallback = next((member.id for member in members if member.is_fallback and member.status == "active"), None)

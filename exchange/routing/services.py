@@ -8,9 +8,9 @@ report waiting in a queue nobody reads.
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from exchange.members.models import Member
+from federation.database import DBSession
 from federation.errors import ProtocolError
 
 
@@ -24,7 +24,7 @@ class HostedAtOriginError(ProtocolError):
     code = "hosted_at_origin"
 
 
-def route(session: Session, *, hosting_country: str, origin: str, cache: dict[str, object] | None = None) -> Member:
+def route(session: DBSession, *, hosting_country: str, origin: str, cache: dict[str, object] | None = None) -> Member:
     """Return the member that must receive a report of content hosted in ``hosting_country``.
 
     ``cache`` (one unit of work's scratch space) keeps the active members between reports of a batch.

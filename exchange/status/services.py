@@ -7,11 +7,11 @@ import statistics
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from exchange.cases.models import Case, CaseReport
 from exchange.members.models import Member
 from exchange.messaging.models import Outbox, Peer
+from federation.database import DBSession
 
 THREE_DAYS = dt.timedelta(days=3)
 
@@ -20,10 +20,13 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def network_status(session: Session, *, now: dt.datetime) -> dict[str, Any]:
+def network_status(session: DBSession, *, now: dt.datetime) -> dict[str, Any]:
     """Return the network-wide status as a JSON-ready dict."""
-    cases = list(session.execute(select(Case.hosting_country, Case.legal_status, Case.status, Case.confirmed_at,
-                                        Case.removed_at)).tuples())
+    cases = list(
+        session.execute(
+            select(Case.hosting_country, Case.legal_status, Case.status, Case.confirmed_at, Case.removed_at)
+        ).tuples()
+    )
     by_country: dict[str, int] = {}
     by_legal: dict[str, int] = {}
     by_status: dict[str, int] = {}
@@ -37,11 +40,18 @@ def network_status(session: Session, *, now: dt.datetime) -> dict[str, Any]:
     duplicates = session.scalar(select(func.count()).select_from(CaseReport).where(CaseReport.duplicate.is_(True)))
     members: dict[str, dict[str, Any]] = {}
     for member in session.scalars(select(Member).order_by(Member.id)):
-        members[member.id] = {"status": member.status, "countries": member.countries, "fallback": member.is_fallback,
-                              "backlog": 0, "dead_letters": 0, "oldest_undelivered": None}
+        members[member.id] = {
+            "status": member.status,
+            "countries": member.countries,
+            "fallback": member.is_fallback,
+            "backlog": 0,
+            "dead_letters": 0,
+            "oldest_undelivered": None,
+        }
     for destination, state, count, oldest in session.execute(
         select(Outbox.destination, Outbox.state, func.count(), func.min(Outbox.created_at))
-        .where(Outbox.state != "delivered").group_by(Outbox.destination, Outbox.state)
+        .where(Outbox.state != "delivered")
+        .group_by(Outbox.destination, Outbox.state)
     ).tuples():
         entry = members.setdefault(destination, {"backlog": 0, "dead_letters": 0, "oldest_undelivered": None})
         if state == "pending":
@@ -51,8 +61,10 @@ def network_status(session: Session, *, now: dt.datetime) -> dict[str, Any]:
     for peer in session.scalars(select(Peer)):
         entry = members.setdefault(peer.member_id, {"backlog": 0, "dead_letters": 0, "oldest_undelivered": None})
         entry.update(
-            failing_deliveries=peer.failures, last_contact=_iso(peer.last_contact_at),
-            last_delivery=_iso(peer.last_success_at), last_error=peer.last_error,
+            failing_deliveries=peer.failures,
+            last_contact=_iso(peer.last_contact_at),
+            last_delivery=_iso(peer.last_success_at),
+            last_error=peer.last_error,
             certificate_expires=_iso(peer.certificate_not_after),
         )
     removed = len(removal_hours)

@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from federation.canonical import url_fingerprint
+from federation.database import DBSession
 from federation.delivery import PRIORITY_NORMAL, PRIORITY_URGENT, Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
@@ -51,17 +51,28 @@ def accept_report(document: VerifiedMessage, context: InboxContext, *, signer: S
     now = context.now
     context.session.add(
         InboundCase(
-            id=claims["jti"], origin=document.author.member_id, url=body["url"],
-            url_fingerprint=header["url_fingerprint"], hosting_country=header["hosting_country"],
-            legal_status=header["legal_status"], priority=header["priority"], content_hashes=header["content_hashes"],
+            id=claims["jti"],
+            origin=document.author.member_id,
+            url=body["url"],
+            url_fingerprint=header["url_fingerprint"],
+            hosting_country=header["hosting_country"],
+            legal_status=header["legal_status"],
+            priority=header["priority"],
+            content_hashes=header["content_hashes"],
             details={k: v for k, v in body.items() if k != "url"},
-            confirmed_at=dt.datetime.fromisoformat(header["confirmed_at"]), received_at=now, status="received",
+            confirmed_at=dt.datetime.fromisoformat(header["confirmed_at"]),
+            received_at=now,
+            status="received",
         )
     )
     receipt = signer.claims(document.author.member_id, now=now, report_id=claims["jti"], received_at=_timestamp(now))
     context.outbox.enqueue(
-        exchange_id, typ=RECEIPT, token=signer.sign_compact(RECEIPT, receipt), doc_id=receipt["jti"],
-        priority=PRIORITY_URGENT if header["priority"] == "urgent" else PRIORITY_NORMAL, now=now,
+        exchange_id,
+        typ=RECEIPT,
+        token=signer.sign_compact(RECEIPT, receipt),
+        doc_id=receipt["jti"],
+        priority=PRIORITY_URGENT if header["priority"] == "urgent" else PRIORITY_NORMAL,
+        now=now,
     )
 
 
@@ -72,14 +83,19 @@ def apply_status(document: VerifiedMessage, context: InboxContext, *, exchange_i
         raise WrongRecipientError(f"status is addressed to {claims['aud']!r}, not routed by the exchange")
     context.session.add(
         CaseEvent(
-            id=claims["jti"], case_id=claims["case_id"], author=document.author.member_id, status=claims["status"],
-            at=dt.datetime.fromisoformat(claims["at"]), note=claims.get("note"), received_at=context.now,
+            id=claims["jti"],
+            case_id=claims["case_id"],
+            author=document.author.member_id,
+            status=claims["status"],
+            at=dt.datetime.fromisoformat(claims["at"]),
+            note=claims.get("note"),
+            received_at=context.now,
         )
     )
 
 
 def record_status(
-    session: Session,
+    session: DBSession,
     *,
     signer: Signer,
     outbox: Outbox,
@@ -102,18 +118,29 @@ def record_status(
         fields["note"] = note
     claims = signer.claims(exchange_id, now=now, **fields)
     outbox.enqueue(
-        exchange_id, typ=STATUS, token=signer.sign_compact(STATUS, claims), doc_id=claims["jti"],
-        priority=PRIORITY_URGENT if case.priority == "urgent" else PRIORITY_NORMAL, now=now,
+        exchange_id,
+        typ=STATUS,
+        token=signer.sign_compact(STATUS, claims),
+        doc_id=claims["jti"],
+        priority=PRIORITY_URGENT if case.priority == "urgent" else PRIORITY_NORMAL,
+        now=now,
     )
-    event = CaseEvent(id=claims["jti"], case_id=case_id, author=signer.member_id, status=claims["status"], at=now,
-                      note=note, received_at=now)
+    event = CaseEvent(
+        id=claims["jti"],
+        case_id=case_id,
+        author=signer.member_id,
+        status=claims["status"],
+        at=now,
+        note=note,
+        received_at=now,
+    )
     session.add(event)
     case.status = claims["status"]
     session.flush()
     return event
 
 
-def case_view(session: Session, case: InboundCase) -> dict[str, Any]:
+def case_view(session: DBSession, case: InboundCase) -> dict[str, Any]:
     events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at))
     return {
         "id": case.id,

@@ -40,9 +40,16 @@ def show(case_id: str) -> Any:
 def add_status(case_id: str) -> Any:
     rt = runtime()
     record_status(
-        rt.db.session, signer=rt.signer, outbox=rt.outbox(), exchange_id=current_app.config["EXCHANGE_ID"],
-        case_id=case_id, unverified_input=json_body(), now=rt.clock(),
+        rt.db.session,
+        signer=rt.signer,
+        outbox=rt.outbox(),
+        exchange_id=current_app.config["EXCHANGE_ID"],
+        case_id=case_id,
+        unverified_input=json_body(),
+        now=rt.clock(),
     )
     rt.db.session.commit()
     case = rt.db.session.get(InboundCase, case_id)
+    if case is None:  # record_status checked it exists; it cannot vanish between two lines.
+        raise UnknownCaseError(f"no case {case_id}")
     return jsonify(case_view(rt.db.session, case)), 201

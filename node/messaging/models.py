@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from node.db import db
 from federation.models import InboundDocumentMixin, OutboxMixin, PeerMixin, SeenTransactionMixin
+from node.db import db
 
 
 class Outbox(OutboxMixin, db.Model):  # type: ignore[name-defined,misc]

@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 import schemas
 from federation.canonical import canonicalize_url, url_fingerprint
+from federation.database import DBSession
 from federation.delivery import PRIORITY_NORMAL, PRIORITY_URGENT, Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
@@ -44,7 +44,7 @@ class NotFromExchangeError(ProtocolError):
 
 
 def confirm_report(
-    session: Session,
+    session: DBSession,
     *,
     signer: Signer,
     outbox: Outbox,
@@ -84,9 +84,15 @@ def confirm_report(
     claims = signer.claims(exchange_id, now=now, header=header, body=body)
     schemas.validate("report", claims)
     report = Report(
-        id=claims["jti"], url=url, canonical_url=canonicalize_url(url), url_fingerprint=header["url_fingerprint"],
-        hosting_country=hosting_country, legal_status=header["legal_status"], priority=header["priority"],
-        content_hashes=header["content_hashes"], details={k: v for k, v in body.items() if k != "url"},
+        id=claims["jti"],
+        url=url,
+        canonical_url=canonicalize_url(url),
+        url_fingerprint=header["url_fingerprint"],
+        hosting_country=hosting_country,
+        legal_status=header["legal_status"],
+        priority=header["priority"],
+        content_hashes=header["content_hashes"],
+        details={k: v for k, v in body.items() if k != "url"},
         confirmed_at=now,
     )
     session.add(report)
@@ -131,7 +137,7 @@ def apply_duplicate(document: VerifiedMessage, context: InboxContext, *, exchang
     report.duplicate_matched_on = ",".join(claims["matched_on"])
 
 
-def report_view(session: Session, report: Report) -> dict[str, Any]:
+def report_view(session: DBSession, report: Report) -> dict[str, Any]:
     """A report with its timeline, as the local API shows it."""
     events = []
     if report.case_id is not None:

@@ -20,8 +20,12 @@ blueprint = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 def create() -> Any:
     rt = runtime()
     report = confirm_report(
-        rt.db.session, signer=rt.signer, outbox=rt.outbox(), exchange_id=current_app.config["EXCHANGE_ID"],
-        unverified_input=json_body(), now=rt.clock(),
+        rt.db.session,
+        signer=rt.signer,
+        outbox=rt.outbox(),
+        exchange_id=current_app.config["EXCHANGE_ID"],
+        unverified_input=json_body(),
+        now=rt.clock(),
     )
     rt.db.session.commit()
     return jsonify(report_view(rt.db.session, report)), 201

@@ -42,6 +42,11 @@ def _with_header(token: str, **changes: Any) -> str:
     return ".".join((_b64(json.dumps({**decoded, **changes}).encode()), payload, signature))
 
 
+def _with_signature(token: str, other: str) -> str:
+    """``token``'s header and payload with ``other``'s signature."""
+    return ".".join([*token.split(".")[:2], other.split(".")[2]])
+
+
 def _negative_serial(token: str) -> str:
     """The same token with x5c[0]'s serial number made negative (forbidden by RFC 5280)."""
     header, payload, signature = token.split(".")
@@ -64,8 +69,9 @@ def build() -> dict[str, Any]:
         de = issue_dev_identity(ca_dir, root, "hotline-de", countries=("DE", "AT"), days=3650 * 3, now=issued)
         exchange = issue_dev_identity(ca_dir, root, "exchange", role="exchange", days=3650 * 3, now=issued)
         revoked = issue_dev_identity(ca_dir, root / "revoked", "hotline-nl", countries=("NL",), days=3650, now=issued)
-        short = issue_dev_identity(ca_dir, root / "short", "hotline-nl", countries=("NL",), days=1,
-                                   now=VERIFY_AT - dt.timedelta(days=30))
+        short = issue_dev_identity(
+            ca_dir, root / "short", "hotline-nl", countries=("NL",), days=1, now=VERIFY_AT - dt.timedelta(days=30)
+        )
         other_dir = root / "other-ca"
         authority.create_ca(other_dir, "Some Other CA", now=issued)
         other = issue_dev_identity(other_dir, root / "other", "hotline-nl", countries=("NL",), days=3650, now=issued)
@@ -73,83 +79,224 @@ def build() -> dict[str, Any]:
         authority.revoke(ca_dir, serial, reason="keyCompromise", now=issued + dt.timedelta(hours=1))
         crl = authority.publish_crl(ca_dir, days=3650 * 3, now=issued + dt.timedelta(hours=1))
 
-        signers = {name: Signer.from_files(identity.key, identity.cert) for name, identity in
-                   {"nl": nl, "de": de, "exchange": exchange, "revoked": revoked, "short": short, "other": other}.items()}
+        signers = {
+            name: Signer.from_files(identity.key, identity.cert)
+            for name, identity in {
+                "nl": nl,
+                "de": de,
+                "exchange": exchange,
+                "revoked": revoked,
+                "short": short,
+                "other": other,
+            }.items()
+        }
         url = "http://Example.COM/gallery/../album/1.html#top"
         at = VERIFY_AT - dt.timedelta(minutes=1)
         stamp = at.isoformat().replace("+00:00", "Z")
         report = signers["nl"].claims(
-            "exchange", now=at, jti=CASE_ID,
-            header={"url_fingerprint": url_fingerprint(url), "content_hashes": [{"alg": "sha256", "value": "ab" * 32}],
-                    "hosting_country": "DE", "legal_status": "baseline", "priority": "urgent", "confirmed_at": stamp},
+            "exchange",
+            now=at,
+            jti=CASE_ID,
+            header={
+                "url_fingerprint": url_fingerprint(url),
+                "content_hashes": [{"alg": "sha256", "value": "ab" * 32}],
+                "hosting_country": "DE",
+                "legal_status": "baseline",
+                "priority": "urgent",
+                "confirmed_at": stamp,
+            },
             body={"url": url, "media_type": "image", "site_type": "image_host"},
         )
         report_token = signers["nl"].sign_compact("hotline.report.v1", report)
-        receipt = signers["de"].claims("hotline-nl", now=at, jti="0d6e8f7a-1b2c-4d3e-8f9a-0b1c2d3e4f50",
-                                       report_id=CASE_ID, received_at=stamp)
-        status = signers["de"].claims("exchange", now=at, jti="1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d",
-                                      case_id=CASE_ID, status="removed", at=stamp, note="host confirmed removal")
-        duplicate = signers["exchange"].claims("hotline-de", now=at, jti="2b3c4d5e-6f7a-4b9c-8d1e-2f3a4b5c6d7e",
-                                               report_id="3c4d5e6f-7a8b-4c0d-9e2f-3a4b5c6d7e8f", case_id=CASE_ID,
-                                               matched_on=["url"], destination="hotline-de")
-        transaction = signers["nl"].claims("exchange", now=VERIFY_AT, jti="4d5e6f7a-8b9c-4d1e-8f3a-4b5c6d7e8f9a",
-                                           documents=[report_token])
+        receipt = signers["de"].claims(
+            "hotline-nl", now=at, jti="0d6e8f7a-1b2c-4d3e-8f9a-0b1c2d3e4f50", report_id=CASE_ID, received_at=stamp
+        )
+        status = signers["de"].claims(
+            "exchange",
+            now=at,
+            jti="1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d",
+            case_id=CASE_ID,
+            status="removed",
+            at=stamp,
+            note="host confirmed removal",
+        )
+        duplicate = signers["exchange"].claims(
+            "hotline-de",
+            now=at,
+            jti="2b3c4d5e-6f7a-4b9c-8d1e-2f3a4b5c6d7e",
+            report_id="3c4d5e6f-7a8b-4c0d-9e2f-3a4b5c6d7e8f",
+            case_id=CASE_ID,
+            matched_on=["url"],
+            destination="hotline-de",
+        )
+        transaction = signers["nl"].claims(
+            "exchange", now=VERIFY_AT, jti="4d5e6f7a-8b9c-4d1e-8f3a-4b5c6d7e8f9a", documents=[report_token]
+        )
 
-        def vector(name: str, description: str, typ: str, token: str, *, error: str | None = None,
-                   claims: dict[str, Any] | None = None, fresh: bool = False) -> dict[str, Any]:
+        def vector(
+            name: str,
+            description: str,
+            typ: str,
+            token: str,
+            *,
+            error: str | None = None,
+            claims: dict[str, Any] | None = None,
+            fresh: bool = False,
+        ) -> dict[str, Any]:
             expect: dict[str, Any] = {"error": error} if error else {"valid": True, "claims": claims}
-            return {"name": name, "description": description, "typ": typ, "fresh": fresh, "token": token,
-                    "expect": expect}
+            return {
+                "name": name,
+                "description": description,
+                "typ": typ,
+                "fresh": fresh,
+                "token": token,
+                "expect": expect,
+            }
 
         flattened = signers["nl"].sign_flattened("hotline.transaction.v1", transaction)
         transaction_token = ".".join((flattened["protected"], flattened["payload"], flattened["signature"]))
         vectors = [
-            vector("report-valid", "A report signed by its origin; the URL fingerprint matches body.url.",
-                   "hotline.report.v1", report_token, claims=report),
-            vector("receipt-valid", "The destination's receipt, addressed to the origin.", "hotline.receipt.v1",
-                   signers["de"].sign_compact("hotline.receipt.v1", receipt), claims=receipt),
-            vector("status-valid", "A status update by the destination, routed by the exchange.", "hotline.status.v1",
-                   signers["de"].sign_compact("hotline.status.v1", status), claims=status),
-            vector("duplicate-valid", "A duplicate notice signed by the exchange.", "hotline.duplicate.v1",
-                   signers["exchange"].sign_compact("hotline.duplicate.v1", duplicate), claims=duplicate),
-            vector("transaction-valid", "A transaction carrying the report (sent as flattened JSON on the wire).",
-                   "hotline.transaction.v1", transaction_token, claims=transaction, fresh=True),
-            vector("report-tampered-payload", "hosting_country changed after signing.", "hotline.report.v1",
-                   _with_payload(report_token, canonical_json(
-                       {**report, "header": {**report["header"], "hosting_country": "FR"}})), error="bad_signature"),
-            vector("report-signed-by-other-member", "iss says hotline-nl; signed with hotline-de's certificate and key.",
-                   "hotline.report.v1", signers["de"].sign_compact("hotline.report.v1", report), error="issuer_mismatch"),
-            vector("report-foreign-signature", "hotline-nl's certificate in x5c; signature made with hotline-de's key.",
-                   "hotline.report.v1",
-                   ".".join(report_token.split(".")[:2] + [signers["de"].sign_compact("hotline.report.v1", report)
-                                                          .split(".")[2]]), error="bad_signature"),
-            vector("report-alg-eddsa", "The deprecated polymorphic alg name.", "hotline.report.v1",
-                   _with_header(report_token, alg="EdDSA"), error="unsupported_algorithm"),
-            vector("report-alg-none", "Unsigned.", "hotline.report.v1", _with_header(report_token, alg="none"),
-                   error="unsupported_algorithm"),
-            vector("report-kid-mismatch", "kid is not the thumbprint of x5c[0].", "hotline.report.v1",
-                   _with_header(report_token, kid="A" * 43), error="malformed_message"),
-            vector("report-x5c-negative-serial", "x5c[0] has a negative serial number (RFC 5280 forbids it).",
-                   "hotline.report.v1", _negative_serial(report_token), error="malformed_message"),
-            vector("report-other-ca", "Signed by a hotline-nl certificate from another CA.", "hotline.report.v1",
-                   signers["other"].sign_compact("hotline.report.v1", report), error="certificate_untrusted"),
-            vector("report-revoked-certificate", "Signed with a certificate on the CRL.", "hotline.report.v1",
-                   signers["revoked"].sign_compact("hotline.report.v1", report), error="certificate_revoked"),
-            vector("report-certificate-expired-at-iat", "The certificate had expired when the report was issued.",
-                   "hotline.report.v1", signers["short"].sign_compact("hotline.report.v1", report),
-                   error="certificate_expired"),
-            vector("report-schema-invalid", "hosting_country is not an ISO code.", "hotline.report.v1",
-                   signers["nl"].sign_compact("hotline.report.v1",
-                                              {**report, "header": {**report["header"], "hosting_country": "Germany"}}),
-                   error="schema_invalid"),
-            vector("report-payload-not-json", "A correctly signed payload that is not JSON.", "hotline.report.v1",
-                   _sign_raw(signers["nl"], "hotline.report.v1", b"{not json"), error="malformed_json"),
-            vector("report-wrong-type", "A receipt presented where a report is expected.", "hotline.report.v1",
-                   signers["de"].sign_compact("hotline.receipt.v1", receipt), error="wrong_message_type"),
-            vector("transaction-stale", "A transaction issued an hour before the verifier's clock.",
-                   "hotline.transaction.v1",
-                   _flat_token(signers["nl"], {**transaction, "iat": int((VERIFY_AT - dt.timedelta(hours=1)).timestamp())}),
-                   error="clock_skew", fresh=True),
+            vector(
+                "report-valid",
+                "A report signed by its origin; the URL fingerprint matches body.url.",
+                "hotline.report.v1",
+                report_token,
+                claims=report,
+            ),
+            vector(
+                "receipt-valid",
+                "The destination's receipt, addressed to the origin.",
+                "hotline.receipt.v1",
+                signers["de"].sign_compact("hotline.receipt.v1", receipt),
+                claims=receipt,
+            ),
+            vector(
+                "status-valid",
+                "A status update by the destination, routed by the exchange.",
+                "hotline.status.v1",
+                signers["de"].sign_compact("hotline.status.v1", status),
+                claims=status,
+            ),
+            vector(
+                "duplicate-valid",
+                "A duplicate notice signed by the exchange.",
+                "hotline.duplicate.v1",
+                signers["exchange"].sign_compact("hotline.duplicate.v1", duplicate),
+                claims=duplicate,
+            ),
+            vector(
+                "transaction-valid",
+                "A transaction carrying the report (sent as flattened JSON on the wire).",
+                "hotline.transaction.v1",
+                transaction_token,
+                claims=transaction,
+                fresh=True,
+            ),
+            vector(
+                "report-tampered-payload",
+                "hosting_country changed after signing.",
+                "hotline.report.v1",
+                _with_payload(
+                    report_token, canonical_json({**report, "header": {**report["header"], "hosting_country": "FR"}})
+                ),
+                error="bad_signature",
+            ),
+            vector(
+                "report-signed-by-other-member",
+                "iss says hotline-nl; signed with hotline-de's certificate and key.",
+                "hotline.report.v1",
+                signers["de"].sign_compact("hotline.report.v1", report),
+                error="issuer_mismatch",
+            ),
+            vector(
+                "report-foreign-signature",
+                "hotline-nl's certificate in x5c; signature made with hotline-de's key.",
+                "hotline.report.v1",
+                _with_signature(report_token, signers["de"].sign_compact("hotline.report.v1", report)),
+                error="bad_signature",
+            ),
+            vector(
+                "report-alg-eddsa",
+                "The deprecated polymorphic alg name.",
+                "hotline.report.v1",
+                _with_header(report_token, alg="EdDSA"),
+                error="unsupported_algorithm",
+            ),
+            vector(
+                "report-alg-none",
+                "Unsigned.",
+                "hotline.report.v1",
+                _with_header(report_token, alg="none"),
+                error="unsupported_algorithm",
+            ),
+            vector(
+                "report-kid-mismatch",
+                "kid is not the thumbprint of x5c[0].",
+                "hotline.report.v1",
+                _with_header(report_token, kid="A" * 43),
+                error="malformed_message",
+            ),
+            vector(
+                "report-x5c-negative-serial",
+                "x5c[0] has a negative serial number (RFC 5280 forbids it).",
+                "hotline.report.v1",
+                _negative_serial(report_token),
+                error="malformed_message",
+            ),
+            vector(
+                "report-other-ca",
+                "Signed by a hotline-nl certificate from another CA.",
+                "hotline.report.v1",
+                signers["other"].sign_compact("hotline.report.v1", report),
+                error="certificate_untrusted",
+            ),
+            vector(
+                "report-revoked-certificate",
+                "Signed with a certificate on the CRL.",
+                "hotline.report.v1",
+                signers["revoked"].sign_compact("hotline.report.v1", report),
+                error="certificate_revoked",
+            ),
+            vector(
+                "report-certificate-expired-at-iat",
+                "The certificate had expired when the report was issued.",
+                "hotline.report.v1",
+                signers["short"].sign_compact("hotline.report.v1", report),
+                error="certificate_expired",
+            ),
+            vector(
+                "report-schema-invalid",
+                "hosting_country is not an ISO code.",
+                "hotline.report.v1",
+                signers["nl"].sign_compact(
+                    "hotline.report.v1", {**report, "header": {**report["header"], "hosting_country": "Germany"}}
+                ),
+                error="schema_invalid",
+            ),
+            vector(
+                "report-payload-not-json",
+                "A correctly signed payload that is not JSON.",
+                "hotline.report.v1",
+                _sign_raw(signers["nl"], "hotline.report.v1", b"{not json"),
+                error="malformed_json",
+            ),
+            vector(
+                "report-wrong-type",
+                "A receipt presented where a report is expected.",
+                "hotline.report.v1",
+                signers["de"].sign_compact("hotline.receipt.v1", receipt),
+                error="wrong_message_type",
+            ),
+            vector(
+                "transaction-stale",
+                "A transaction issued an hour before the verifier's clock.",
+                "hotline.transaction.v1",
+                _flat_token(
+                    signers["nl"], {**transaction, "iat": int((VERIFY_AT - dt.timedelta(hours=1)).timestamp())}
+                ),
+                error="clock_skew",
+                fresh=True,
+            ),
         ]
         return {
             "description": __doc__.strip().splitlines()[0],
