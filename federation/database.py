@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, insert
 from sqlalchemy.orm import Session, scoped_session
 
 
@@ -46,3 +46,24 @@ def init_app(app: Flask, db: SQLAlchemy) -> None:
 
 DBSession = Session | scoped_session[Any]
 """What services accept: a plain session (tests, scripts) or Flask-SQLAlchemy's scoped ``db.session``."""
+
+
+class BulkInserts:
+    """Rows to insert at the end of a unit of work, one executemany per table, in first-use order.
+
+    The ORM tracks every object it inserts, which costs far more than the insert itself; a batch of
+    documents writes a few rows each to the same tables, so the inbox collects them here and writes
+    each table in one statement. Rows added here are not visible to queries until :meth:`flush`.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[Any, list[dict[str, Any]]] = {}
+
+    def add(self, model: Any, **values: Any) -> None:
+        self._rows.setdefault(model, []).append(values)
+
+    def flush(self, session: DBSession) -> None:
+        connection = session.connection()  # Core, past the ORM: these rows need no object tracking.
+        for model, rows in self._rows.items():
+            connection.execute(insert(model.__table__), rows)
+        self._rows.clear()

@@ -41,7 +41,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import Engine, func, or_, select, text
 
-from federation.database import DBSession
+from federation.database import BulkInserts, DBSession
 from federation.errors import ProtocolError
 from federation.signing import Signer, flattened_to_compact, verify_jws
 from federation.transport import HTTPTransport, TransportError
@@ -66,23 +66,26 @@ class DeliverySettings:
 class Outbox:
     """Adds documents to the outbox inside the caller's unit of work."""
 
-    def __init__(self, session: DBSession, model: type[Any]) -> None:
+    def __init__(self, session: DBSession, model: type[Any], *, inserts: BulkInserts | None = None) -> None:
         self.session = session
         self.model = model
+        self.inserts = inserts
 
     def enqueue(self, destination: str, *, typ: str, token: str, doc_id: str, priority: int, now: dt.datetime) -> None:
-        self.session.add(
-            self.model(
-                destination=destination,
-                doc_id=doc_id,
-                typ=typ,
-                token=token,
-                priority=priority,
-                state="pending",
-                attempts=0,
-                created_at=now,
-            )
-        )
+        values = {
+            "destination": destination,
+            "doc_id": doc_id,
+            "typ": typ,
+            "token": token,
+            "priority": priority,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+        }
+        if self.inserts is not None:
+            self.inserts.add(self.model, **values)
+        else:
+            self.session.add(self.model(**values))
         self.session.info.setdefault(OUTBOX_INFO_KEY, set()).add(destination)
 
 

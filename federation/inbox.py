@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 
 from certs.identity import NetworkIdentity
-from federation.database import DBSession
+from federation.database import BulkInserts, DBSession
 from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.signing import (
@@ -82,6 +82,10 @@ class InboxContext:
     outbox: Outbox
     sender: NetworkIdentity
     member_id: str
+    documents: list[VerifiedMessage] = field(default_factory=list)
+    """Every verified document of the transaction, so a handler can look up what the batch needs at once."""
+    inserts: BulkInserts = field(default_factory=BulkInserts)
+    """New rows, written in one statement per table after the last document (not visible before)."""
     cache: dict[str, Any] = field(default_factory=dict)
     """Scratch space shared by the handlers of one transaction (lookups worth doing once per batch)."""
 
@@ -149,20 +153,24 @@ class Inbox:
         # 6. Not replayed.
         if self.session.get(self.seen_model, (sender, claims["jti"])) is not None:
             raise ReplayedMessageError(f"transaction {claims['jti']} from {sender} was already received")
-        self.session.add(self.seen_model(sender=sender, jti=claims["jti"], issued_at=issued_at))
         # 7, 8. Each document on its own: verify all (no database), look up every id at once, then apply.
+        inserts = BulkInserts()
+        inserts.add(self.seen_model, sender=sender, jti=claims["jti"], issued_at=issued_at)
         context = InboxContext(
             session=self.session,
             now=now,
-            outbox=self.outbox,
+            outbox=Outbox(self.session, self.outbox.model, inserts=inserts),
             sender=transaction.author,
             member_id=self.signer.member_id,
+            inserts=inserts,
         )
         checked = [self._verify(document, now) for document in claims["documents"]]
-        applied = self._applied_digests([item for item in checked if isinstance(item, VerifiedMessage)])
+        context.documents = [item for item in checked if isinstance(item, VerifiedMessage)]
+        applied = self._applied_digests(context.documents)
         # Handlers see this batch's own writes through context.cache; one flush at the end writes them all.
         with self.session.no_autoflush:
             results = [self._apply(item, context, applied) for item in checked]
+        inserts.flush(self.session)
         self.session.flush()
         receipt = self.signer.claims(sender, now=now, transaction=claims["jti"], results=results)
         return self.signer.sign_flattened(TRANSACTION_RECEIPT, receipt)
@@ -185,7 +193,7 @@ class Inbox:
         if not keys:
             return {}
         model = self.inbound_model
-        rows = self.session.execute(
+        rows = self.session.connection().execute(
             select(model.author, model.jti, model.digest).where(tuple_(model.author, model.jti).in_(keys))
         )
         return {(author, jti): digest for author, jti, digest in rows}
@@ -208,8 +216,8 @@ class Inbox:
             self.handlers[document.typ](document, context)
         except ProtocolError as exc:
             return _rejected(document_id, exc)
-        self.session.add(
-            self.inbound_model(author=author, jti=document_id, typ=document.typ, digest=digest, received_at=context.now)
+        context.inserts.add(
+            self.inbound_model, author=author, jti=document_id, typ=document.typ, digest=digest, received_at=context.now
         )
         applied[(author, document_id)] = digest
         return {"id": document_id, "outcome": "accepted"}

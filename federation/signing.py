@@ -19,10 +19,12 @@ import json
 import uuid
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.utils import CryptographyDeprecationWarning
@@ -209,6 +211,29 @@ def _validate_header(encoded: str, unverified_header: dict[str, Any]) -> None:
 _HEADERS_SEEN: set[str] = set()
 
 
+@lru_cache(maxsize=1024)
+def _certificate_of(unverified_x5c: str) -> tuple[x509.Certificate, str, OKPKey]:
+    """Parse an ``x5c`` entry once: the certificate, its thumbprint, and its key as a JWK (cached by value).
+
+    Raises:
+        MalformedMessageError, UnsupportedAlgorithmError.
+    """
+    try:
+        # A certificate cryptography only warns about (a serial that is not positive) is refused.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CryptographyDeprecationWarning)
+            certificate = x509.load_der_x509_certificate(base64.b64decode(unverified_x5c, validate=True))
+    except (ValueError, binascii.Error, CryptographyDeprecationWarning) as exc:
+        raise MalformedMessageError("x5c[0] is not a well-formed base64 DER certificate") from exc
+    try:
+        public_key = certificate.public_key()
+    except (UnsupportedAlgorithm, ValueError) as exc:
+        raise MalformedMessageError("x5c[0] holds a key of an unknown or malformed type") from exc
+    if not isinstance(public_key, ed25519.Ed25519PublicKey):
+        raise UnsupportedAlgorithmError("the signing certificate does not hold an Ed25519 key")
+    return certificate, certificate_thumbprint(certificate), OKPKey.import_key(public_key)  # type: ignore[arg-type]
+
+
 def verify_jws(
     unverified_token: str,
     *,
@@ -247,25 +272,12 @@ def verify_jws(
     if unverified_header["typ"] not in expected:
         raise WrongMessageTypeError(f"typ {unverified_header['typ']!r} is not one of {', '.join(expected)}")
     # 3. Load the author's certificate and check that kid names it.
-    try:
-        # A certificate cryptography only warns about (a serial that is not positive) is refused.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", CryptographyDeprecationWarning)
-            unverified_certificate = x509.load_der_x509_certificate(
-                base64.b64decode(unverified_header["x5c"][0], validate=True)
-            )
-    except (ValueError, binascii.Error, CryptographyDeprecationWarning) as exc:
-        raise MalformedMessageError("x5c[0] is not a well-formed base64 DER certificate") from exc
-    if certificate_thumbprint(unverified_certificate) != unverified_header["kid"]:
+    unverified_certificate, thumbprint, public_jwk = _certificate_of(unverified_header["x5c"][0])
+    if thumbprint != unverified_header["kid"]:
         raise MalformedMessageError("kid is not the x5t#S256 thumbprint of x5c[0]")
-    public_key = unverified_certificate.public_key()
-    if not isinstance(public_key, ed25519.Ed25519PublicKey):
-        raise UnsupportedAlgorithmError("the signing certificate does not hold an Ed25519 key")
     # 4. Verify the signature over the exact bytes received.
     try:
-        verified = jws.deserialize_compact(
-            unverified_token, OKPKey.import_key(public_key), algorithms=[ALGORITHM], registry=REGISTRY
-        )  # type: ignore[arg-type]
+        verified = jws.deserialize_compact(unverified_token, public_jwk, algorithms=[ALGORITHM], registry=REGISTRY)
     except BadSignatureError as exc:
         raise BadSignatureVerificationError("signature does not verify with the key in x5c") from exc
     except (JoseError, ValueError) as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 
 from certs.identity import NetworkIdentity, identity_from_certificate
@@ -128,7 +128,7 @@ class TrustStore:
             try:
                 certificate.verify_directly_issued_by(self.ca_certificate)
                 issued = True
-            except (ValueError, TypeError, InvalidSignature):
+            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
                 issued = False
             self._issued_by_ca[fingerprint] = issued
         if not issued:

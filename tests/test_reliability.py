@@ -96,12 +96,61 @@ def _kill_mid_stream(network_factory: Any, victim: str) -> None:
     network.processes[victim].wait_ready()
     stream.join(60)
     assert len(confirmed) == 60
-    _wait(lambda: _arrived(network, "hotline-de") == set(confirmed), timeout=60, what="all reports delivered")
-    _wait(lambda: _receipted(network, "hotline-nl") == set(confirmed), timeout=60, what="all receipts back")
+    # When the origin is killed, a report it committed may never have been acknowledged to the operator,
+    # who submits it again: the origin then holds two reports of one URL, and the exchange links the
+    # second to the first instead of sending it twice. So "nothing lost" means: every report the origin
+    # holds reached the destination itself or joined a case that did.
+    nl_db = network.layout.members["hotline-nl"].database
+
+    def unsettled() -> set[str]:
+        arrived = _arrived(network, "hotline-de")
+        rows = query(nl_db, "SELECT id, case_id, duplicate_matched_on FROM reports")
+        return {r[0] for r in rows if r[0] not in arrived and not (r[2] and r[1] in arrived)}
+
+    held = {row[0] for row in query(nl_db, "SELECT id FROM reports")}
+    assert set(confirmed) <= held
+    try:
+        _wait(lambda: not unsettled(), timeout=60, what="every report delivered or linked")
+    except TimeoutError as exc:
+        raise AssertionError(_diagnose(network, unsettled())) from exc
+    originals = {row[0] for row in query(nl_db, "SELECT id FROM reports WHERE duplicate_matched_on IS NULL")}
+    _wait(lambda: _receipted(network, "hotline-nl") == originals, timeout=60, what="all receipts back")
     exchange_db = network.layout.exchange.database
-    assert count_rows(exchange_db, "cases")["cases"] == 60
-    assert count_rows(network.layout.members["hotline-de"].database, "inbound_cases")["inbound_cases"] == 60
+    arrived = _arrived(network, "hotline-de")
+    assert arrived == originals
+    assert len(held) - len(originals) <= 1, "at most the one report in flight when the origin died"
+    assert count_rows(exchange_db, "cases")["cases"] == len(arrived)
+    assert count_rows(network.layout.members["hotline-de"].database, "inbound_cases")["inbound_cases"] == len(arrived)
     assert query(exchange_db, "SELECT count(*) FROM outbox WHERE state = 'dead'")[0][0] == 0
+    if victim != "hotline-nl":  # Only a killed origin can leave an unacknowledged, resubmitted report.
+        assert held == set(confirmed) == arrived
+
+
+def _diagnose(network: Network, missing: set[str]) -> str:
+    """Where the missing reports are: every service's outbox and the exchange's cases."""
+    lines = [f"{len(missing)} reports missing at hotline-de, e.g. {sorted(missing)[:3]}"]
+    for member_id in ("hotline-nl", "exchange", "hotline-de"):
+        database = (
+            network.layout.exchange.database
+            if member_id == "exchange"
+            else (network.layout.members[member_id].database)
+        )
+        rows = query(
+            database,
+            "SELECT destination, state, count(*), max(attempts), max(last_error) FROM outbox "
+            "GROUP BY destination, state",
+        )
+        peers = query(database, "SELECT member_id, failures, next_attempt_at, last_error FROM peers")
+        lines.append(f"{member_id} outbox {rows} peers {peers}")
+    sample = sorted(missing)[:1]
+    if sample:
+        nl_rows = query(
+            network.layout.members["hotline-nl"].database,
+            "SELECT state, attempts FROM outbox WHERE doc_id = :id",
+            id=sample[0],
+        )
+        lines.append(f"nl outbox for it: {nl_rows}")
+    return "\n".join(lines)
 
 
 def test_exchange_killed_mid_stream_loses_nothing_and_duplicates_nothing(network_factory: Any) -> None:

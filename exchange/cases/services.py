@@ -8,6 +8,8 @@ destination byte for byte, so the destination verifies the origin's own signatur
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select, tuple_
 
@@ -40,7 +42,7 @@ class NotCaseDestinationError(ProtocolError):
     code = "not_case_destination"
 
 
-def _priority(case: Case) -> int:
+def _priority(case: Case | SimpleNamespace) -> int:
     return PRIORITY_URGENT if case.priority == "urgent" else PRIORITY_NORMAL
 
 
@@ -52,6 +54,31 @@ def _require_direct(document: VerifiedMessage, context: InboxContext) -> str:
     if document.claims["aud"] != context.member_id and document.typ != RECEIPT:
         raise WrongRecipientError(f"document is addressed to {document.claims['aud']!r}, not to the exchange")
     return author
+
+
+def _fingerprint_index(context: InboxContext) -> dict[tuple[str, str], str]:
+    """Fingerprint → case id for every fingerprint the batch's reports carry: one query per transaction.
+
+    Handlers add the cases they open to it, so a later report of the same batch finds them too.
+    """
+    index: dict[tuple[str, str], str] | None = context.cache.get("fingerprints")
+    if index is None:
+        wanted = list(
+            {
+                pair
+                for document in context.documents
+                if document.typ == REPORT
+                for pair in fingerprints_of(document.claims["header"])
+            }
+        )
+        index = {}
+        if wanted:
+            query = select(Fingerprint.kind, Fingerprint.value, Fingerprint.case_id).where(
+                tuple_(Fingerprint.kind, Fingerprint.value).in_(wanted)
+            )
+            index = {(kind, value): case_id for kind, value, case_id in context.session.connection().execute(query)}
+        context.cache["fingerprints"] = index
+    return index
 
 
 def fingerprints_of(header: dict) -> list[tuple[str, str]]:  # type: ignore[type-arg]
@@ -76,38 +103,38 @@ class CaseHandlers:
         claims = document.claims
         header = claims["header"]
         fingerprints = fingerprints_of(header)
-        # Fingerprints stored before, and those this same batch added (not flushed yet).
-        pending: dict[tuple[str, str], str] = context.cache.setdefault("fingerprints", {})
-        matches = list(
-            session.execute(
-                select(Fingerprint.kind, Fingerprint.value, Fingerprint.case_id).where(
-                    tuple_(Fingerprint.kind, Fingerprint.value).in_(fingerprints)
-                )
-            ).tuples()
-        )
-        matches += [(kind, value, pending[(kind, value)]) for kind, value in fingerprints if (kind, value) in pending]
+        known = _fingerprint_index(context)
+        matches = [(kind, value, known[(kind, value)]) for kind, value in fingerprints if (kind, value) in known]
         if matches:
             self._link_duplicate(document, context, matches, fingerprints)
             return
         destination = route(session, hosting_country=header["hosting_country"], origin=origin, cache=context.cache)
-        case = Case(
-            id=claims["jti"],
-            origin=origin,
-            destination=destination.id,
-            hosting_country=header["hosting_country"],
-            legal_status=header["legal_status"],
-            priority=header["priority"],
-            confirmed_at=dt.datetime.fromisoformat(header["confirmed_at"]),
-            created_at=now,
-            status="routed",
-        )
-        session.add(case)
+        values = {
+            "id": claims["jti"],
+            "origin": origin,
+            "destination": destination.id,
+            "hosting_country": header["hosting_country"],
+            "legal_status": header["legal_status"],
+            "priority": header["priority"],
+            "confirmed_at": dt.datetime.fromisoformat(header["confirmed_at"]),
+            "created_at": now,
+            "status": "routed",
+        }
+        context.inserts.add(Case, **values)
+        case = SimpleNamespace(**values)
         context.cache.setdefault("cases", {})[case.id] = case
-        session.add(
-            CaseReport(report_id=claims["jti"], member=origin, case_id=case.id, duplicate=False, received_at=now)
+        context.inserts.add(
+            CaseReport,
+            report_id=claims["jti"],
+            member=origin,
+            case_id=case.id,
+            duplicate=False,
+            matched_on=None,
+            received_at=now,
         )
-        session.add_all(Fingerprint(kind=kind, value=value, case_id=case.id) for kind, value in fingerprints)
-        pending.update({fingerprint: case.id for fingerprint in fingerprints})
+        for kind, value in fingerprints:
+            context.inserts.add(Fingerprint, kind=kind, value=value, case_id=case.id)
+            known[(kind, value)] = case.id
         context.outbox.enqueue(
             destination.id, typ=REPORT, token=document.token, doc_id=claims["jti"], priority=_priority(case), now=now
         )
@@ -122,27 +149,27 @@ class CaseHandlers:
         session, now, claims = context.session, context.now, document.claims
         origin = document.author.member_id
         # The oldest matching case wins, so a report matching two cases joins the one opened first.
-        batch_cases: dict[str, Case] = context.cache.setdefault("cases", {})
+        batch_cases: dict[str, Any] = context.cache.setdefault("cases", {})
         cases = [batch_cases.get(case_id) or session.get(Case, case_id) for case_id in {c for _, _, c in matches}]
         case = min((c for c in cases if c is not None), key=lambda c: (c.created_at, c.id))
         matched_on = sorted(
             {"url" if kind == "url" else "content_hash" for kind, _, case_id in matches if case_id == case.id}
         )
-        session.add(
-            CaseReport(
-                report_id=claims["jti"],
-                member=origin,
-                case_id=case.id,
-                duplicate=True,
-                matched_on=",".join(matched_on),
-                received_at=now,
-            )
+        context.inserts.add(
+            CaseReport,
+            report_id=claims["jti"],
+            member=origin,
+            case_id=case.id,
+            duplicate=True,
+            matched_on=",".join(matched_on),
+            received_at=now,
         )
         # New fingerprints the duplicate brings (another hash of the same file) join the case.
-        present = {(kind, value) for kind, value, _ in matches}
-        new = [(kind, value) for kind, value in fingerprints if (kind, value) not in present]
-        session.add_all(Fingerprint(kind=kind, value=value, case_id=case.id) for kind, value in new)
-        context.cache.setdefault("fingerprints", {}).update({fingerprint: case.id for fingerprint in new})
+        known = _fingerprint_index(context)
+        for kind, value in fingerprints:
+            if (kind, value) not in known:
+                context.inserts.add(Fingerprint, kind=kind, value=value, case_id=case.id)
+                known[(kind, value)] = case.id
         notice = self.signer.claims(
             origin,
             now=now,
@@ -198,15 +225,14 @@ class CaseHandlers:
         if case.destination != author:
             raise NotCaseDestinationError(f"{author} is not the destination of case {case.id}")
         at = dt.datetime.fromisoformat(claims["at"])
-        session.add(
-            CaseStatus(
-                case_id=case.id,
-                doc_id=claims["jti"],
-                status=claims["status"],
-                at=at,
-                received_at=now,
-                token=document.token,
-            )
+        context.inserts.add(
+            CaseStatus,
+            case_id=case.id,
+            doc_id=claims["jti"],
+            status=claims["status"],
+            at=at,
+            received_at=now,
+            token=document.token,
         )
         case.status, case.status_at = claims["status"], at
         milestone = {"ntd_sent": "ntd_sent_at", "police_notified": "police_notified_at", "removed": "removed_at"}

@@ -59,6 +59,18 @@ def _negative_serial(token: str) -> str:
     return ".".join((_b64(json.dumps(decoded).encode()), payload, signature))
 
 
+def _unknown_key_type(token: str) -> str:
+    """The same token with x5c[0]'s public key algorithm changed to an OID nobody knows (0.3.101.112)."""
+    header, payload, signature = token.split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    der = base64.b64decode(decoded["x5c"][0])
+    oid = bytes.fromhex("06032b6570")  # 1.3.101.112, Ed25519: signature algorithm, then the key's algorithm.
+    at = der.index(oid, der.index(oid) + 1)
+    der = der[:at] + bytes.fromhex("0603036570") + der[at + len(oid) :]
+    decoded["x5c"] = [base64.b64encode(der).decode()]
+    return ".".join((_b64(json.dumps(decoded).encode()), payload, signature))
+
+
 def build() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -241,6 +253,13 @@ def build() -> dict[str, Any]:
                 "x5c[0] has a negative serial number (RFC 5280 forbids it).",
                 "hotline.report.v1",
                 _negative_serial(report_token),
+                error="malformed_message",
+            ),
+            vector(
+                "report-x5c-unknown-key-type",
+                "x5c[0]'s public key has an algorithm OID no library knows.",
+                "hotline.report.v1",
+                _unknown_key_type(report_token),
                 error="malformed_message",
             ),
             vector(
