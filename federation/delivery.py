@@ -32,6 +32,7 @@ import hashlib
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -61,6 +62,45 @@ class DeliverySettings:
     backoff_cap: float = 3600.0
     max_attempts: int = 30
     clock_skew: dt.timedelta = dt.timedelta(seconds=300)
+
+
+class BackoffBoard:
+    """This process's memory of which destinations are backing off and which peers were heard lately.
+
+    The database stays the truth (other processes read it); the board only spares this process a write
+    transaction per commit to find out that a destination in backoff is still not due, or to record a
+    contact it recorded a second ago.
+    """
+
+    CONTACT_RESOLUTION_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held_until: dict[str, float] = {}
+        self._contacted_at: dict[str, float] = {}
+
+    def hold(self, destination: str, seconds: float) -> None:
+        with self._lock:
+            self._held_until[destination] = time.monotonic() + seconds
+
+    def release(self, destination: str) -> None:
+        with self._lock:
+            self._held_until.pop(destination, None)
+
+    def held(self, destination: str) -> bool:
+        with self._lock:
+            return time.monotonic() < self._held_until.get(destination, 0.0)
+
+    def contact_is_fresh(self, member_id: str) -> bool:
+        """True if this peer's contact was recorded moments ago and it is not backing off."""
+        with self._lock:
+            recorded = self._contacted_at.get(member_id)
+            fresh = recorded is not None and time.monotonic() - recorded < self.CONTACT_RESOLUTION_SECONDS
+            return fresh and time.monotonic() >= self._held_until.get(member_id, 0.0)
+
+    def contacted(self, member_id: str) -> None:
+        with self._lock:
+            self._contacted_at[member_id] = time.monotonic()
 
 
 class Outbox:
@@ -105,7 +145,9 @@ class Deliverer:
         settings: DeliverySettings,
         clock: Callable[[], dt.datetime],
         rng: random.Random,
+        board: BackoffBoard | None = None,
     ) -> None:
+        self.board = board or BackoffBoard()
         self.session = session
         self.outbox_model = outbox_model
         self.peer_model = peer_model
@@ -255,6 +297,7 @@ class Deliverer:
             self.session.add(peer)
         peer.failures, peer.next_attempt_at, peer.last_attempt_at = 0, None, now
         peer.last_success_at, peer.last_contact_at, peer.last_error = now, now, None
+        self.board.release(destination)
 
     def _failed(self, destination: str, row_ids: list[int], error: str, now: dt.datetime) -> None:
         peer = self.session.get(self.peer_model, destination)
@@ -265,6 +308,7 @@ class Deliverer:
         peer.next_attempt_at = now + dt.timedelta(seconds=delay)
         peer.last_attempt_at = now
         peer.last_error = error[:1000]
+        self.board.hold(destination, delay)
         for row_id in row_ids:
             row = self.session.get(self.outbox_model, row_id)
             if row is None:
@@ -352,6 +396,9 @@ class Deliverer:
 
     def peer_contacted(self, member_id: str, now: dt.datetime, *, certificate_not_after: dt.datetime) -> None:
         """A peer talked to us: it is up, so forget its backoff (inside the caller's unit of work)."""
+        if self.board.contact_is_fresh(member_id):
+            return  # Recorded seconds ago; last_contact_at is kept to CONTACT_RESOLUTION_SECONDS.
+        self.board.contacted(member_id)
         peer = self.session.get(self.peer_model, member_id)
         if peer is None:
             peer = self.peer_model(member_id=member_id, failures=0)
@@ -360,6 +407,7 @@ class Deliverer:
         peer.certificate_not_after = certificate_not_after
         if peer.failures:
             peer.failures, peer.next_attempt_at = 0, None
+            self.board.release(member_id)
             self.session.info.setdefault(OUTBOX_INFO_KEY, set()).add(member_id)
 
 
@@ -371,8 +419,11 @@ class DeliveryWorker:
     last query and its exit.
     """
 
-    def __init__(self, app: Flask, make_deliverer: Callable[[], Deliverer], *, threads: int = 8) -> None:
+    def __init__(
+        self, app: Flask, make_deliverer: Callable[[], Deliverer], *, board: BackoffBoard, threads: int = 8
+    ) -> None:
         self.app = app
+        self.board = board
         self.make_deliverer = make_deliverer
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="delivery")
         self._lock = threading.Lock()
@@ -387,6 +438,8 @@ class DeliveryWorker:
             self._started = True
 
     def poke(self, destination: str) -> None:
+        if self.board.held(destination):
+            return  # Backing off; the scheduler's poll picks it up when it is due.
         with self._lock:
             if not self._started or self._stopped:
                 return

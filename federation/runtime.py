@@ -17,7 +17,7 @@ from flask import Flask, current_app
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 
-from federation.delivery import OUTBOX_INFO_KEY, Deliverer, DeliverySettings, DeliveryWorker, Outbox
+from federation.delivery import OUTBOX_INFO_KEY, BackoffBoard, Deliverer, DeliverySettings, DeliveryWorker, Outbox
 from federation.inbox import Handler, Inbox
 from federation.mailbox import MailboxSignal
 from federation.signing import Signer
@@ -62,7 +62,8 @@ class Runtime:
             max_attempts=config["DELIVERY_MAX_ATTEMPTS"],
             clock_skew=self.clock_skew,
         )
-        self.worker = DeliveryWorker(app, self.deliverer, threads=config["DELIVERY_THREADS"])
+        self.board = BackoffBoard()
+        self.worker = DeliveryWorker(app, self.deliverer, board=self.board, threads=config["DELIVERY_THREADS"])
         self.mailbox = MailboxSignal()
         event.listen(db.session, "after_commit", self._after_commit)
         event.listen(db.session, "after_rollback", self._after_rollback)
@@ -96,6 +97,7 @@ class Runtime:
             settings=self.settings,
             clock=self.clock,
             rng=self.rng,
+            board=self.board,
         )
 
     def inbox(self) -> Inbox:
