@@ -205,10 +205,10 @@ def revoke(directory: Path, serial: int, *, reason: str = "unspecified", now: dt
     except ValueError as exc:
         choices = ", ".join(flag.value for flag in x509.ReasonFlags)
         raise AuthorityError(f"unknown revocation reason {reason!r}; use one of {choices}") from exc
-    records = json.loads((directory / REVOKED).read_text())
-    if not any(record["serial"] == str(serial) for record in records):
-        records.append({"serial": str(serial), "revoked_at": now.isoformat(), "reason": flag.value})
-        (directory / REVOKED).write_text(json.dumps(records, indent=2) + "\n")
+    records = [record for record in json.loads((directory / REVOKED).read_text()) if record["serial"] != str(serial)]
+    # Revoking again replaces the earlier record: a rotation later found to be a compromise becomes one.
+    records.append({"serial": str(serial), "revoked_at": now.isoformat(), "reason": flag.value})
+    (directory / REVOKED).write_text(json.dumps(records, indent=2) + "\n")
     publish_crl(directory, now=now)
 
 

@@ -48,6 +48,10 @@ DBSession = Session | scoped_session[Any]
 """What services accept: a plain session (tests, scripts) or Flask-SQLAlchemy's scoped ``db.session``."""
 
 
+def _table_rank(table: Any) -> int:
+    return list(table.metadata.sorted_tables).index(table)
+
+
 class BulkInserts:
     """Rows to insert at the end of a unit of work, one executemany per table, in first-use order.
 
@@ -64,6 +68,7 @@ class BulkInserts:
 
     def flush(self, session: DBSession) -> None:
         connection = session.connection()  # Core, past the ORM: these rows need no object tracking.
-        for model, rows in self._rows.items():
+        # Parents before children (cases before the rows that refer to them), whatever the order of use.
+        for model, rows in sorted(self._rows.items(), key=lambda item: _table_rank(item[0].__table__)):
             connection.execute(insert(model.__table__), rows)
         self._rows.clear()

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 PRIORITY_URGENT = 0
 PRIORITY_NORMAL = 1
+BATCH_BYTES = 600_000
+"""Token bytes per transaction: with base64 and JSON around them, well under the 1 MiB body limit."""
 OUTBOX_INFO_KEY = "outbox_destinations"
 
 
@@ -78,6 +80,7 @@ class BackoffBoard:
         self._lock = threading.Lock()
         self._held_until: dict[str, float] = {}
         self._contacted_at: dict[str, float] = {}
+        self._collected: dict[str, tuple[str, list[int]]] = {}
 
     def hold(self, destination: str, seconds: float) -> None:
         with self._lock:
@@ -101,6 +104,21 @@ class BackoffBoard:
     def contacted(self, member_id: str) -> None:
         with self._lock:
             self._contacted_at[member_id] = time.monotonic()
+
+    def collected(self, transaction_id: str, destination: str, row_ids: list[int]) -> None:
+        """Remember which outbox rows went into a transaction a member collected from the mailbox."""
+        with self._lock:
+            self._collected[transaction_id] = (destination, row_ids)
+            while len(self._collected) > 4096:
+                self._collected.pop(next(iter(self._collected)))
+
+    def take_collected(self, transaction_id: str, destination: str) -> list[int] | None:
+        with self._lock:
+            entry = self._collected.get(transaction_id)
+            if entry is None or entry[0] != destination:
+                return None
+            del self._collected[transaction_id]
+            return entry[1]
 
 
 class Outbox:
@@ -222,25 +240,14 @@ class Deliverer:
 
     def _send_batch(self, destination: str, endpoint: str) -> int:
         now = self.clock()
-        outbox = self.outbox_model
-        rows = list(
-            self.session.scalars(
-                select(outbox)
-                .where(outbox.destination == destination, outbox.state == "pending")
-                .order_by(outbox.priority, outbox.id)
-                .limit(self.settings.batch_size)
-            )
-        )
-        batch = [(row.id, row.doc_id, row.token) for row in rows]
-        # Never hold a database transaction (on SQLite, the write lock) across the network.
-        self.session.rollback()
+        batch = self._next_batch(destination)
         if not batch:
             return 0
         transaction = self.signer.claims(destination, now=now, documents=[token for _, _, token in batch])
         body = self.signer.sign_flattened("hotline.transaction.v1", transaction)
         try:
             status, answer = self.transport.post_json(f"{endpoint}/v1/transactions", body, destination=destination)
-            results = self._verify_receipt(status, answer, destination, transaction["jti"], len(batch))
+            results = self._verify_receipt(status, answer, destination, transaction["jti"], [d for _, d, _ in batch])
         except (TransportError, ProtocolError) as exc:
             self._failed(destination, [row_id for row_id, _, _ in batch], str(exc), self.clock())
             return 0
@@ -248,8 +255,9 @@ class Deliverer:
         return len(batch)
 
     def _verify_receipt(
-        self, status: int, answer: Any, destination: str, transaction_id: str, count: int
+        self, status: int, answer: Any, destination: str, transaction_id: str, doc_ids: list[str]
     ) -> list[dict[str, Any]]:
+        count = len(doc_ids)
         if status != 200:
             detail = answer.get("error") if isinstance(answer, dict) else None
             raise ProtocolError(f"destination answered HTTP {status} {detail or ''}".strip(), code="delivery_refused")
@@ -266,6 +274,8 @@ class Deliverer:
             raise ProtocolError("receipt is not from the destination to us", code="receipt_invalid")
         if claims["transaction"] != transaction_id or len(claims["results"]) != count:
             raise ProtocolError("receipt does not answer this transaction", code="receipt_invalid")
+        if any(result["id"] not in (None, doc_id) for result, doc_id in zip(claims["results"], doc_ids, strict=True)):
+            raise ProtocolError("receipt results are not in the order sent", code="receipt_invalid")
         results: list[dict[str, Any]] = claims["results"]
         return results
 
@@ -332,20 +342,36 @@ class Deliverer:
         a batch collected but never acknowledged is simply collected again, and the destination answers
         the repeats ``duplicate``.
         """
-        outbox = self.outbox_model
-        tokens = list(
-            self.session.scalars(
-                select(outbox.token)
-                .where(outbox.destination == destination, outbox.state == "pending")
-                .order_by(outbox.priority, outbox.id)
-                .limit(self.settings.batch_size)
-            )
-        )
-        self.session.rollback()
-        if not tokens:
+        batch = self._next_batch(destination)
+        if not batch:
             return None
-        transaction = self.signer.claims(destination, now=self.clock(), documents=tokens)
+        transaction = self.signer.claims(destination, now=self.clock(), documents=[token for _, _, token in batch])
+        self.board.collected(transaction["jti"], destination, [row_id for row_id, _, _ in batch])
         return self.signer.sign_flattened("hotline.transaction.v1", transaction)
+
+    def _next_batch(self, destination: str) -> list[tuple[int, str, str]]:
+        """The destination's next pending documents, urgent first, then oldest, within the size budget.
+
+        At most ``batch_size`` documents and about ``BATCH_BYTES`` of tokens (always at least one), so a
+        transaction stays under the receiver's body limit whatever the documents' sizes.
+        """
+        outbox = self.outbox_model
+        rows = self.session.execute(
+            select(outbox.id, outbox.doc_id, outbox.token)
+            .where(outbox.destination == destination, outbox.state == "pending")
+            .order_by(outbox.priority, outbox.id)
+            .limit(self.settings.batch_size)
+        ).all()
+        # Never hold a database transaction (on SQLite, the write lock) across the network.
+        self.session.rollback()
+        batch: list[tuple[int, str, str]] = []
+        size = 0
+        for row_id, doc_id, token in rows:
+            size += len(token)
+            if batch and size > BATCH_BYTES:
+                break
+            batch.append((row_id, doc_id, token))
+        return batch
 
     def settle_receipt(self, destination: str, unverified_receipt: Any) -> int:
         """Settle the destination's rows from its signed receipt for a collected transaction.
@@ -363,21 +389,31 @@ class Deliverer:
         )
         if receipt.author.member_id != destination or receipt.claims["aud"] != self.signer.member_id:
             raise ProtocolError("receipt is not from the sender to us", code="receipt_invalid", status=403)
-        outcomes = {result["id"]: result for result in receipt.claims["results"] if result["id"]}
+        results = receipt.claims["results"]
         outbox = self.outbox_model
-        rows = list(
-            self.session.scalars(
+        now = self.clock()
+        collected = self.board.take_collected(receipt.claims["transaction"], destination)
+        if collected is not None and len(collected) == len(results):
+            # This process sent that transaction: settle by position, like a push, so a document the
+            # member could not even read is settled (dead) too, and ids never match across authors.
+            pairs = [
+                (self.session.get(outbox, row_id), result) for row_id, result in zip(collected, results, strict=True)
+            ]
+        else:
+            # Collected through another worker process: settle by document id, within this destination.
+            outcomes = {result["id"]: result for result in results if result["id"]}
+            rows = self.session.scalars(
                 select(outbox).where(
                     outbox.destination == destination, outbox.state == "pending", outbox.doc_id.in_(list(outcomes))
                 )
             )
-        )
-        now = self.clock()
-        for row in rows:
-            self._apply_outcome(row, outcomes[row.doc_id], destination, now)
+            pairs = [(row, outcomes[row.doc_id]) for row in rows]
+        for row, result in pairs:
+            if row is not None and row.state == "pending":
+                self._apply_outcome(row, result, destination, now)
         self._succeeded(destination, now)
         self.session.commit()
-        return len(rows)
+        return len(pairs)
 
     def hello(self, destination: str) -> None:
         """Send an empty transaction, so a peer that backed off from us while we were down tries again now."""
@@ -390,7 +426,7 @@ class Deliverer:
         body = self.signer.sign_flattened("hotline.transaction.v1", transaction)
         try:
             status, answer = self.transport.post_json(f"{endpoint}/v1/transactions", body, destination=destination)
-            self._verify_receipt(status, answer, destination, transaction["jti"], 0)
+            self._verify_receipt(status, answer, destination, transaction["jti"], [])
         except (TransportError, ProtocolError) as exc:
             log.warning("hello to %s failed: %s", destination, exc)
 

@@ -45,6 +45,7 @@ from federation.signing import (
     flattened_to_compact,
     verify_jws,
 )
+from federation.timestamps import from_numeric_date
 from federation.trust import TrustStore
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class Inbox:
                 f"transaction is addressed to {claims['aud']!r}, not to {self.signer.member_id!r}"
             )
         # 5. Fresh: checked inside verify_jws (fresh=True), before the certificate's validity at issued-at.
-        issued_at = dt.datetime.fromtimestamp(claims["iat"], dt.UTC)
+        issued_at = from_numeric_date(claims["iat"])
         # 6. Not replayed.
         if self.session.get(self.seen_model, (sender, claims["jti"])) is not None:
             raise ReplayedMessageError(f"transaction {claims['jti']} from {sender} was already received")

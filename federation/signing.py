@@ -36,6 +36,7 @@ from joserfc.jws import JWSRegistry
 import schemas
 from certs.identity import NetworkIdentity, certificate_thumbprint, identity_from_certificate
 from federation.errors import ProtocolError
+from federation.timestamps import from_numeric_date
 from federation.trust import TrustStore
 
 ALGORITHM = "Ed25519"
@@ -290,7 +291,7 @@ def verify_jws(
     schema_name = unverified_header["typ"].removeprefix("hotline.").removesuffix(".v1")
     schemas.validate(schema_name, claims)
     # 6. The certificate was issued by the network CA, was valid at issue time, is not revoked.
-    issued_at = dt.datetime.fromtimestamp(claims["iat"], dt.UTC)
+    issued_at = from_numeric_date(claims["iat"])
     if issued_at > now + clock_skew or (fresh and issued_at < now - clock_skew):
         raise ClockSkewError(
             f"issued-at {issued_at:%Y-%m-%dT%H:%M:%SZ} is more than {int(clock_skew.total_seconds())} s "

@@ -55,10 +55,19 @@ class TrustStoreError(ProtocolError):
     code = "trust_store_unavailable"
 
 
+# Revocations for these reasons say "no longer used from this date", not "never trust": messages signed
+# before the revocation date still verify (certificate rotation). Every other reason, key compromise
+# above all, means nothing the certificate ever signed can be trusted.
+FROM_DATE_REASONS = frozenset(
+    {x509.ReasonFlags.superseded, x509.ReasonFlags.cessation_of_operation, x509.ReasonFlags.affiliation_changed}
+)
+
+
 @dataclass(frozen=True)
 class _CRLState:
     mtime_ns: int
-    revoked: frozenset[int]
+    revoked: dict[int, dt.datetime | None]
+    """Serial → the moment from which it is refused (None: always)."""
     next_update: dt.datetime | None
 
 
@@ -96,18 +105,26 @@ class TrustStore:
                 self.ca_certificate.public_key()  # type: ignore[arg-type]
             ):
                 raise TrustStoreError(f"revocation list {self.crl_path} is not signed by the network CA")
-            state = _CRLState(
-                mtime_ns=mtime_ns,
-                revoked=frozenset(entry.serial_number for entry in crl),
-                next_update=crl.next_update_utc,
-            )
+            revoked: dict[int, dt.datetime | None] = {}
+            for entry in crl:
+                try:
+                    reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+                except x509.ExtensionNotFound:
+                    reason = x509.ReasonFlags.unspecified
+                revoked[entry.serial_number] = entry.revocation_date_utc if reason in FROM_DATE_REASONS else None
+            state = _CRLState(mtime_ns=mtime_ns, revoked=revoked, next_update=crl.next_update_utc)
             if state.next_update is not None and state.next_update < dt.datetime.now(dt.UTC):
                 log.warning("revocation list %s is past its next update (%s)", self.crl_path, state.next_update)
             self._crl = state
             return state
 
-    def is_revoked(self, serial: int) -> bool:
-        return serial in self._reload_crl().revoked
+    def is_revoked(self, serial: int, *, at: dt.datetime) -> bool:
+        """Whether the certificate ``serial`` is refused for something done at ``at``."""
+        revoked = self._reload_crl().revoked
+        if serial not in revoked:
+            return False
+        since = revoked[serial]
+        return since is None or at >= since
 
     def verify_certificate(self, certificate: x509.Certificate, *, at: dt.datetime) -> NetworkIdentity:
         """Check a member or exchange certificate and return the identity it asserts.
@@ -130,6 +147,8 @@ class TrustStore:
                 issued = True
             except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
                 issued = False
+            if len(self._issued_by_ca) > 4096:
+                self._issued_by_ca.clear()
             self._issued_by_ca[fingerprint] = issued
         if not issued:
             raise UntrustedCertificateError("certificate was not issued by the network CA")
@@ -140,11 +159,13 @@ class TrustStore:
                 f"{certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}, not at {at:%Y-%m-%dT%H:%M:%SZ}"
             )
         # 3. Not revoked.
-        if self.is_revoked(certificate.serial_number):
+        if self.is_revoked(certificate.serial_number, at=at):
             raise RevokedCertificateError(f"certificate {certificate.serial_number:x} has been revoked")
         # 4. Carries a well-formed network identity (parsed once per certificate).
         identity = self._identities.get(fingerprint)
         if identity is None:
             identity = identity_from_certificate(certificate)
+            if len(self._identities) > 4096:
+                self._identities.clear()
             self._identities[fingerprint] = identity
         return identity

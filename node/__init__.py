@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
 
+from certs.identity import NetworkIdentity
+from federation.web import ForbiddenError
 from node import config as node_config
 from node.db import db
+
+
+def _only(exchange_id: str) -> Callable[[NetworkIdentity], None]:
+    """Accept pushes only from the configured exchange, not from any certificate with the exchange role."""
+
+    def authorize(peer: NetworkIdentity) -> None:
+        if peer.member_id != exchange_id:
+            raise ForbiddenError(f"this node accepts transactions only from {exchange_id}")
+
+    return authorize
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -40,7 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         handlers=lambda signer: make_handlers(signer, exchange_id=exchange_id),
         endpoint_for=lambda member_id: exchange_url if member_id == exchange_id else None,
     )
-    app.register_blueprint(transactions_blueprint(sender_roles=("exchange",)))
+    app.register_blueprint(transactions_blueprint(sender_roles=("exchange",), authorize_sender=_only(exchange_id)))
     app.register_blueprint(report_views.blueprint)
     app.register_blueprint(case_views.blueprint)
     register_commands(app)

@@ -357,14 +357,6 @@ def test_status_from_a_member_that_is_not_the_destination_is_rejected(refusal_ne
     assert _single_outcome(fr, fr.signer.sign_compact("hotline.status.v1", status))["error"] == "not_case_destination"
 
 
-def test_node_accepts_transactions_only_from_the_exchange(refusal_network: Network) -> None:
-    network = refusal_network
-    network.start("hotline-de")
-    forger = peer(network)
-    forger.url = network.layout.members["hotline-de"].url
-    expect_error(forger.post(forger.transaction([], aud="hotline-de")), 403, "forbidden")
-
-
 def test_no_view_is_reachable_without_a_certificate(refusal_network: Network) -> None:
     """Every route, known or not, answers 401 to a client without a certificate, before routing."""
     session = requests.Session()
@@ -382,3 +374,57 @@ def test_no_view_is_reachable_without_a_certificate(refusal_network: Network) ->
             timeout=10,
         )
         expect_error(response, 401, "client_certificate_required")
+
+
+# --- Found in review: each of these once failed a whole transaction or was accepted wrongly ------------
+
+
+def test_a_batch_mixing_a_duplicate_and_new_reports_applies_them_all(refusal_network: Network) -> None:
+    forger = peer(refusal_network)
+    known = report_claims(forger.signer)
+    assert _single_outcome(forger, forger.signer.sign_compact("hotline.report.v1", known))["outcome"] == "accepted"
+    again = forger.signer.sign_compact("hotline.report.v1", report_claims(forger.signer, known["body"]["url"]))
+    results = forger.outcomes(forger.post(forger.transaction([again, report_claims_token(forger)])))
+    assert [r["outcome"] for r in results] == ["accepted", "accepted"]
+
+
+def test_a_timestamp_no_database_can_store_rejects_only_its_document(refusal_network: Network) -> None:
+    forger = peer(refusal_network)
+    odd = report_claims(forger.signer, confirmed_at="9999-12-31T23:59:59-23:59")
+    results = forger.outcomes(
+        forger.post(
+            forger.transaction([forger.signer.sign_compact("hotline.report.v1", odd), report_claims_token(forger)])
+        )
+    )
+    assert [(r["outcome"], r.get("error")) for r in results] == [("rejected", "schema_invalid"), ("accepted", None)]
+
+
+def test_an_issued_at_beyond_year_9999_is_a_schema_error(refusal_network: Network, unchanged: None) -> None:
+    forger = peer(refusal_network)
+    expect_error(forger.post(forger.transaction([], iat=10**20)), 422, "schema_invalid")
+
+
+def test_a_report_reusing_another_members_case_id_is_rejected(refusal_network: Network) -> None:
+    nl, fr = peer(refusal_network), peer(refusal_network, signer_id="hotline-fr", tls_id="hotline-fr")
+    first = report_claims(nl.signer)
+    assert _single_outcome(nl, nl.signer.sign_compact("hotline.report.v1", first))["outcome"] == "accepted"
+    clash = report_claims(fr.signer) | {"jti": first["jti"]}
+    assert _single_outcome(fr, fr.signer.sign_compact("hotline.report.v1", clash))["error"] == "message_id_reused"
+
+
+def test_the_fallback_cannot_route_a_report_to_itself(refusal_network: Network) -> None:
+    secretariat = peer(refusal_network, signer_id="secretariat", tls_id="secretariat")
+    outcome = _single_outcome(secretariat, report_claims_token(secretariat, country="BR"))
+    assert outcome["error"] == "hosted_at_origin"
+
+
+# Last: it starts hotline-de, and the reports queued for it start flowing (tables change from here on).
+def test_node_accepts_transactions_only_from_the_exchange(refusal_network: Network) -> None:
+    network = refusal_network
+    network.start("hotline-de")
+    forger = peer(network)
+    forger.url = network.layout.members["hotline-de"].url
+    try:
+        expect_error(forger.post(forger.transaction([], aud="hotline-de")), 403, "forbidden")
+    finally:
+        network.processes["hotline-de"].stop()

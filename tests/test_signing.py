@@ -109,7 +109,14 @@ def test_revocation_takes_effect_without_restart(pki: dict[str, Any], tmp_path: 
     certificate = x509.load_pem_x509_certificate(identity.cert.read_bytes())
     now = dt.datetime.now(dt.UTC)
     assert trust.verify_certificate(certificate, at=now).member_id == "hotline-fr"
-    authority.revoke(ca_dir, certificate.serial_number, reason="superseded")
+    before = now - dt.timedelta(minutes=1)
+    authority.revoke(ca_dir, certificate.serial_number, reason="superseded", now=now)
+    # Superseded (rotation): what it signed before the revocation still verifies; nothing after.
+    assert trust.verify_certificate(certificate, at=before).member_id == "hotline-fr"
     with pytest.raises(ProtocolError) as raised:
-        trust.verify_certificate(certificate, at=now)
+        trust.verify_certificate(certificate, at=now + dt.timedelta(seconds=1))
     assert raised.value.code == "certificate_revoked"
+    # Key compromise: nothing it ever signed is trusted.
+    authority.revoke(ca_dir, certificate.serial_number, reason="keyCompromise", now=now)
+    with pytest.raises(ProtocolError):
+        trust.verify_certificate(certificate, at=before)

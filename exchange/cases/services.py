@@ -7,7 +7,6 @@ destination byte for byte, so the destination verifies the origin's own signatur
 
 from __future__ import annotations
 
-import datetime as dt
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,8 +17,9 @@ from exchange.members.services import require_active
 from exchange.routing.services import route
 from federation.delivery import PRIORITY_NORMAL, PRIORITY_URGENT
 from federation.errors import ProtocolError
-from federation.inbox import Handler, InboxContext, WrongRecipientError
+from federation.inbox import Handler, InboxContext, MessageIdReusedError, WrongRecipientError
 from federation.signing import Signer, VerifiedMessage
+from federation.timestamps import parse_timestamp
 
 REPORT = "hotline.report.v1"
 RECEIPT = "hotline.receipt.v1"
@@ -81,6 +81,17 @@ def _fingerprint_index(context: InboxContext) -> dict[tuple[str, str], str]:
     return index
 
 
+def _existing_case_ids(context: InboxContext) -> set[str]:
+    """Which report ids of this batch already name a case (one query per transaction)."""
+    existing: set[str] | None = context.cache.get("case_ids")
+    if existing is None:
+        ids = [document.claims["jti"] for document in context.documents if document.typ == REPORT]
+        query = select(Case.id).where(Case.id.in_(ids))
+        existing = set(context.session.connection().execute(query).scalars()) if ids else set()
+        context.cache["case_ids"] = existing
+    return existing
+
+
 def fingerprints_of(header: dict) -> list[tuple[str, str]]:  # type: ignore[type-arg]
     pairs = [("url", header["url_fingerprint"])]
     pairs += [(item["alg"], item["value"]) for item in header["content_hashes"]]
@@ -108,6 +119,8 @@ class CaseHandlers:
         if matches:
             self._link_duplicate(document, context, matches, fingerprints)
             return
+        if claims["jti"] in _existing_case_ids(context):
+            raise MessageIdReusedError(f"a case with id {claims['jti']} already exists: report ids must be new")
         destination = route(session, hosting_country=header["hosting_country"], origin=origin, cache=context.cache)
         values = {
             "id": claims["jti"],
@@ -116,13 +129,14 @@ class CaseHandlers:
             "hosting_country": header["hosting_country"],
             "legal_status": header["legal_status"],
             "priority": header["priority"],
-            "confirmed_at": dt.datetime.fromisoformat(header["confirmed_at"]),
+            "confirmed_at": parse_timestamp(header["confirmed_at"]),
             "created_at": now,
             "status": "routed",
         }
         context.inserts.add(Case, **values)
         case = SimpleNamespace(**values)
         context.cache.setdefault("cases", {})[case.id] = case
+        _existing_case_ids(context).add(case.id)
         context.inserts.add(
             CaseReport,
             report_id=claims["jti"],
@@ -203,8 +217,9 @@ class CaseHandlers:
             raise NotCaseDestinationError(f"{author} is not the destination of case {case.id}")
         if claims["aud"] != case.origin:
             raise WrongRecipientError(f"the receipt must be addressed to the origin {case.origin}")
+        received_at = parse_timestamp(claims["received_at"])  # Checked on every receipt it relays.
         if case.received_at is None:
-            case.received_at = dt.datetime.fromisoformat(claims["received_at"])
+            case.received_at = received_at
             if case.status == "routed":
                 case.status, case.status_at = "received", case.received_at
         context.outbox.enqueue(
@@ -224,7 +239,7 @@ class CaseHandlers:
             raise UnknownCaseError(f"no case {claims['case_id']}")
         if case.destination != author:
             raise NotCaseDestinationError(f"{author} is not the destination of case {case.id}")
-        at = dt.datetime.fromisoformat(claims["at"])
+        at = parse_timestamp(claims["at"])
         context.inserts.add(
             CaseStatus,
             case_id=case.id,

@@ -48,5 +48,6 @@ def acknowledge() -> Any:
     """Settle collected documents from the member's signed transaction receipt."""
     rt = runtime()
     member_id = current_peer().member_id
+    require_active(rt.db.session, member_id)
     settled = rt.deliverer().settle_receipt(member_id, json_body())
     return jsonify({"settled": settled})

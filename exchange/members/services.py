@@ -85,8 +85,9 @@ def require_active(session: DBSession, member_id: str) -> Member:
 
 
 def endpoint_of(session: DBSession, member_id: str) -> str | None:
+    """Where to push documents for ``member_id``; None for a member that pulls, or is suspended (they wait)."""
     member = session.get(Member, member_id)
-    return member.endpoint if member is not None else None
+    return member.endpoint if member is not None and member.status == "active" else None
 
 
 def signed_directory(session: DBSession, signer: Signer, *, audience: str, now: dt.datetime) -> dict[str, str]:

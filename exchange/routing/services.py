@@ -49,4 +49,6 @@ def route(session: DBSession, *, hosting_country: str, origin: str, cache: dict[
     fallback = next((member for member in members if member.is_fallback), None)
     if fallback is None:
         raise NoRouteError(f"no member covers {hosting_country} and no fallback is configured")
+    if fallback.id == origin:
+        raise HostedAtOriginError(f"{origin} is the fallback for {hosting_country}: handle it directly")
     return fallback

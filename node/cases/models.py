@@ -34,9 +34,9 @@ class CaseEvent(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "case_events"
     __table_args__ = (Index("ix_case_events_case", "case_id", "at"),)
 
+    author: Mapped[str] = mapped_column(String(64), primary_key=True)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     case_id: Mapped[str] = mapped_column(String(36))
-    author: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -13,6 +13,7 @@ from federation.delivery import PRIORITY_NORMAL, PRIORITY_URGENT, Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
 from federation.signing import Signer, VerifiedMessage
+from federation.timestamps import parse_timestamp
 from node.cases.models import CaseEvent, InboundCase
 
 RECEIPT = "hotline.receipt.v1"
@@ -60,7 +61,7 @@ def accept_report(document: VerifiedMessage, context: InboxContext, *, signer: S
             priority=header["priority"],
             content_hashes=header["content_hashes"],
             details={k: v for k, v in body.items() if k != "url"},
-            confirmed_at=dt.datetime.fromisoformat(header["confirmed_at"]),
+            confirmed_at=parse_timestamp(header["confirmed_at"]),
             received_at=now,
             status="received",
         )
@@ -87,7 +88,7 @@ def apply_status(document: VerifiedMessage, context: InboxContext, *, exchange_i
             case_id=claims["case_id"],
             author=document.author.member_id,
             status=claims["status"],
-            at=dt.datetime.fromisoformat(claims["at"]),
+            at=parse_timestamp(claims["at"]),
             note=claims.get("note"),
             received_at=context.now,
         )

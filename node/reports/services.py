@@ -14,12 +14,15 @@ from federation.delivery import PRIORITY_NORMAL, PRIORITY_URGENT, Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
 from federation.signing import Signer, VerifiedMessage
+from federation.timestamps import parse_timestamp
 from node.cases.models import CaseEvent
 from node.reports.models import Report
 
 REPORT = "hotline.report.v1"
 HEADER_FIELDS = ("hosting_country", "legal_status", "priority")
 BODY_FIELDS = ("media_type", "site_type", "age_group", "gender", "commercial", "notes")
+MAX_DOCUMENT_CHARS = 32768
+"""A document's limit inside a transaction (schemas/transaction.schema.json)."""
 INPUT_FIELDS = {"url", "content_hashes", *HEADER_FIELDS, *BODY_FIELDS}
 
 
@@ -83,6 +86,9 @@ def confirm_report(
     body = {"url": url, **{key: unverified_input[key] for key in BODY_FIELDS if key in unverified_input}}
     claims = signer.claims(exchange_id, now=now, header=header, body=body)
     schemas.validate("report", claims)
+    token = signer.sign_compact(REPORT, claims)
+    if len(token) > MAX_DOCUMENT_CHARS:
+        raise ReportInputError(f"the signed report would be {len(token)} characters; the limit is {MAX_DOCUMENT_CHARS}")
     report = Report(
         id=claims["jti"],
         url=url,
@@ -99,7 +105,7 @@ def confirm_report(
     outbox.enqueue(
         exchange_id,
         typ=REPORT,
-        token=signer.sign_compact(REPORT, claims),
+        token=token,
         doc_id=claims["jti"],
         priority=PRIORITY_URGENT if report.priority == "urgent" else PRIORITY_NORMAL,
         now=now,
@@ -117,7 +123,7 @@ def apply_receipt(document: VerifiedMessage, context: InboxContext) -> None:
     if report is None:
         raise UnknownReportError(f"no report {claims['report_id']} was sent from here")
     report.destination = document.author.member_id
-    report.received_at = dt.datetime.fromisoformat(claims["received_at"])
+    report.received_at = parse_timestamp(claims["received_at"])
     if report.case_id is None:
         report.case_id = report.id
 
