@@ -310,9 +310,10 @@ class OperatorClient:
         kwargs.setdefault("timeout", 30)
         return self.session.request(method, f"{self.spec.url}{path}", verify=self.session.verify, **kwargs)
 
-    def report(self, **fields: Any) -> dict[str, Any]:
-        response = self.request("POST", "/api/v1/reports", json=fields)
-        if response.status_code != 201:
+    def report(self, idempotency_key: str | None = None, **fields: Any) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        response = self.request("POST", "/api/v1/reports", json=fields, headers=headers)
+        if response.status_code not in (200, 201):
             raise RuntimeError(f"report refused: {response.status_code} {response.text}")
         result: dict[str, Any] = response.json()
         return result

@@ -62,7 +62,7 @@ def report_command(
     from federation.errors import ProtocolError
 
     try:
-        report = confirm_report(
+        report, _ = confirm_report(
             rt.db.session,
             signer=rt.signer,
             outbox=rt.outbox(),

@@ -62,7 +62,7 @@ def app(tmp_path: Path) -> Iterator[Flask]:
 
 
 def queue_report(rt: Runtime) -> str:
-    report = confirm_report(
+    report, _ = confirm_report(
         rt.db.session,
         signer=rt.signer,
         outbox=rt.outbox(),

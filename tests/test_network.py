@@ -173,3 +173,15 @@ def test_a_member_without_an_inbound_port_collects_from_the_mailbox(network: Net
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "police_notified")
     rows = query(network.layout.exchange.database, "SELECT state FROM outbox WHERE destination = 'hotline-fr'")
     assert rows and {row[0] for row in rows} == {"delivered"}
+
+
+def test_a_retried_submission_with_the_same_idempotency_key_stores_one_report(network: Network) -> None:
+    nl = network.client("hotline-nl")
+    body = {"url": "http://retry.example/1", "hosting_country": "DE", "legal_status": "baseline"}
+    first = nl.request("POST", "/api/v1/reports", json=body, headers={"Idempotency-Key": "analyst-7:case-42"})
+    again = nl.request("POST", "/api/v1/reports", json=body, headers={"Idempotency-Key": "analyst-7:case-42"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert count_rows(network.layout.members["hotline-nl"].database, "reports", "outbox") == {"reports": 1, "outbox": 1}
+    too_long = nl.request("POST", "/api/v1/reports", json=body, headers={"Idempotency-Key": "k" * 201})
+    assert (too_long.status_code, too_long.json()["error"]) == (422, "invalid_report")

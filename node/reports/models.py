@@ -28,3 +28,5 @@ class Report(db.Model):  # type: ignore[name-defined,misc]
     destination: Mapped[str | None] = mapped_column(String(64), nullable=True)
     received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     duplicate_matched_on: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+    """The operator's ``Idempotency-Key``: a retried submission returns this report, not a second one."""

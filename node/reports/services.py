@@ -54,12 +54,23 @@ def confirm_report(
     exchange_id: str,
     unverified_input: Any,
     now: dt.datetime,
-) -> Report:
+    idempotency_key: str | None = None,
+) -> tuple[Report, bool]:
     """Record a confirmed report and queue it, signed, for the exchange (one unit of work).
+
+    Returns the report and whether it is new. With an ``idempotency_key`` already used, the report
+    recorded then is returned and nothing new is stored: an operator whose request timed out (or whose
+    node restarted) can simply send it again.
 
     Raises:
         ReportInputError, InvalidURLError, SchemaValidationError, HostedAtHomeError.
     """
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 200 or not idempotency_key.isprintable():
+            raise ReportInputError("Idempotency-Key must be 1 to 200 printable characters")
+        earlier = session.scalar(select(Report).where(Report.idempotency_key == idempotency_key))
+        if earlier is not None:
+            return earlier, False
     if not isinstance(unverified_input, dict):
         raise ReportInputError("the report must be a JSON object")
     unknown = sorted(set(unverified_input) - INPUT_FIELDS)
@@ -98,6 +109,7 @@ def confirm_report(
         legal_status=header["legal_status"],
         priority=header["priority"],
         content_hashes=header["content_hashes"],
+        idempotency_key=idempotency_key,
         details={k: v for k, v in body.items() if k != "url"},
         confirmed_at=now,
     )
@@ -111,7 +123,7 @@ def confirm_report(
         now=now,
     )
     session.flush()
-    return report
+    return report, True
 
 
 def apply_receipt(document: VerifiedMessage, context: InboxContext) -> None:

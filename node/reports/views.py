@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from federation.runtime import runtime
 from federation.web import json_body, require_own_certificate
@@ -19,16 +20,24 @@ blueprint = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 @require_own_certificate
 def create() -> Any:
     rt = runtime()
-    report = confirm_report(
+    key = request.headers.get("Idempotency-Key")
+    report, created = confirm_report(
         rt.db.session,
         signer=rt.signer,
         outbox=rt.outbox(),
         exchange_id=current_app.config["EXCHANGE_ID"],
         unverified_input=json_body(),
         now=rt.clock(),
+        idempotency_key=key,
     )
-    rt.db.session.commit()
-    return jsonify(report_view(rt.db.session, report)), 201
+    try:
+        rt.db.session.commit()
+    except IntegrityError:
+        # The same key, sent twice at once: the other request stored it first; answer with that report.
+        rt.db.session.rollback()
+        report = rt.db.session.scalars(select(Report).where(Report.idempotency_key == key)).one()
+        created = False
+    return jsonify(report_view(rt.db.session, report)), 201 if created else 200
 
 
 @blueprint.get("")
