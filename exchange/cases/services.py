@@ -81,6 +81,20 @@ def _fingerprint_index(context: InboxContext) -> dict[tuple[str, str], str]:
     return index
 
 
+def _lock_case(context: InboxContext, case_id: str) -> None:
+    """Serialise the two writers that meet on a case: a duplicate joining it, a status fanned out from it.
+
+    Without this, on PostgreSQL (READ COMMITTED) a status could read the case's followers just before a
+    concurrent duplicate joins, while the duplicate reads the statuses just before that status is
+    stored: the newcomer would miss it. The row lock makes one wait for the other's commit. SQLite
+    already serialises writers (BEGIN IMMEDIATE) and its dialect leaves FOR UPDATE out.
+    """
+    if case_id in context.cache.setdefault("locked_cases", set()):
+        return
+    context.session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
+    context.cache["locked_cases"].add(case_id)
+
+
 def _existing_case_ids(context: InboxContext) -> set[str]:
     """Which report ids of this batch already name a case (one query per transaction)."""
     existing: set[str] | None = context.cache.get("case_ids")
@@ -166,6 +180,7 @@ class CaseHandlers:
         batch_cases: dict[str, Any] = context.cache.setdefault("cases", {})
         cases = [batch_cases.get(case_id) or session.get(Case, case_id) for case_id in {c for _, _, c in matches}]
         case = min((c for c in cases if c is not None), key=lambda c: (c.created_at, c.id))
+        _lock_case(context, case.id)
         matched_on = sorted(
             {"url" if kind == "url" else "content_hash" for kind, _, case_id in matches if case_id == case.id}
         )
@@ -237,6 +252,7 @@ class CaseHandlers:
         case = session.get(Case, claims["case_id"])
         if case is None:
             raise UnknownCaseError(f"no case {claims['case_id']}")
+        _lock_case(context, case.id)
         if case.destination != author:
             raise NotCaseDestinationError(f"{author} is not the destination of case {case.id}")
         at = parse_timestamp(claims["at"])
