@@ -6,6 +6,8 @@ runs once on SQLite and once on PostgreSQL.
 
 from __future__ import annotations
 
+import requests
+
 from demo.network import Network
 from tests.conftest import count_rows, query
 
@@ -185,3 +187,16 @@ def test_a_retried_submission_with_the_same_idempotency_key_stores_one_report(ne
     assert count_rows(network.layout.members["hotline-nl"].database, "reports", "outbox") == {"reports": 1, "outbox": 1}
     too_long = nl.request("POST", "/api/v1/reports", json=body, headers={"Idempotency-Key": "k" * 201})
     assert (too_long.status_code, too_long.json()["error"]) == (422, "invalid_report")
+
+
+def test_the_secretariat_reads_network_status_with_the_exchange_certificate(network: Network) -> None:
+    layout = network.layout
+    session = requests.Session()
+    session.trust_env = False
+    response = session.get(
+        f"{layout.exchange.url}/v1/status",
+        cert=(str(layout.exchange.cert), str(layout.exchange.key)),
+        verify=str(layout.ca_cert),
+        timeout=10,
+    )
+    assert response.status_code == 200 and "members" in response.json()
