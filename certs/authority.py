@@ -49,7 +49,7 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private_key(path: Path, data: bytes) -> None:
     """Write a private key readable by its owner only, refusing to overwrite an existing one."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -96,7 +96,7 @@ def create_ca(directory: Path, name: str, *, days: int = 3650, now: dt.datetime 
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, None)
     )
-    _write_private(directory / CA_KEY, _private_pem(key))
+    write_private_key(directory / CA_KEY, _private_pem(key))
     (directory / CA_CERT).write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     (directory / REVOKED).write_text("[]\n")
     publish_crl(directory, now=now)

@@ -44,7 +44,7 @@ def new_key(member_id: str, key_path: Path, csr_path: Path) -> None:
     """Make a private key and a certificate signing request (run by the member; the key stays with it)."""
     pair = authority.new_key_and_csr(member_id)
     key_path.parent.mkdir(parents=True, exist_ok=True)
-    authority._write_private(key_path, pair.key_pem)
+    authority.write_private_key(key_path, pair.key_pem)
     csr_path.write_bytes(pair.csr_pem)
     click.echo(f"key {key_path} (keep it secret), CSR {csr_path} (send it to the secretariat)")
 

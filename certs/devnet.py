@@ -58,7 +58,7 @@ def issue_dev_identity(
     pair = authority.new_key_and_csr(member_id)
     key_path, cert_path = directory / "key.pem", directory / "cert.pem"
     key_path.unlink(missing_ok=True)
-    authority._write_private(key_path, pair.key_pem)
+    authority.write_private_key(key_path, pair.key_pem)
     cert_path.write_bytes(
         authority.issue_certificate(
             ca_dir,

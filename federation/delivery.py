@@ -549,5 +549,6 @@ def describe_outbox(session: DBSession, outbox_model: type[Any], peer_model: typ
             last_success_at=peer.last_success_at.isoformat() if peer.last_success_at else None,
             last_contact_at=peer.last_contact_at.isoformat() if peer.last_contact_at else None,
             last_error=peer.last_error,
+            certificate_not_after=peer.certificate_not_after.isoformat() if peer.certificate_not_after else None,
         )
     return queues

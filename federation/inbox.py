@@ -111,7 +111,7 @@ class Inbox:
         session: DBSession,
         seen_model: type[Any],
         inbound_model: type[Any],
-        outbox: Outbox,
+        outbox_model: type[Any],
         handlers: Mapping[str, Handler],
         clock_skew: dt.timedelta,
     ) -> None:
@@ -120,7 +120,7 @@ class Inbox:
         self.session = session
         self.seen_model = seen_model
         self.inbound_model = inbound_model
-        self.outbox = outbox
+        self.outbox_model = outbox_model
         self.handlers = handlers
         self.clock_skew = clock_skew
 
@@ -160,7 +160,7 @@ class Inbox:
         context = InboxContext(
             session=self.session,
             now=now,
-            outbox=Outbox(self.session, self.outbox.model, inserts=inserts),
+            outbox=Outbox(self.session, self.outbox_model, inserts=inserts),
             sender=transaction.author,
             member_id=self.signer.member_id,
             inserts=inserts,

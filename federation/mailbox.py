@@ -13,6 +13,7 @@ between means the batch is collected again and the member answers the repeats ``
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
@@ -126,7 +127,5 @@ class MailboxPoller:
 
 
 def _payload(body: dict[str, str]) -> bytes:
-    import base64
-
     payload = body["payload"]
     return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))

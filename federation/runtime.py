@@ -107,7 +107,7 @@ class Runtime:
             session=self.db.session,
             seen_model=self.models["seen"],
             inbound_model=self.models["inbound"],
-            outbox=self.outbox(),
+            outbox_model=self.models["outbox"],
             handlers=self.handlers,
             clock_skew=self.clock_skew,
         )

@@ -12,6 +12,7 @@ not a :class:`ProtocolError` is logged with its traceback and answered with a ge
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 from functools import wraps
@@ -126,8 +127,6 @@ def json_body() -> Any:
     Raises:
         ProtocolError: ``malformed_json`` when it is not.
     """
-    import json
-
     try:
         return json.loads(request.get_data(cache=False))
     except (ValueError, UnicodeDecodeError) as exc:

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from federation.cli import deliver_command, init_db_command, outbox_command, serve_app
+from federation.errors import ProtocolError
 from federation.mailbox import MailboxPoller
 from federation.runtime import runtime
 from node.cases.services import record_status
@@ -59,8 +60,6 @@ def report_command(
     data["content_hashes"] = [dict(zip(("alg", "value"), item.split(":", 1), strict=False)) for item in hashes]
     if notes:
         data["notes"] = notes
-    from federation.errors import ProtocolError
-
     try:
         report, _ = confirm_report(
             rt.db.session,
@@ -84,8 +83,6 @@ def report_command(
 def status_command(case_id: str, status: str, note: str | None) -> None:
     """Record what happened to a case received from abroad (ntd_sent, removed, ...)."""
     rt = runtime()
-    from federation.errors import ProtocolError
-
     try:
         record_status(
             rt.db.session,

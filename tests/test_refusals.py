@@ -6,6 +6,7 @@ before and after, so "nothing stored" is checked, not assumed.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import socket
@@ -262,15 +263,13 @@ def test_replayed_transaction_is_refused(refusal_network: Network) -> None:
 def test_wrong_algorithms_are_refused(refusal_network: Network, unchanged: None) -> None:
     forger = peer(refusal_network)
     body = forger.transaction([])
-    header = json.loads(__import__("base64").urlsafe_b64decode(body["protected"] + "=="))
+    header = json.loads(base64.urlsafe_b64decode(body["protected"] + "=="))
     for alg in ("none", "EdDSA", "HS256"):
         forged = dict(body, protected=_b64json({**header, "alg": alg}))
         expect_error(forger.post(forged), 400, "unsupported_algorithm")
 
 
 def _b64json(value: Any) -> str:
-    import base64
-
     return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
 

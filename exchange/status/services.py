@@ -12,6 +12,7 @@ from exchange.cases.models import Case, CaseReport
 from exchange.members.models import Member
 from exchange.messaging.models import Outbox, Peer
 from federation.database import DBSession
+from federation.delivery import describe_outbox
 
 THREE_DAYS = dt.timedelta(days=3)
 
@@ -48,25 +49,18 @@ def network_status(session: DBSession, *, now: dt.datetime) -> dict[str, Any]:
             "dead_letters": 0,
             "oldest_undelivered": None,
         }
-    for destination, state, count, oldest in session.execute(
-        select(Outbox.destination, Outbox.state, func.count(), func.min(Outbox.created_at))
-        .where(Outbox.state != "delivered")
-        .group_by(Outbox.destination, Outbox.state)
-    ).tuples():
-        entry = members.setdefault(destination, {"backlog": 0, "dead_letters": 0, "oldest_undelivered": None})
-        if state == "pending":
-            entry["backlog"], entry["oldest_undelivered"] = count, _iso(oldest)
-        else:
-            entry["dead_letters"] = count
-    for peer in session.scalars(select(Peer)):
-        entry = members.setdefault(peer.member_id, {"backlog": 0, "dead_letters": 0, "oldest_undelivered": None})
-        entry.update(
-            failing_deliveries=peer.failures,
-            last_contact=_iso(peer.last_contact_at),
-            last_delivery=_iso(peer.last_success_at),
-            last_error=peer.last_error,
-            certificate_expires=_iso(peer.certificate_not_after),
-        )
+    # Member health is the delivery queues' own view (federation.delivery), in the secretariat's words.
+    for member_id, queue in describe_outbox(session, Outbox, Peer).items():
+        entry = members.setdefault(member_id, {})
+        entry.update(backlog=queue["pending"], dead_letters=queue["dead"], oldest_undelivered=queue["oldest_pending"])
+        if "failures" in queue:
+            entry.update(
+                failing_deliveries=queue["failures"],
+                last_contact=queue["last_contact_at"],
+                last_delivery=queue["last_success_at"],
+                last_error=queue["last_error"],
+                certificate_expires=queue["certificate_not_after"],
+            )
     removed = len(removal_hours)
     return {
         "generated_at": now.isoformat(),
