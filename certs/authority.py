@@ -31,6 +31,7 @@ CA_KEY = "ca.key"
 CA_CERT = "ca.pem"
 REVOKED = "revoked.json"
 CRL = "crl.pem"
+CRL_NUMBER = "crlnumber"
 
 
 class AuthorityError(ProtocolError):
@@ -212,11 +213,27 @@ def revoke(directory: Path, serial: int, *, reason: str = "unspecified", now: dt
     publish_crl(directory, now=now)
 
 
+def next_crl_number(directory: Path) -> int:
+    """Take the next CRL number from ``crlnumber`` (as openssl's CA does): every list ever published differs."""
+    path = directory / CRL_NUMBER
+    try:
+        number = int(path.read_text().strip()) + 1
+    except FileNotFoundError:
+        number = 1
+    except ValueError as exc:
+        raise AuthorityError(f"{path} does not hold a number") from exc
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{number}\n")
+    os.replace(tmp, path)
+    return number
+
+
 def publish_crl(directory: Path, *, days: int = 7, now: dt.datetime | None = None) -> bytes:
     """Sign and write ``crl.pem``: the revocation list members and the exchange load.
 
     The list is an ordinary X.509 CRL signed by the network CA, so any member can check it came from the
-    CA whoever handed it over, and ``openssl crl`` reads it.
+    CA whoever handed it over, and ``openssl crl`` reads it. Each list carries the next CRL number, so a
+    verifier can refuse an older list replayed to it.
     """
     now = now or _utcnow()
     ca_certificate, ca_key = _load_ca(directory)
@@ -225,6 +242,7 @@ def publish_crl(directory: Path, *, days: int = 7, now: dt.datetime | None = Non
         .issuer_name(ca_certificate.subject)
         .last_update(now - dt.timedelta(minutes=5))
         .next_update(now + dt.timedelta(days=days))
+        .add_extension(x509.CRLNumber(next_crl_number(directory)), critical=False)
     )
     for record in json.loads((directory / REVOKED).read_text()):
         revoked = (
@@ -237,5 +255,8 @@ def publish_crl(directory: Path, *, days: int = 7, now: dt.datetime | None = Non
         builder = builder.add_revoked_certificate(revoked)
     crl = builder.sign(ca_key, None)
     pem = crl.public_bytes(serialization.Encoding.PEM)
-    (directory / CRL).write_bytes(pem)
+    # Write and rename, so a service re-reading the file never sees half of it.
+    tmp = directory / (CRL + ".tmp")
+    tmp.write_bytes(pem)
+    os.replace(tmp, directory / CRL)
     return pem

@@ -46,8 +46,8 @@ def walk_through(network: Network) -> None:
     dup = fr.report(url="http://example.com/album/1.html", hosting_country="DE", legal_status="baseline")
     dup = fr.wait_for(f"/api/v1/reports/{dup['id']}", lambda r: r["state"] == "removed")
     _say(
-        f"5. hotline-fr reported the same URL: the exchange linked it to case {dup['duplicate_of']} "
-        f"(matched on {', '.join(dup['duplicate_matched_on'])}); hotline-fr sees the case is already removed"
+        f"5. hotline-fr reported the same URL: hotline-de confirmed it is case {dup['duplicate_of']}, "
+        "so it joined that case instead of opening a second one; hotline-fr sees it is already removed"
     )
 
 

@@ -13,7 +13,7 @@ from exchange.db import db
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the exchange app: load config, wire the federation runtime, register blueprints."""
-    from exchange.cases.services import CaseHandlers
+    from exchange.cases.services import CaseHandlers, dead_letters
     from exchange.cli import register_commands
     from exchange.mailbox import views as mailbox_views
     from exchange.members import views as member_views
@@ -35,13 +35,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     logs.init_app(app)
     database.init_app(app, db)
-    web.init_app(app)
+    web.init_app(
+        app,
+        rate_limits={
+            "transactions": app.config["RATE_LIMIT_TRANSACTIONS"],
+            "mailbox": app.config["RATE_LIMIT_MAILBOX"],
+        },
+    )
     app.extensions["hotline"] = Runtime(
         app,
         db,
         models=MODELS,
-        handlers=lambda signer: CaseHandlers(signer).handlers(),
+        handlers=lambda rt: CaseHandlers(rt.signer, clock_skew=rt.clock_skew).handlers(),
         endpoint_for=lambda member_id: endpoint_of(db.session, member_id),
+        peer_role="member",
+        dead_letters=lambda rt: dead_letters(rt.signer, MODELS["outbox"]),
     )
     app.register_blueprint(
         transactions_blueprint(

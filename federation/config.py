@@ -37,6 +37,18 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "DELIVERY_MAX_ATTEMPTS": 30,
     "DELIVERY_THREADS": 8,
     "LOG_LEVEL": "INFO",
+    # How long a revocation list past its nextUpdate is still used (with loud warnings) before the
+    # service fails closed.
+    "CRL_GRACE_SECONDS": 3 * 24 * 3600,
+    # At most this many long-polls wait at once (one per member); the rest of the request threads are
+    # kept for transactions.
+    "MAILBOX_MAX_POLLS": 8,
+    # Per-peer request limits on the network surface (limits' notation); storage is memory:// for one
+    # process, or redis://127.0.0.1:6379 for several processes sharing the limits.
+    "RATE_LIMIT_TRANSACTIONS": "100/second",
+    "RATE_LIMIT_MAILBOX": "100/second",
+    "RATE_LIMIT_DEFAULT": "20/second",
+    "RATE_LIMIT_STORAGE_URI": "memory://",
 }
 PATH_KEYS = ("TLS_CERT", "TLS_KEY", "CA_CERT", "CRL")
 POSITIVE_KEYS = (
@@ -50,6 +62,8 @@ POSITIVE_KEYS = (
     "DELIVERY_BACKOFF_CAP_SECONDS",
     "DELIVERY_MAX_ATTEMPTS",
     "DELIVERY_THREADS",
+    "CRL_GRACE_SECONDS",
+    "MAILBOX_MAX_POLLS",
 )
 
 

@@ -17,18 +17,31 @@ How it works:
 - A batch (up to ``batch_size`` documents, urgent first, then oldest first) travels as one transaction
   with a fresh id and issued-at; the documents inside keep their ids across retries, so the receiver
   applies each exactly once and answers a repeat with ``duplicate``.
+- A document this service wrote itself is signed again, with the same id and content, when it has
+  waited longer than half the clock window: the receiver checks a document at its first hop for
+  freshness (federation.inbox), and counts the re-signed document as the same one. A document relayed
+  for another author travels exactly as its author signed it.
 - The receiver's signed receipt gives one outcome per document. ``accepted`` and ``duplicate`` mark the
   row delivered and erase its token; ``rejected`` moves it to the dead-letter state at once (sending
   it again cannot help) and logs an error.
-- A failed attempt (network error, 5xx, a refused or unverifiable answer) backs the destination off
-  exponentially with jitter, capped, and counts an attempt on each document in the batch; a document
-  out of attempts goes dead. Any message from the peer resets its backoff (:meth:`Deliverer.peer_contacted`).
+- A failed attempt (network error, 5xx, a refused or unverifiable answer, or any unexpected error on
+  our side) backs the destination off exponentially with jitter, capped, and counts an attempt on each
+  document in the batch; a document out of attempts goes dead. Any message from the peer resets its
+  backoff (:meth:`Deliverer.peer_contacted`).
+- A document that goes dead is handed to the service's dead-letter handler in the same database
+  transaction (``on_dead``): the exchange marks a refused report's case rejected and tells its origin,
+  a node marks its refused report. Nothing dead is silent.
+- Pull: a member collects its next batch from the exchange's mailbox as the same signed transaction. The
+  rows of each collected transaction are recorded in the database (``mailbox_batches``), so the
+  member's receipt settles exactly those rows, by position, in whichever exchange process it reaches.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import json
 import logging
 import random
 import threading
@@ -37,21 +50,20 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask
 from sqlalchemy import Engine, func, or_, select, text
 
 from federation.database import BulkInserts, DBSession
 from federation.errors import ProtocolError
-from federation.signing import Signer, flattened_to_compact, verify_jws
+from federation.messages import TRANSACTION, TRANSACTION_RECEIPT
+from federation.signing import Signer, VerifiedMessage, flattened_to_compact, verify_jws
 from federation.transport import HTTPTransport, TransportError
 from federation.trust import TrustStore
 
 log = logging.getLogger(__name__)
 
-PRIORITY_URGENT = 0
-PRIORITY_NORMAL = 1
 BATCH_BYTES = 600_000
 """Token bytes per transaction: with base64 and JSON around them, well under the 1 MiB body limit."""
 OUTBOX_INFO_KEY = "outbox_destinations"
@@ -80,7 +92,6 @@ class BackoffBoard:
         self._lock = threading.Lock()
         self._held_until: dict[str, float] = {}
         self._contacted_at: dict[str, float] = {}
-        self._collected: dict[str, tuple[str, list[int]]] = {}
 
     def hold(self, destination: str, seconds: float) -> None:
         with self._lock:
@@ -105,21 +116,6 @@ class BackoffBoard:
         with self._lock:
             self._contacted_at[member_id] = time.monotonic()
 
-    def collected(self, transaction_id: str, destination: str, row_ids: list[int]) -> None:
-        """Remember which outbox rows went into a transaction a member collected from the mailbox."""
-        with self._lock:
-            self._collected[transaction_id] = (destination, row_ids)
-            while len(self._collected) > 4096:
-                self._collected.pop(next(iter(self._collected)))
-
-    def take_collected(self, transaction_id: str, destination: str) -> list[int] | None:
-        with self._lock:
-            entry = self._collected.get(transaction_id)
-            if entry is None or entry[0] != destination:
-                return None
-            del self._collected[transaction_id]
-            return entry[1]
-
 
 class Outbox:
     """Adds documents to the outbox inside the caller's unit of work."""
@@ -129,9 +125,13 @@ class Outbox:
         self.model = model
         self.inserts = inserts
 
-    def enqueue(self, destination: str, *, typ: str, token: str, doc_id: str, priority: int, now: dt.datetime) -> None:
+    def enqueue(
+        self, destination: str, *, typ: str, token: str, doc_id: str, author: str, priority: int, now: dt.datetime
+    ) -> None:
+        """Queue ``token`` (a signed document by ``author``, id ``doc_id``) for ``destination``."""
         values = {
             "destination": destination,
+            "author": author,
             "doc_id": doc_id,
             "typ": typ,
             "token": token,
@@ -145,6 +145,67 @@ class Outbox:
         else:
             self.session.add(self.model(**values))
         self.session.info.setdefault(OUTBOX_INFO_KEY, set()).add(destination)
+
+
+class Queued(NamedTuple):
+    """One outbox row as a batch carries it."""
+
+    id: int
+    doc_id: str
+    token: str
+    author: str
+    created_at: dt.datetime
+
+
+class ReceiptInvalidError(ProtocolError):
+    status = 403
+    code = "receipt_invalid"
+
+
+def verify_transaction_receipt(
+    unverified_answer: Any,
+    *,
+    trust: TrustStore,
+    now: dt.datetime,
+    clock_skew: dt.timedelta,
+    receiver: str,
+    sender: str,
+    transaction_id: str | None = None,
+    doc_ids: list[str] | None = None,
+    fresh: bool = False,
+) -> list[dict[str, Any]]:
+    """Verify a transaction receipt and return its results, one per document.
+
+    The receipt must be signed by ``receiver`` (the hop's receiver) and addressed to ``sender``; when the
+    transaction is known, it must answer that transaction with one result per document, in order.
+
+    Raises:
+        ProtocolError: the receipt does not verify, or does not answer the transaction.
+    """
+    receipt: VerifiedMessage = verify_jws(
+        flattened_to_compact(unverified_answer),
+        expected_typ=TRANSACTION_RECEIPT,
+        trust=trust,
+        now=now,
+        clock_skew=clock_skew,
+        fresh=fresh,
+    )
+    claims = receipt.claims
+    if receipt.author.member_id != receiver or claims["aud"] != sender:
+        raise ReceiptInvalidError(f"the receipt is not from {receiver} to {sender}")
+    results: list[dict[str, Any]] = claims["results"]
+    if transaction_id is not None and claims["transaction"] != transaction_id:
+        raise ReceiptInvalidError("the receipt answers another transaction")
+    if doc_ids is not None:
+        if len(results) != len(doc_ids):
+            raise ReceiptInvalidError("the receipt does not have one result per document")
+        if any(result["id"] not in (None, doc_id) for result, doc_id in zip(results, doc_ids, strict=True)):
+            raise ReceiptInvalidError("the receipt's results are not in the order sent")
+    return results
+
+
+DeadLetterHandler = Callable[[DBSession, Any, str, dt.datetime], None]
+"""Called with (session, outbox row, error text, now) in the transaction that marks the row dead."""
 
 
 class Deliverer:
@@ -164,8 +225,12 @@ class Deliverer:
         clock: Callable[[], dt.datetime],
         rng: random.Random,
         board: BackoffBoard | None = None,
+        on_dead: DeadLetterHandler | None = None,
+        mailbox_model: type[Any] | None = None,
     ) -> None:
         self.board = board or BackoffBoard()
+        self.on_dead = on_dead
+        self.mailbox_model = mailbox_model
         self.session = session
         self.outbox_model = outbox_model
         self.peer_model = peer_model
@@ -243,49 +308,54 @@ class Deliverer:
         batch = self._next_batch(destination)
         if not batch:
             return 0
-        transaction = self.signer.claims(destination, now=now, documents=[token for _, _, token in batch])
-        body = self.signer.sign_flattened("hotline.transaction.v1", transaction)
+        row_ids = [item.id for item in batch]
         try:
+            transaction = self.signer.claims(destination, now=now, documents=self._tokens(batch, now))
+            body = self.signer.sign_flattened(TRANSACTION, transaction)
             status, answer = self.transport.post_json(f"{endpoint}/v1/transactions", body, destination=destination)
-            results = self._verify_receipt(status, answer, destination, transaction["jti"], [d for _, d, _ in batch])
+            if status != 200:
+                detail = answer.get("error") if isinstance(answer, dict) else None
+                raise ProtocolError(
+                    f"destination answered HTTP {status} {detail or ''}".strip(), code="delivery_refused"
+                )
+            results = verify_transaction_receipt(
+                answer,
+                trust=self.trust,
+                now=self.clock(),
+                clock_skew=self.settings.clock_skew,
+                receiver=destination,
+                sender=self.signer.member_id,
+                transaction_id=transaction["jti"],
+                doc_ids=[item.doc_id for item in batch],
+            )
         except (TransportError, ProtocolError) as exc:
-            self._failed(destination, [row_id for row_id, _, _ in batch], str(exc), self.clock())
+            self._failed(destination, row_ids, str(exc), self.clock())
+            return 0
+        except Exception as exc:
+            # Our own failure (a trust store that cannot be read, a bug): still a failed attempt, with
+            # backoff and an attempt counted, never a tight loop of retries.
+            log.exception("delivery to %s failed unexpectedly", destination)
+            self.session.rollback()
+            self._failed(destination, row_ids, f"internal error: {type(exc).__name__}", self.clock())
             return 0
         self._settle(destination, batch, results, self.clock())
         return len(batch)
 
-    def _verify_receipt(
-        self, status: int, answer: Any, destination: str, transaction_id: str, doc_ids: list[str]
-    ) -> list[dict[str, Any]]:
-        count = len(doc_ids)
-        if status != 200:
-            detail = answer.get("error") if isinstance(answer, dict) else None
-            raise ProtocolError(f"destination answered HTTP {status} {detail or ''}".strip(), code="delivery_refused")
-        receipt = verify_jws(
-            flattened_to_compact(answer),
-            expected_typ="hotline.transaction-receipt.v1",
-            trust=self.trust,
-            now=self.clock(),
-            clock_skew=self.settings.clock_skew,
-        )
-        # The receipt must come from the destination, be addressed to us, and answer this transaction.
-        claims = receipt.claims
-        if receipt.author.member_id != destination or claims["aud"] != self.signer.member_id:
-            raise ProtocolError("receipt is not from the destination to us", code="receipt_invalid")
-        if claims["transaction"] != transaction_id or len(claims["results"]) != count:
-            raise ProtocolError("receipt does not answer this transaction", code="receipt_invalid")
-        if any(result["id"] not in (None, doc_id) for result, doc_id in zip(claims["results"], doc_ids, strict=True)):
-            raise ProtocolError("receipt results are not in the order sent", code="receipt_invalid")
-        results: list[dict[str, Any]] = claims["results"]
-        return results
+    def _tokens(self, batch: list[Queued], now: dt.datetime) -> list[str]:
+        """The batch's tokens, our own documents re-signed where they waited longer than half the clock window."""
+        max_age = self.settings.clock_skew / 2
+        return [
+            self.signer.refresh(item.token, now=now, max_age=max_age)
+            if item.author == self.signer.member_id and item.created_at < now - max_age
+            else item.token
+            for item in batch
+        ]
 
     # Recording outcomes --------------------------------------------------------------------------
 
-    def _settle(
-        self, destination: str, batch: list[tuple[int, str, str]], results: list[dict[str, Any]], now: dt.datetime
-    ) -> None:
-        for (row_id, _, _), result in zip(batch, results, strict=True):
-            row = self.session.get(self.outbox_model, row_id)
+    def _settle(self, destination: str, batch: list[Queued], results: list[dict[str, Any]], now: dt.datetime) -> None:
+        for item, result in zip(batch, results, strict=True):
+            row = self.session.get(self.outbox_model, item.id)
             if row is not None:
                 self._apply_outcome(row, result, destination, now)
         self._succeeded(destination, now)
@@ -296,9 +366,14 @@ class Deliverer:
         if result["outcome"] in ("accepted", "duplicate"):
             row.state, row.delivered_at, row.token, row.last_error = "delivered", now, None, None
         else:
-            row.state = "dead"
-            row.last_error = f"{result.get('error')}: {result.get('message')}"
-            log.error("dead letter: %s refused document %s: %s", destination, row.doc_id, row.last_error)
+            log.error("dead letter: %s refused document %s: %s", destination, row.doc_id, result.get("error"))
+            self._dead(row, f"{result.get('error')}: {result.get('message')}", now)
+
+    def _dead(self, row: Any, error: str, now: dt.datetime) -> None:
+        """Move ``row`` to the dead letters and let the service act on it, in the same transaction."""
+        row.state, row.last_error = "dead", error[:1000]
+        if self.on_dead is not None:
+            self.on_dead(self.session, row, row.last_error, now)
 
     def _succeeded(self, destination: str, now: dt.datetime) -> None:
         peer = self.session.get(self.peer_model, destination)
@@ -325,9 +400,9 @@ class Deliverer:
                 continue
             row.attempts += 1
             row.last_error = error[:1000]
-            if row.attempts >= self.settings.max_attempts:
-                row.state = "dead"
+            if row.attempts >= self.settings.max_attempts and row.state == "pending":
                 log.error("dead letter: %s: document %s out of attempts: %s", destination, row.doc_id, error)
+                self._dead(row, f"undeliverable: out of attempts; last error: {error}", now)
         self.session.commit()
         log.warning(
             "delivery to %s failed (%d in a row), next try in %.1f s: %s", destination, peer.failures, delay, error
@@ -338,18 +413,29 @@ class Deliverer:
     def collect(self, destination: str) -> dict[str, str] | None:
         """Sign the destination's next batch as a transaction for it to collect, or None if nothing waits.
 
-        Rows stay pending until the destination's signed receipt settles them (:meth:`settle_receipt`);
+        The batch's rows are recorded with the transaction id (``mailbox_batches``) and stay pending until
+        the destination's signed receipt settles them (:meth:`settle_receipt`), in any exchange process;
         a batch collected but never acknowledged is simply collected again, and the destination answers
         the repeats ``duplicate``.
         """
         batch = self._next_batch(destination)
         if not batch:
             return None
-        transaction = self.signer.claims(destination, now=self.clock(), documents=[token for _, _, token in batch])
-        self.board.collected(transaction["jti"], destination, [row_id for row_id, _, _ in batch])
-        return self.signer.sign_flattened("hotline.transaction.v1", transaction)
+        now = self.clock()
+        transaction = self.signer.claims(destination, now=now, documents=self._tokens(batch, now))
+        assert self.mailbox_model is not None, "a service with a mailbox maps mailbox_batches"
+        self.session.add(
+            self.mailbox_model(
+                transaction_id=transaction["jti"],
+                destination=destination,
+                row_ids=[item.id for item in batch],
+                collected_at=now,
+            )
+        )
+        self.session.commit()
+        return self.signer.sign_flattened(TRANSACTION, transaction)
 
-    def _next_batch(self, destination: str) -> list[tuple[int, str, str]]:
+    def _next_batch(self, destination: str) -> list[Queued]:
         """The destination's next pending documents, urgent first, then oldest, within the size budget.
 
         At most ``batch_size`` documents and about ``BATCH_BYTES`` of tokens (always at least one), so a
@@ -357,63 +443,61 @@ class Deliverer:
         """
         outbox = self.outbox_model
         rows = self.session.execute(
-            select(outbox.id, outbox.doc_id, outbox.token)
+            select(outbox.id, outbox.doc_id, outbox.token, outbox.author, outbox.created_at)
             .where(outbox.destination == destination, outbox.state == "pending")
             .order_by(outbox.priority, outbox.id)
             .limit(self.settings.batch_size)
         ).all()
         # Never hold a database transaction (on SQLite, the write lock) across the network.
         self.session.rollback()
-        batch: list[tuple[int, str, str]] = []
+        batch: list[Queued] = []
         size = 0
-        for row_id, doc_id, token in rows:
-            size += len(token)
+        for row in rows:
+            size += len(row.token)
             if batch and size > BATCH_BYTES:
                 break
-            batch.append((row_id, doc_id, token))
+            batch.append(Queued(*row))
         return batch
 
     def settle_receipt(self, destination: str, unverified_receipt: Any) -> int:
-        """Settle the destination's rows from its signed receipt for a collected transaction.
+        """Settle the rows of a collected transaction from the destination's signed receipt.
+
+        The rows are the ones recorded when the transaction was collected, matched to the results by
+        position and checked by (author, document id), so a document the member could not even read is
+        settled (dead) too, and one member's document ids can never settle another's.
 
         Raises:
-            ProtocolError: the receipt does not verify or is not from ``destination`` to us.
+            ProtocolError: the receipt does not verify, is not from ``destination`` to us, or answers a
+                transaction that was not collected by ``destination``.
         """
-        receipt = verify_jws(
-            flattened_to_compact(unverified_receipt),
-            expected_typ="hotline.transaction-receipt.v1",
+        now = self.clock()
+        assert self.mailbox_model is not None, "a service with a mailbox maps mailbox_batches"
+        results = verify_transaction_receipt(
+            unverified_receipt,
             trust=self.trust,
-            now=self.clock(),
+            now=now,
             clock_skew=self.settings.clock_skew,
+            receiver=destination,
+            sender=self.signer.member_id,
             fresh=True,
         )
-        if receipt.author.member_id != destination or receipt.claims["aud"] != self.signer.member_id:
-            raise ProtocolError("receipt is not from the sender to us", code="receipt_invalid", status=403)
-        results = receipt.claims["results"]
-        outbox = self.outbox_model
-        now = self.clock()
-        collected = self.board.take_collected(receipt.claims["transaction"], destination)
-        if collected is not None and len(collected) == len(results):
-            # This process sent that transaction: settle by position, like a push, so a document the
-            # member could not even read is settled (dead) too, and ids never match across authors.
-            pairs = [
-                (self.session.get(outbox, row_id), result) for row_id, result in zip(collected, results, strict=True)
-            ]
-        else:
-            # Collected through another worker process: settle by document id, within this destination.
-            outcomes = {result["id"]: result for result in results if result["id"]}
-            rows = self.session.scalars(
-                select(outbox).where(
-                    outbox.destination == destination, outbox.state == "pending", outbox.doc_id.in_(list(outcomes))
-                )
-            )
-            pairs = [(row, outcomes[row.doc_id]) for row in rows]
-        for row, result in pairs:
-            if row is not None and row.state == "pending":
-                self._apply_outcome(row, result, destination, now)
+        transaction_id = _receipt_transaction(unverified_receipt)
+        record = self.session.get(self.mailbox_model, transaction_id)
+        if record is None or record.destination != destination:
+            raise ReceiptInvalidError("the receipt answers no transaction collected by this member")
+        rows = [self.session.get(self.outbox_model, row_id) for row_id in record.row_ids]
+        if len(rows) != len(results):
+            raise ReceiptInvalidError("the receipt does not have one result per document collected")
+        settled = 0
+        for row, result in zip(rows, results, strict=True):
+            if row is None or row.state != "pending" or result["id"] not in (None, row.doc_id):
+                continue
+            self._apply_outcome(row, result, destination, now)
+            settled += 1
+        self.session.delete(record)
         self._succeeded(destination, now)
         self.session.commit()
-        return len(pairs)
+        return settled
 
     def hello(self, destination: str) -> None:
         """Send an empty transaction, so a peer that backed off from us while we were down tries again now."""
@@ -423,14 +507,25 @@ class Deliverer:
             return
         now = self.clock()
         transaction = self.signer.claims(destination, now=now, documents=[])
-        body = self.signer.sign_flattened("hotline.transaction.v1", transaction)
+        body = self.signer.sign_flattened(TRANSACTION, transaction)
         try:
             status, answer = self.transport.post_json(f"{endpoint}/v1/transactions", body, destination=destination)
-            self._verify_receipt(status, answer, destination, transaction["jti"], [])
+            if status != 200:
+                raise ProtocolError(f"destination answered HTTP {status}", code="delivery_refused")
+            verify_transaction_receipt(
+                answer,
+                trust=self.trust,
+                now=self.clock(),
+                clock_skew=self.settings.clock_skew,
+                receiver=destination,
+                sender=self.signer.member_id,
+                transaction_id=transaction["jti"],
+                doc_ids=[],
+            )
         except (TransportError, ProtocolError) as exc:
             log.warning("hello to %s failed: %s", destination, exc)
 
-    def peer_contacted(self, member_id: str, now: dt.datetime, *, certificate_not_after: dt.datetime) -> None:
+    def peer_contacted(self, member_id: str, now: dt.datetime, *, certificate_not_after: dt.datetime | None) -> None:
         """A peer talked to us: it is up, so forget its backoff (inside the caller's unit of work)."""
         if self.board.contact_is_fresh(member_id):
             return  # Recorded seconds ago; last_contact_at is kept to CONTACT_RESOLUTION_SECONDS.
@@ -440,7 +535,8 @@ class Deliverer:
             peer = self.peer_model(member_id=member_id, failures=0)
             self.session.add(peer)
         peer.last_contact_at = now
-        peer.certificate_not_after = certificate_not_after
+        if certificate_not_after is not None:
+            peer.certificate_not_after = certificate_not_after
         if peer.failures:
             peer.failures, peer.next_attempt_at = 0, None
             self.board.release(member_id)
@@ -525,6 +621,13 @@ class DeliveryWorker:
             self._stopped = True
         # A batch cut off mid-flight is sent again by the next run: delivery is at least once.
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _receipt_transaction(verified_answer: dict[str, str]) -> str:
+    """The transaction id a (verified) flattened receipt answers."""
+    payload = verified_answer["payload"]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["transaction"])
 
 
 def describe_outbox(session: DBSession, outbox_model: type[Any], peer_model: type[Any]) -> dict[str, Any]:

@@ -14,8 +14,17 @@ How it works, in order (docs/protocol.md, "Verifying a transaction", numbers the
    applied by its type's handler: a document that fails is rejected alone, with its code, and leaves
    nothing behind; the others still apply. Handlers make every check before their first write and
    raise only before it (the contract of :data:`Handler`), so no savepoint is needed per document.
-8. A document already applied (same author and id, same bytes) is answered ``duplicate`` without a
-   second effect; the same id with different bytes is refused as ``message_id_reused``.
+   A document whose author is the hop's sender is at its **first hop**: it must be freshly signed with
+   a key that is valid and unrevoked now (:func:`federation.signing.check_first_hop`). Relayed
+   documents may be old (a destination can be down for days); their signature is checked at issue time.
+8. A document already applied (same author and id, same content) is answered ``duplicate`` without a
+   second effect; the same id with different content is refused as ``message_id_reused``. "Same
+   content" is the claims without ``iat``: an author re-signs a document it retries after the clock
+   window, and that retry is the same document.
+
+A handler that meets a condition which may pass (a :class:`~federation.errors.TransientError`, such as a
+directory not fetched yet) refuses the whole transaction instead of rejecting a document for good: the
+sender retries it later.
 
 Invariants: a refused transaction stores nothing; a document is applied at most once per receiver; the
 answer is a receipt signed by us, listing one outcome per document in the order received. The caller
@@ -37,21 +46,22 @@ from sqlalchemy import select, tuple_
 from certs.identity import NetworkIdentity
 from federation.database import BulkInserts, DBSession
 from federation.delivery import Outbox
-from federation.errors import ProtocolError
+from federation.errors import ProtocolError, TransientError
+from federation.messages import TRANSACTION, TRANSACTION_RECEIPT
 from federation.signing import (
     MalformedJSONError,
     Signer,
     VerifiedMessage,
+    canonical_json,
+    check_first_hop,
     flattened_to_compact,
+    json_problem,
     verify_jws,
 )
 from federation.timestamps import from_numeric_date
 from federation.trust import TrustStore
 
 log = logging.getLogger(__name__)
-
-TRANSACTION = "hotline.transaction.v1"
-TRANSACTION_RECEIPT = "hotline.transaction-receipt.v1"
 
 
 class AuthorMismatchError(ProtocolError):
@@ -96,8 +106,10 @@ Handler = Callable[[VerifiedMessage, InboxContext], None]
 first write to the session: a handler that raises after writing would leave half a document behind."""
 
 
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
+def document_digest(claims: dict[str, Any]) -> str:
+    """What makes two documents with one id the same document: their claims, except when they were signed."""
+    content = {key: value for key, value in claims.items() if key != "iat"}
+    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 class Inbox:
@@ -133,8 +145,8 @@ class Inbox:
         # 1. JSON, and a flattened JWS.
         try:
             unverified_envelope = json.loads(unverified_body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedJSONError(f"body is not valid JSON: {exc}") from exc
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise MalformedJSONError(f"body is not valid JSON: {json_problem(exc)}") from exc
         token = flattened_to_compact(unverified_envelope)
         # 2. Signature, certificate, schema.
         transaction = verify_jws(
@@ -165,7 +177,7 @@ class Inbox:
             member_id=self.signer.member_id,
             inserts=inserts,
         )
-        checked = [self._verify(document, now) for document in claims["documents"]]
+        checked = [self._verify(document, now, sender) for document in claims["documents"]]
         context.documents = [item for item in checked if isinstance(item, VerifiedMessage)]
         applied = self._applied_digests(context.documents)
         # Handlers see this batch's own writes through context.cache; one flush at the end writes them all.
@@ -176,17 +188,31 @@ class Inbox:
         receipt = self.signer.claims(sender, now=now, transaction=claims["jti"], results=results)
         return self.signer.sign_flattened(TRANSACTION_RECEIPT, receipt)
 
-    def _verify(self, unverified_document: str, now: dt.datetime) -> VerifiedMessage | dict[str, Any]:
+    def _verify(self, unverified_document: str, now: dt.datetime, sender: str) -> VerifiedMessage | dict[str, Any]:
         try:
-            return verify_jws(
+            document = verify_jws(
                 unverified_document,
                 expected_typ=tuple(self.handlers),
                 trust=self.trust,
                 now=now,
                 clock_skew=self.clock_skew,
             )
+        except TransientError:
+            raise
         except ProtocolError as exc:
             return _rejected(None, exc)
+        if document.author.member_id == sender:
+            try:
+                check_first_hop(
+                    document.author,
+                    from_numeric_date(document.claims["iat"]),
+                    trust=self.trust,
+                    now=now,
+                    clock_skew=self.clock_skew,
+                )
+            except ProtocolError as exc:
+                return _rejected(document.claims["jti"], exc)
+        return document
 
     def _applied_digests(self, documents: list[VerifiedMessage]) -> dict[tuple[str, str], str]:
         """The digests of the documents of this batch that were applied before, in one query."""
@@ -206,7 +232,7 @@ class Inbox:
             return item
         document, document_id = item, item.claims["jti"]
         author = document.author.member_id
-        digest = token_digest(document.token)
+        digest = document_digest(document.claims)
         try:
             if (author, document_id) in applied:
                 if applied[(author, document_id)] != digest:
@@ -215,6 +241,8 @@ class Inbox:
             # Handlers check everything before their first write and raise only before it, so a
             # rejected document leaves nothing behind without the cost of a savepoint per document.
             self.handlers[document.typ](document, context)
+        except TransientError:
+            raise
         except ProtocolError as exc:
             return _rejected(document_id, exc)
         context.inserts.add(

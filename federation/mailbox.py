@@ -17,7 +17,6 @@ import base64
 import json
 import logging
 import threading
-import time
 from typing import TYPE_CHECKING
 
 from federation.errors import ProtocolError
@@ -32,13 +31,21 @@ log = logging.getLogger(__name__)
 class MailboxSignal:
     """Wakes long-polls waiting for a destination when something is committed for it (in this process).
 
+    It also keeps one member from hurting the others: each member has at most one poll waiting (a new
+    poll from the same member ends the one before, which answers at once), and at most ``max_waiting``
+    polls wait in all, so request threads are always left for everybody's transactions.
+
     Other exchange processes sharing the database are not woken; their waiting polls look again every
     second, so a document committed elsewhere waits at most about a second.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_waiting: int = 1000) -> None:
         self._condition = threading.Condition()
         self._generation: dict[str, int] = {}
+        self._polls: dict[str, int] = {}
+        self._waiting = 0
+        self._next_poll = 0
+        self.max_waiting = max_waiting
         self.closed = False
 
     def close(self) -> None:
@@ -56,11 +63,39 @@ class MailboxSignal:
             self._generation[destination] = self._generation.get(destination, 0) + 1
             self._condition.notify_all()
 
-    def wait(self, destination: str, seen: int, timeout: float) -> None:
-        """Wait until ``destination`` moves past generation ``seen``, or ``timeout`` seconds."""
+    def open_poll(self, member_id: str) -> int | None:
+        """Register a new poll for ``member_id`` (ending any older one); None when no poll may wait now."""
+        with self._condition:
+            if self._waiting >= self.max_waiting and member_id not in self._polls:
+                return None
+            self._next_poll += 1
+            if member_id not in self._polls:
+                self._waiting += 1
+            self._polls[member_id] = self._next_poll
+            self._condition.notify_all()  # An older poll of the same member sees it is superseded.
+            return self._next_poll
+
+    def close_poll(self, member_id: str, poll: int) -> None:
+        with self._condition:
+            if self._polls.get(member_id) == poll:
+                del self._polls[member_id]
+                self._waiting -= 1
+
+    def current(self, member_id: str, poll: int) -> bool:
+        """Whether ``poll`` is still the member's newest poll."""
+        with self._condition:
+            return self._polls.get(member_id) == poll
+
+    def wait(self, destination: str, seen: int, timeout: float, *, poll: int | None = None) -> None:
+        """Wait until ``destination`` moves past generation ``seen``, ``poll`` is superseded, or ``timeout``."""
         with self._condition:
             self._condition.wait_for(
-                lambda: self.closed or self._generation.get(destination, 0) != seen, timeout=timeout
+                lambda: (
+                    self.closed
+                    or self._generation.get(destination, 0) != seen
+                    or (poll is not None and self._polls.get(destination) != poll)
+                ),
+                timeout=timeout,
             )
 
 
@@ -74,8 +109,6 @@ class MailboxPoller:
         self.wait_seconds = wait_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mailbox", daemon=True)
-        # Long-polls get their own keep-alive session, apart from the delivery worker's.
-        self._session_key = f"{exchange_id}#mailbox"
 
     def start(self) -> None:
         self._thread.start()
@@ -85,9 +118,15 @@ class MailboxPoller:
 
     def poll_once(self) -> int:
         """Collect, apply and acknowledge one batch; return how many documents it held."""
+        # Long-polls get their own keep-alive session (channel), apart from the delivery worker's.
         status, body = self.rt.transport.request(
-            "GET", f"{self.exchange_url}/v1/mailbox?wait={self.wait_seconds}", destination=self._session_key
+            "GET",
+            f"{self.exchange_url}/v1/mailbox?wait={self.wait_seconds}",
+            destination=self.exchange_id,
+            channel="mailbox",
         )
+        if status in (200, 204):
+            self._heard_from_exchange()
         if status == 204:
             return 0
         if status != 200:
@@ -103,12 +142,23 @@ class MailboxPoller:
                 self.rt.db.session.rollback()
                 raise
         status, answer = self.rt.transport.post_json(
-            f"{self.exchange_url}/v1/mailbox/receipts", receipt, destination=self._session_key
+            f"{self.exchange_url}/v1/mailbox/receipts", receipt, destination=self.exchange_id, channel="mailbox"
         )
         if status != 200:
             code = answer.get("error") if isinstance(answer, dict) else None
             raise ProtocolError(f"mailbox receipt refused: HTTP {status} {code or ''}".strip(), code="mailbox_refused")
         return len(json.loads(_payload(receipt))["results"])
+
+    def _heard_from_exchange(self) -> None:
+        """The exchange answered: it is up, so our own deliveries to it stop backing off (as on a push)."""
+        with self.rt.app.app_context():
+            deliverer = self.rt.deliverer()
+            try:
+                deliverer.peer_contacted(self.exchange_id, self.rt.clock(), certificate_not_after=None)
+                self.rt.db.session.commit()
+            except BaseException:
+                self.rt.db.session.rollback()
+                raise
 
     def _run(self) -> None:
         failures = 0
@@ -122,8 +172,9 @@ class MailboxPoller:
                 log.warning("mailbox poll failed (%d in a row), retrying in %.1f s: %s", failures, delay, exc)
                 self._stop.wait(delay)
             except Exception:
-                log.exception("mailbox poll crashed; retrying in 5 s")
-                time.sleep(5)
+                failures += 1
+                log.exception("mailbox poll crashed (%d in a row); retrying in 5 s", failures)
+                self._stop.wait(5)
 
 
 def _payload(body: dict[str, str]) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, Dialect, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Dialect, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -70,6 +70,8 @@ class OutboxMixin:
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     destination: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(64))
+    """Who signed the document: this service, or (at the exchange) the member whose document it relays."""
     doc_id: Mapped[str] = mapped_column(String(36))
     typ: Mapped[str] = mapped_column(String(64))
     token: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -97,3 +99,25 @@ class PeerMixin:
     last_contact_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     certificate_not_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class MailboxBatchMixin:
+    """A transaction a pull member collected from the exchange's mailbox, and the outbox rows it carried.
+
+    The member's signed receipt names the transaction; its results settle these rows by position, in
+    whichever exchange process the receipt reaches. Unacknowledged records are pruned after a while (the
+    rows stay pending and are collected again).
+    """
+
+    transaction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    destination: Mapped[str] = mapped_column(String(64))
+    row_ids: Mapped[list[int]] = mapped_column(JSON)
+    collected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ServiceStateMixin:
+    """Small named values a service keeps across restarts (the highest CRL number it accepted, ...)."""
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

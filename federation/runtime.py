@@ -17,10 +17,19 @@ from flask import Flask, current_app
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 
-from federation.delivery import OUTBOX_INFO_KEY, BackoffBoard, Deliverer, DeliverySettings, DeliveryWorker, Outbox
+from federation.delivery import (
+    OUTBOX_INFO_KEY,
+    BackoffBoard,
+    DeadLetterHandler,
+    Deliverer,
+    DeliverySettings,
+    DeliveryWorker,
+    Outbox,
+)
 from federation.inbox import Handler, Inbox
 from federation.mailbox import MailboxSignal
 from federation.signing import Signer
+from federation.state import DatabaseCRLHighWater
 from federation.transport import HTTPTransport
 from federation.trust import TrustStore
 
@@ -36,8 +45,10 @@ class Runtime:
         db: SQLAlchemy,
         *,
         models: Mapping[str, type[Any]],
-        handlers: Callable[[Signer], Mapping[str, Handler]],
+        handlers: Callable[[Runtime], Mapping[str, Handler]],
         endpoint_for: Callable[[str], str | None],
+        peer_role: str,
+        dead_letters: Callable[[Runtime], DeadLetterHandler] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         config = app.config
@@ -47,12 +58,21 @@ class Runtime:
         self.endpoint_for = endpoint_for
         self.clock = clock
         self.rng = random.Random()  # noqa: S311 - jitter for retry timing, not a secret.
-        self.trust = TrustStore(Path(config["CA_CERT"]), Path(config["CRL"]))
+        self.trust = TrustStore(
+            Path(config["CA_CERT"]),
+            Path(config["CRL"]),
+            crl_grace=dt.timedelta(seconds=config["CRL_GRACE_SECONDS"]),
+            high_water=DatabaseCRLHighWater(db, app, models["state"]),
+            clock=lambda: self.clock(),
+        )
         self.signer = Signer.from_files(Path(config["TLS_KEY"]), Path(config["TLS_CERT"]))
         self.member_id = self.signer.member_id
-        self.handlers = handlers(self.signer)
         self.transport = HTTPTransport(
-            certificate=Path(config["TLS_CERT"]), key=Path(config["TLS_KEY"]), ca=Path(config["CA_CERT"])
+            certificate=Path(config["TLS_CERT"]),
+            key=Path(config["TLS_KEY"]),
+            ca=Path(config["CA_CERT"]),
+            trust=self.trust,
+            peer_role=peer_role,
         )
         self.clock_skew = dt.timedelta(seconds=config["CLOCK_SKEW_SECONDS"])
         self.settings = DeliverySettings(
@@ -64,7 +84,9 @@ class Runtime:
         )
         self.board = BackoffBoard()
         self.worker = DeliveryWorker(app, self.deliverer, board=self.board, threads=config["DELIVERY_THREADS"])
-        self.mailbox = MailboxSignal()
+        self.mailbox = MailboxSignal(max_waiting=config["MAILBOX_MAX_POLLS"])
+        self.on_dead = dead_letters(self) if dead_letters is not None else None
+        self.handlers = handlers(self)
         event.listen(db.session, "after_commit", self._after_commit)
         event.listen(db.session, "after_rollback", self._after_rollback)
 
@@ -98,6 +120,8 @@ class Runtime:
             clock=self.clock,
             rng=self.rng,
             board=self.board,
+            on_dead=self.on_dead,
+            mailbox_model=self.models.get("mailbox_batch"),
         )
 
     def inbox(self) -> Inbox:

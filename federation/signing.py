@@ -36,8 +36,9 @@ from joserfc.jws import JWSRegistry
 import schemas
 from certs.identity import NetworkIdentity, certificate_thumbprint, identity_from_certificate
 from federation.errors import ProtocolError
+from federation.messages import schema_name
 from federation.timestamps import from_numeric_date
-from federation.trust import TrustStore
+from federation.trust import ExpiredCertificateError, RevokedCertificateError, TrustStore
 
 ALGORITHM = "Ed25519"
 """The only algorithm accepted; RFC 9864 deprecates the polymorphic ``EdDSA`` name."""
@@ -113,6 +114,15 @@ def _b64url_decode(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
+def json_problem(exc: BaseException) -> str:
+    """Say what is wrong with undecodable JSON without quoting it: where it broke, or that it nests too deep."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else type(exc).__name__
+
+
 def canonical_json(value: Any) -> bytes:
     """The JSON bytes we sign: compact, keys sorted, UTF-8 (receivers verify the bytes as sent)."""
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
@@ -183,6 +193,20 @@ class Signer:
             "signature": flattened["signature"],
         }
 
+    def refresh(self, token: str, *, now: dt.datetime, max_age: dt.timedelta) -> str:
+        """Return ``token`` signed again now, same id and content, if it is ours and older than ``max_age``.
+
+        A receiver checks a document at its first hop for freshness (docs/protocol.md, section 6), so a
+        document that waited in our outbox (the exchange was down) is signed again before it is sent.
+        Documents by other authors, and fresh ones, are returned unchanged.
+        """
+        header_part, payload_part, _ = token.split(".")
+        claims = json.loads(_b64url_decode(payload_part))
+        if claims.get("iss") != self.member_id or from_numeric_date(claims["iat"]) >= now - max_age:
+            return token
+        header = json.loads(_b64url_decode(header_part))
+        return self.sign_compact(header["typ"], {**claims, "iat": int(now.timestamp())})
+
 
 def flattened_to_compact(unverified_body: Any) -> str:
     """Turn a flattened JSON serialization into the equivalent compact one (same signing input).
@@ -235,6 +259,25 @@ def _certificate_of(unverified_x5c: str) -> tuple[x509.Certificate, str, OKPKey]
     return certificate, certificate_thumbprint(certificate), OKPKey.import_key(public_key)  # type: ignore[arg-type]
 
 
+def check_first_hop(
+    author: NetworkIdentity, issued_at: dt.datetime, *, trust: TrustStore, now: dt.datetime, clock_skew: dt.timedelta
+) -> None:
+    """The extra checks on a document received from its own author: fresh, and signed with a key valid now.
+
+    Raises:
+        ClockSkewError, ExpiredCertificateError, RevokedCertificateError.
+    """
+    if issued_at < now - clock_skew:
+        raise ClockSkewError(
+            f"issued-at {issued_at:%Y-%m-%dT%H:%M:%SZ} is more than {int(clock_skew.total_seconds())} s before the "
+            f"receiver's clock ({now:%Y-%m-%dT%H:%M:%SZ}): a document's author must send it freshly signed"
+        )
+    if not author.not_before <= now <= author.not_after:
+        raise ExpiredCertificateError(f"the author's certificate is not valid now ({now:%Y-%m-%dT%H:%M:%SZ})")
+    if trust.is_revoked(author.serial, at=now):
+        raise RevokedCertificateError(f"the author's certificate {author.serial:x} has been revoked")
+
+
 def verify_jws(
     unverified_token: str,
     *,
@@ -243,12 +286,16 @@ def verify_jws(
     now: dt.datetime,
     clock_skew: dt.timedelta,
     fresh: bool = False,
+    first_hop: bool = False,
 ) -> VerifiedMessage:
     """Verify a JWS compact serialization and return its checked claims.
 
     The certificate must have been valid when the message was issued (``iat``), so that messages signed
     before a key rotation still verify. The issued-at must never lie further in the future than
-    ``clock_skew``; with ``fresh`` (transactions) it must not lie further in the past either.
+    ``clock_skew``; with ``fresh`` (transactions) it must not lie further in the past either. With
+    ``first_hop`` (a document received from its own author) it must be fresh too, and the certificate
+    must also be valid and unrevoked now: relayed documents may be days old, but nobody can hand in a
+    new document signed with a key revoked as superseded by back-dating it.
 
     Raises:
         MalformedMessageError, MalformedJSONError, UnsupportedAlgorithmError, WrongMessageTypeError,
@@ -261,7 +308,7 @@ def verify_jws(
         raise MalformedMessageError("not a JWS compact serialization (three base64url parts)")
     try:
         unverified_header = json.loads(_b64url_decode(parts[0]))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise MalformedMessageError("JWS protected header is not base64url JSON") from exc
     if not isinstance(unverified_header, dict):
         raise MalformedMessageError("JWS protected header is not a JSON object")
@@ -286,18 +333,20 @@ def verify_jws(
     # 5. Parse the claims and validate them against the message type's schema.
     try:
         claims = json.loads(verified.payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the decoder goes is malformed, not a crash.
         raise MalformedJSONError("JWS payload is not valid JSON") from exc
-    schema_name = unverified_header["typ"].removeprefix("hotline.").removesuffix(".v1")
-    schemas.validate(schema_name, claims)
+    schemas.validate(schema_name(unverified_header["typ"]), claims)
     # 6. The certificate was issued by the network CA, was valid at issue time, is not revoked.
     issued_at = from_numeric_date(claims["iat"])
-    if issued_at > now + clock_skew or (fresh and issued_at < now - clock_skew):
+    if issued_at > now + clock_skew or ((fresh or first_hop) and issued_at < now - clock_skew):
         raise ClockSkewError(
             f"issued-at {issued_at:%Y-%m-%dT%H:%M:%SZ} is more than {int(clock_skew.total_seconds())} s "
             f"from the receiver's clock ({now:%Y-%m-%dT%H:%M:%SZ})"
         )
     author = trust.verify_certificate(unverified_certificate, at=issued_at)
+    if first_hop:
+        check_first_hop(author, issued_at, trust=trust, now=now, clock_skew=clock_skew)
     # 7. The claimed author is the certificate's holder.
     if claims["iss"] != author.member_id:
         raise IssuerMismatchError(f"iss {claims['iss']!r} is not the signer {author.member_id!r}")

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, jsonify, request
+from sqlalchemy.exc import IntegrityError
 
 from certs.identity import NetworkIdentity
+from federation.errors import TransientError
 from federation.runtime import runtime
 from federation.web import current_peer, require_role
 
@@ -30,9 +32,16 @@ def transactions_blueprint(
         peer = current_peer()
         if authorize_sender is not None:
             authorize_sender(peer)
-        receipt = rt.inbox().receive(request.get_data(cache=False), sender=peer.member_id, now=now)
-        rt.deliverer().peer_contacted(peer.member_id, now, certificate_not_after=peer.not_after)
-        rt.db.session.commit()
+        try:
+            receipt = rt.inbox().receive(request.get_data(cache=False), sender=peer.member_id, now=now)
+            rt.deliverer().peer_contacted(peer.member_id, now, certificate_not_after=peer.not_after)
+            rt.db.session.commit()
+        except IntegrityError as exc:
+            # Another process applied a conflicting document at the same moment (two reports opening a
+            # case at one location). Nothing of this transaction is stored; the sender retries it, and
+            # the retry meets the other process's committed rows.
+            rt.db.session.rollback()
+            raise TransientError("a concurrent transaction conflicted with this one; retry it") from exc
         return jsonify(receipt)
 
     return blueprint

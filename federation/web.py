@@ -5,8 +5,12 @@ certificate chains to the network CA and is within its validity; here we refuse 
 and read the member id, which views receive through :func:`current_peer`. A view that must be reachable
 without a network certificate says so with :func:`public`, visibly, at its definition.
 
-Every refusal is JSON ``{"error": code, "message": text}`` (schemas/error.schema.json). Anything that is
-not a :class:`ProtocolError` is logged with its traceback and answered with a generic 500.
+After authentication each request is counted against its peer's rate limit (federation.ratelimit).
+
+Every refusal is JSON ``{"error": code, "message": text}`` (schemas/error.schema.json). An
+:class:`~federation.errors.InternalError` (a CRL file that cannot be read, say) is logged in full and
+answered with its generic public code and message, never with a path; anything else that is not a
+:class:`ProtocolError` is logged with its traceback and answered with a generic 500.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from flask import Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from certs.identity import NetworkIdentity, load_pem_certificate
-from federation.errors import ProtocolError
+from federation.errors import InternalError, ProtocolError
+from federation.ratelimit import RateLimits
+from federation.signing import json_problem
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +90,25 @@ def _authenticate() -> None:
     certificate = load_pem_certificate(unverified_pem.encode("ascii"))
     trust = current_app.extensions["hotline"].trust
     g.peer = trust.verify_certificate(certificate, at=dt.datetime.now(dt.UTC))
+    limits: RateLimits | None = current_app.extensions.get("rate_limits")
+    if limits is not None:
+        limits.check(request.blueprint or "default", g.peer.member_id)
 
 
 def _protocol_error(error: ProtocolError) -> Any:
-    return jsonify(error.to_dict()), error.status
+    response = jsonify(error.to_dict())
+    response.status_code = error.status
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def _internal_error(error: InternalError) -> Any:
+    log.error("internal error on %s %s: %s", request.method, request.path, error, exc_info=error)
+    response = jsonify({"error": error.public_code, "message": error.public_message})
+    response.status_code = error.public_status
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _http_error(error: HTTPException) -> Any:
@@ -102,9 +123,17 @@ def _unexpected_error(error: Exception) -> Any:
     return jsonify({"error": "internal_error", "message": "internal error; it has been logged"}), 500
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, rate_limits: dict[str, str] | None = None) -> None:
+    """Authenticate every request, count it against its peer's limits, and render every error as JSON.
+
+    ``rate_limits`` maps a blueprint name to its limit (``"100/second"``); others get ``RATE_LIMIT_DEFAULT``.
+    """
+    app.extensions["rate_limits"] = RateLimits(
+        app.config["RATE_LIMIT_STORAGE_URI"], rate_limits or {}, app.config["RATE_LIMIT_DEFAULT"]
+    )
     app.before_request(_authenticate)
     app.register_error_handler(ProtocolError, _protocol_error)
+    app.register_error_handler(InternalError, _internal_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
 
@@ -129,5 +158,5 @@ def json_body() -> Any:
     """
     try:
         return json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"body is not valid JSON: {exc}", code="malformed_json") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ProtocolError(f"body is not valid JSON: {json_problem(exc)}", code="malformed_json") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import click
 from flask import Flask, current_app
@@ -13,7 +14,10 @@ from federation.errors import ProtocolError
 from federation.mailbox import MailboxPoller
 from federation.runtime import runtime
 from node.cases.services import record_status
+from node.directory.services import DirectoryCache, DirectoryRefresher
 from node.reports.services import confirm_report, report_view
+
+log = logging.getLogger(__name__)
 
 
 @click.command("serve")
@@ -26,6 +30,12 @@ def serve_command() -> None:
     config = app.config
 
     def started() -> None:
+        directory: DirectoryCache = app.extensions["directory"]
+        try:
+            directory.fetch()  # Before the hello: what the exchange then delivers is checked against it.
+        except Exception as exc:
+            log.warning("could not fetch the member directory at start (will retry): %s", exc)
+        DirectoryRefresher(directory, interval=config["DIRECTORY_REFRESH_SECONDS"]).start()
         rt.worker.hello(config["EXCHANGE_ID"])
         if config["INBOUND_MODE"] == "pull":
             MailboxPoller(

@@ -15,6 +15,7 @@ test suite checks that they do on every schema's valid and invalid examples.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
@@ -37,7 +38,10 @@ SCHEMA_NAMES = (
     "report",
     "receipt",
     "status",
+    "note",
     "duplicate",
+    "refusal",
+    "material",
     "directory",
     "error",
 )
@@ -100,7 +104,9 @@ def validate(name: str, instance: Any) -> None:
     """Validate ``instance`` against schema ``name``.
 
     Raises:
-        SchemaValidationError: naming the first failing location and why.
+        SchemaValidationError: naming the first failing location and the rule it breaks. The message
+            never quotes a value from the instance: a refused report may still carry a live abuse URL, and
+            error messages end up in logs and in the peer's hands.
     """
     try:
         _fast_validator(name)(instance)
@@ -108,7 +114,41 @@ def validate(name: str, instance: Any) -> None:
     except fastjsonschema.JsonSchemaValueException as fast_error:
         error = jsonschema.exceptions.best_match(_validator(name).iter_errors(instance))
         if error is None:  # The fast path is stricter here; refuse all the same (fail closed).
-            raise SchemaValidationError(f"{name}: {fast_error.message}") from None
+            where = "/".join(str(part) for part in fast_error.path[1:]) or "(top level)"
+            raise SchemaValidationError(f"{name}: at {where}: breaks the {fast_error.rule} rule") from None
     where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
-    message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
-    raise SchemaValidationError(f"{name}: at {where}: {message}")
+    raise SchemaValidationError(f"{name}: at {where}: {_rule_text(error)}")
+
+
+_PLAIN_NAME = re.compile(r"^[a-z_]{1,40}$")
+
+
+def _rule_text(error: jsonschema.ValidationError) -> str:
+    """Say which rule the instance breaks, from the schema's side only (never the instance's values)."""
+    rule, expected = error.validator, error.validator_value
+    instance = error.instance
+    if rule == "required" and isinstance(instance, dict):
+        missing = [str(key) for key in expected if key not in instance]
+        return f"missing required {'property' if len(missing) == 1 else 'properties'} {', '.join(missing)}"
+    if rule == "additionalProperties" and isinstance(instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = [key for key in instance if key not in allowed]
+        names = [key for key in extra if isinstance(key, str) and _PLAIN_NAME.match(key)]
+        shown = f" ({', '.join(sorted(names)[:5])})" if names and len(names) == len(extra) else ""
+        return f"has {'a property' if len(extra) == 1 else 'properties'} the schema does not allow{shown}"
+    texts = {
+        "type": lambda: f"must be of type {expected if isinstance(expected, str) else ' or '.join(expected)}",
+        "enum": lambda: f"must be one of {', '.join(json.dumps(value) for value in expected)}",
+        "const": lambda: f"must be {json.dumps(expected)}",
+        "pattern": lambda: f"does not match the pattern {expected}",
+        "format": lambda: f"is not a valid {expected}",
+        "maxLength": lambda: f"is longer than {expected} characters",
+        "minLength": lambda: f"is shorter than {expected} characters",
+        "maxItems": lambda: f"has more than {expected} items",
+        "minItems": lambda: f"has fewer than {expected} items",
+        "maximum": lambda: f"is greater than {expected}",
+        "minimum": lambda: f"is less than {expected}",
+        "uniqueItems": lambda: "has repeated items",
+    }
+    text = texts.get(str(rule))
+    return text() if text is not None else f"does not match the {rule} rule"

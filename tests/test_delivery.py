@@ -96,7 +96,7 @@ def test_backoff_doubles_with_jitter_caps_and_ends_in_dead_letter(app: Flask) ->
     assert len(set(delays)) == len(delays)  # Jittered, not lock-step.
     row = rt.db.session.query(Outbox).one()
     assert (row.state, row.attempts) == ("dead", 10)
-    assert row.last_error.startswith("POST https://127.0.0.1:")
+    assert row.last_error.startswith("undeliverable: out of attempts; last error: POST https://127.0.0.1:")
 
 
 def test_a_peer_that_talks_to_us_is_retried_at_once(app: Flask) -> None:

@@ -48,39 +48,81 @@ def test_report_reaches_destination_and_receipt_and_status_come_back(network: Ne
     assert outbox_tokens[0][0] == 0  # Delivered tokens are erased.
 
 
-def test_duplicates_by_url_and_by_hash_are_linked_and_follow_the_case(network: Network) -> None:
-    nl, de, fr, sec = (network.client(m) for m in ("hotline-nl", "hotline-de", "hotline-fr", "secretariat"))
-    first = nl.report(
-        url="http://dup.example/item/1",
-        hosting_country="DE",
-        legal_status="baseline",
-        content_hashes=[{"alg": "md5", "value": "0" * 32}],
-    )
-    de.wait_for(f"/api/v1/cases/{first['id']}", lambda c: True)
+def test_a_second_report_of_the_same_url_joins_the_case_and_follows_it(network: Network) -> None:
+    nl, de, fr = (network.client(m) for m in ("hotline-nl", "hotline-de", "hotline-fr"))
+    first = nl.report(url="http://dup.example/item/1", hosting_country="DE", legal_status="baseline")
+    nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["received_at"] is not None)
 
     by_url = fr.report(url="HTTP://DUP.EXAMPLE:80/item/./1", hosting_country="DE", legal_status="baseline")
-    by_hash = sec.report(
-        url="http://mirror.example/other",
-        hosting_country="DE",
-        legal_status="nationally_illegal",
-        content_hashes=[{"alg": "md5", "value": "0" * 32}],
-    )
-    linked_url = fr.wait_for(f"/api/v1/reports/{by_url['id']}", lambda r: r["duplicate_of"] is not None)
-    linked_hash = sec.wait_for(f"/api/v1/reports/{by_hash['id']}", lambda r: r["duplicate_of"] is not None)
-    assert linked_url["duplicate_of"] == first["id"] and linked_url["duplicate_matched_on"] == ["url"]
-    assert linked_hash["duplicate_of"] == first["id"] and linked_hash["duplicate_matched_on"] == ["content_hash"]
-    assert linked_url["destination"] == "hotline-de"
+    linked = fr.wait_for(f"/api/v1/reports/{by_url['id']}", lambda r: r["duplicate_of"] is not None)
+    assert linked["duplicate_of"] == first["id"] and linked["destination"] == "hotline-de"
+    assert linked["first_reported_at"] is not None
 
-    # The destination is not asked to handle the same content twice.
-    assert len(de.get("/api/v1/cases")) == 1
+    # The destination files both reports under one case: nobody there assesses the location twice.
+    cases = de.get("/api/v1/cases")
+    assert len(cases) == 1
+    assert {r["origin"] for r in cases[0]["reports"]} == {"hotline-nl", "hotline-fr"}
 
     de.request("POST", f"/api/v1/cases/{first['id']}/status", json={"status": "removed", "note": "gone"})
-    for client, report_id in ((fr, by_url["id"]), (sec, by_hash["id"]), (nl, first["id"])):
-        followed = client.wait_for(f"/api/v1/reports/{report_id}", lambda r: r["state"] == "removed")
-        assert followed["timeline"][-1]["note"] == "gone"
+    origin_view = nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["state"] == "removed")
+    duplicate_view = fr.wait_for(f"/api/v1/reports/{by_url['id']}", lambda r: r["state"] == "removed")
+    # Free text goes to the origin alone; the duplicate reporter gets the code and the time.
+    nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["timeline"][-1]["note"] == "gone")
+    assert duplicate_view["timeline"][-1]["note"] is None
+    assert origin_view["timeline"][-1]["at"] == duplicate_view["timeline"][-1]["at"]
 
     counts = count_rows(network.layout.exchange.database, "cases", "case_reports")
-    assert counts == {"cases": 1, "case_reports": 3}
+    assert counts == {"cases": 1, "case_reports": 2}
+    assert query(network.layout.exchange.database, "SELECT count(*) FROM case_statuses WHERE token LIKE '%gone%'") == [
+        (0,)
+    ]
+
+
+def test_the_same_material_at_another_url_is_a_case_of_its_own_linked_as_same_material(network: Network) -> None:
+    """A case is a location: the same file re-uploaded elsewhere must reach the hotline that can remove it."""
+    nl, de, fr, sec = (network.client(m) for m in ("hotline-nl", "hotline-de", "hotline-fr", "secretariat"))
+    md5 = {"alg": "md5", "value": "0" * 32}
+    first = nl.report(
+        url="http://host-a.example/1.jpg", hosting_country="DE", legal_status="baseline", content_hashes=[md5]
+    )
+    nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["received_at"] is not None)
+
+    # The same file at a new host in another country: a new case, routed to that country's hotline.
+    moved = sec.report(
+        url="http://host-b.example/copy.jpg", hosting_country="FR", legal_status="baseline", content_hashes=[md5]
+    )
+    arrived = fr.wait_for(f"/api/v1/cases/{moved['id']}", lambda c: c["same_material"] != [])
+    link = arrived["same_material"][0]
+    assert link["case_id"] == first["id"] and link["matched_on"] == ["md5"]
+    assert link["legal_status"] == "baseline" and link["hosting_country"] == "DE"
+    reached = sec.wait_for(f"/api/v1/reports/{moved['id']}", lambda r: r["received_at"] is not None)
+    assert reached["destination"] == "hotline-fr" and reached["duplicate_of"] is None
+
+    # The status of one location never carries over to another.
+    de.request("POST", f"/api/v1/cases/{first['id']}/status", json={"status": "removed"})
+    nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["state"] == "removed")
+    assert sec.get(f"/api/v1/reports/{moved['id']}")["state"] == "received"
+    assert len(de.get("/api/v1/cases")) == 1 and len(fr.get("/api/v1/cases")) == 1
+    exchange_db = network.layout.exchange.database
+    assert count_rows(exchange_db, "cases", "material_links") == {"cases": 2, "material_links": 1}
+    # Duplicates avoided counts only the same location, never same material.
+    status = _status(network)
+    assert status["cases"]["duplicates_avoided"] == 0 and status["cases"]["total"] == 2
+
+
+def _status(network: Network, member_id: str | None = None) -> dict:  # type: ignore[type-arg]
+    layout = network.layout
+    identity = layout.exchange if member_id is None else layout.members[member_id]
+    session = requests.Session()
+    session.trust_env = False
+    response = session.get(
+        f"{layout.exchange.url}/v1/status",
+        cert=(str(identity.cert), str(identity.key)),
+        verify=str(layout.ca_cert),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
 
 
 def test_a_late_duplicate_hears_the_case_history(network: Network) -> None:
@@ -92,6 +134,7 @@ def test_a_late_duplicate_hears_the_case_history(network: Network) -> None:
     late = fr.report(url="http://late.example/x", hosting_country="AT", legal_status="baseline")
     followed = fr.wait_for(f"/api/v1/reports/{late['id']}", lambda r: r["state"] == "ntd_sent")
     assert followed["duplicate_of"] == first["id"]
+    assert [event["status"] for event in followed["timeline"]] == ["ntd_sent"]
 
 
 def test_uncovered_country_goes_to_the_fallback(network: Network) -> None:
@@ -151,17 +194,22 @@ def test_operator_api_is_only_for_the_nodes_own_certificate(network: Network) ->
 def test_network_status_counts_cases_and_member_health(network: Network) -> None:
     nl, de = network.client("hotline-nl"), network.client("hotline-de")
     report = nl.report(url="http://status.example/1", hosting_country="DE", legal_status="baseline")
-    de.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True)
+    nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["received_at"] is not None)
     de.request("POST", f"/api/v1/cases/{report['id']}/status", json={"status": "removed"})
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "removed")
-    status = nl.session.get(
-        f"{network.layout.exchange.url}/v1/status", verify=str(network.layout.ca_cert), timeout=10
-    ).json()
+    status = _status(network)
     assert status["cases"]["total"] == 1 and status["cases"]["removed"] == 1
     assert status["cases"]["removed_within_3_days"] == 1
     assert status["cases"]["by_hosting_country"] == {"DE": 1}
+    assert status["cases"]["by_state"] == {"confirmed": 1}
     assert status["members"]["hotline-nl"]["last_contact"] is not None
     assert status["members"]["hotline-de"]["backlog"] == 0
+
+
+def test_a_member_reads_only_its_own_health_in_network_status(network: Network) -> None:
+    own = _status(network, "hotline-nl")
+    assert set(own) == {"generated_at", "members"}
+    assert set(own["members"]) == {"hotline-nl"}
 
 
 def test_a_member_without_an_inbound_port_collects_from_the_mailbox(network: Network) -> None:
@@ -187,16 +235,3 @@ def test_a_retried_submission_with_the_same_idempotency_key_stores_one_report(ne
     assert count_rows(network.layout.members["hotline-nl"].database, "reports", "outbox") == {"reports": 1, "outbox": 1}
     too_long = nl.request("POST", "/api/v1/reports", json=body, headers={"Idempotency-Key": "k" * 201})
     assert (too_long.status_code, too_long.json()["error"]) == (422, "invalid_report")
-
-
-def test_the_secretariat_reads_network_status_with_the_exchange_certificate(network: Network) -> None:
-    layout = network.layout
-    session = requests.Session()
-    session.trust_env = False
-    response = session.get(
-        f"{layout.exchange.url}/v1/status",
-        cert=(str(layout.exchange.cert), str(layout.exchange.key)),
-        verify=str(layout.ca_cert),
-        timeout=10,
-    )
-    assert response.status_code == 200 and "members" in response.json()

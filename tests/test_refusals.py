@@ -25,7 +25,7 @@ from federation.signing import Signer
 from tests.conftest import PostgresDatabases, count_rows, make_network
 from tests.forgery import ForgingPeer, now, report_claims, tamper_payload
 
-TABLES = ("cases", "case_reports", "fingerprints", "inbound_documents", "seen_transactions", "outbox")
+TABLES = ("cases", "case_reports", "locations", "case_hashes", "inbound_documents", "seen_transactions", "outbox")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -286,10 +286,10 @@ def test_tampered_document_is_rejected(refusal_network: Network) -> None:
         report_claims_token(forger), lambda c: {**c, "header": {**c["header"], "hosting_country": "FR"}}
     )
     database = refusal_network.layout.exchange.database
-    before = count_rows(database, "cases", "fingerprints", "inbound_documents", "outbox")
+    before = count_rows(database, "cases", "locations", "inbound_documents", "outbox")
     outcome = _single_outcome(forger, token)
     assert (outcome["outcome"], outcome["error"]) == ("rejected", "bad_signature")
-    assert count_rows(database, "cases", "fingerprints", "inbound_documents", "outbox") == before
+    assert count_rows(database, "cases", "locations", "inbound_documents", "outbox") == before
 
 
 def test_document_signed_by_a_key_other_than_its_authors_is_rejected(refusal_network: Network) -> None:

@@ -1,30 +1,82 @@
-"""What the exchange does with each document it accepts: route, deduplicate, relay, fan out.
+"""What the exchange does with each document it accepts: route, deduplicate by location, relay, fan out.
 
-All three handlers run inside the inbox's savepoint for their document, so a refusal leaves nothing
-behind. The exchange reads only the routing header of a report; the signed report travels on to the
-destination byte for byte, so the destination verifies the origin's own signature.
+How a case comes and goes (docs/protocol.md, "Cases, duplicates and same material"):
+
+1. **Routing first.** A report is routed by its own header before anything the exchange knows is
+   consulted, so that whether a report is accepted never tells its origin what other members reported.
+2. **A case is a location.** A report whose URL fingerprint is the location of a live case joins that
+   case as a duplicate; any other report opens a new case (id = the report id) and is sent to the member
+   of its hosting country. Content hashes never join cases: a report of a different URL whose hashes
+   match confirmed cases is a new case, linked to them as *same material*, and its destination is told
+   how that material was assessed (a ``material`` notice).
+3. **Provisional until confirmed.** The exchange cannot check a fingerprint against a URL; only the
+   destination can. A case stays provisional until the destination's signed receipt for the report that
+   opened it. Duplicates of a provisional case are held (with their signed report). On the receipt the
+   case is confirmed, its content hashes start to match, and the held duplicates go to the destination.
+4. **Duplicates are verified too.** A duplicate is forwarded to the case's destination, which checks it
+   and files it under its case (no second analyst). Only on the destination's receipt does the duplicate
+   reporter learn about the case (a ``duplicate`` notice, then the case's status history), and only then
+   do the hashes it brought join the case. Before that it learns nothing but that its report arrived.
+5. **Nothing is swallowed.** When a destination refuses a report, or it cannot be delivered, the outbox
+   hands it to :meth:`CaseBook.dead_letter`: a refused opening report rejects its case (its location
+   stops matching), the origin receives a signed ``refusal``, and every duplicate held meanwhile is
+   routed again as a case of its own. A refused duplicate is refused alone.
+6. **Status.** Status codes fan out to the origin and to every verified duplicate reporter; free-text
+   notes travel separately and to the origin alone.
+
+Handlers check everything before their first write (the inbox's contract). Rows of a transaction's new
+cases go through the inbox's bulk inserts; the batch's own lookups go through ``context.cache``.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import base64
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import delete, select, tuple_
 
-from exchange.cases.models import Case, CaseReport, CaseStatus, Fingerprint
+from exchange.cases.models import (
+    CONFIRMED,
+    HELD,
+    OPENED,
+    PENDING,
+    PROVISIONAL,
+    REFUSED,
+    REJECTED,
+    VERIFIED,
+    Case,
+    CaseHash,
+    CaseReport,
+    CaseStatus,
+    Location,
+    MaterialLink,
+)
 from exchange.members.services import require_active
 from exchange.routing.services import route
-from federation.delivery import PRIORITY_NORMAL, PRIORITY_URGENT
+from federation.database import BulkInserts, DBSession
+from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import Handler, InboxContext, MessageIdReusedError, WrongRecipientError
+from federation.messages import (
+    DUPLICATE,
+    MATERIAL,
+    NOTE,
+    RECEIPT,
+    REFUSAL,
+    REPORT,
+    STATUS,
+    format_timestamp,
+    queue_priority,
+)
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
 
-REPORT = "hotline.report.v1"
-RECEIPT = "hotline.receipt.v1"
-STATUS = "hotline.status.v1"
-DUPLICATE = "hotline.duplicate.v1"
+MAX_MATERIAL_LINKS = 20
+_CODE = re.compile(r"[a-z_]{1,64}")
 
 
 class RelayNotAllowedError(ProtocolError):
@@ -42,8 +94,19 @@ class NotCaseDestinationError(ProtocolError):
     code = "not_case_destination"
 
 
-def _priority(case: Case | SimpleNamespace) -> int:
-    return PRIORITY_URGENT if case.priority == "urgent" else PRIORITY_NORMAL
+class UnexpectedReceiptError(ProtocolError):
+    status = 409
+    code = "unexpected_receipt"
+
+
+class CaseNotConfirmedError(ProtocolError):
+    status = 409
+    code = "case_not_confirmed"
+
+
+class StatusTimeError(ProtocolError):
+    status = 422
+    code = "status_time_invalid"
 
 
 def _require_direct(document: VerifiedMessage, context: InboxContext) -> str:
@@ -51,226 +114,529 @@ def _require_direct(document: VerifiedMessage, context: InboxContext) -> str:
     author = document.author.member_id
     if author != context.sender.member_id:
         raise RelayNotAllowedError(f"{context.sender.member_id} may not submit a document written by {author}")
-    if document.claims["aud"] != context.member_id and document.typ != RECEIPT:
+    if document.claims["aud"] != context.member_id and document.typ not in (RECEIPT, NOTE):
         raise WrongRecipientError(f"document is addressed to {document.claims['aud']!r}, not to the exchange")
     return author
 
 
-def _fingerprint_index(context: InboxContext) -> dict[tuple[str, str], str]:
-    """Fingerprint → case id for every fingerprint the batch's reports carry: one query per transaction.
+def _claims_of(token: str) -> dict[str, Any]:
+    """The payload of a token this exchange verified when it received it (held duplicates)."""
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims
 
-    Handlers add the cases they open to it, so a later report of the same batch finds them too.
+
+@dataclass
+class CaseBook:
+    """The exchange's case rules, applied inside one unit of work.
+
+    Used by the inbox handlers (with the transaction's bulk inserts and batch cache) and by the outbox's
+    dead-letter hook (with plain ORM writes).
     """
-    index: dict[tuple[str, str], str] | None = context.cache.get("fingerprints")
-    if index is None:
-        wanted = list(
-            {
-                pair
-                for document in context.documents
-                if document.typ == REPORT
-                for pair in fingerprints_of(document.claims["header"])
-            }
+
+    session: DBSession
+    signer: Signer
+    outbox: Outbox
+    now: dt.datetime
+    inserts: BulkInserts | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+    batch_reports: list[dict[str, Any]] = field(default_factory=list)
+    """The claims of every report in the transaction, so lookups can be made once per batch."""
+
+    # Writing ---------------------------------------------------------------------------------------
+
+    def _add(self, model: Any, **values: Any) -> None:
+        if self.inserts is not None:
+            self.inserts.add(model, **values)
+        else:
+            self.session.add(model(**values))
+
+    def _send(self, destination: str, typ: str, token: str, doc_id: str, author: str, priority: str) -> None:
+        self.outbox.enqueue(
+            destination,
+            typ=typ,
+            token=token,
+            doc_id=doc_id,
+            author=author,
+            priority=queue_priority(priority),
+            now=self.now,
         )
-        index = {}
-        if wanted:
-            query = select(Fingerprint.kind, Fingerprint.value, Fingerprint.case_id).where(
-                tuple_(Fingerprint.kind, Fingerprint.value).in_(wanted)
+
+    def _notify(self, member: str, typ: str, priority: str, **fields: Any) -> None:
+        """Sign a notice by the exchange to ``member`` and queue it."""
+        claims = self.signer.claims(member, now=self.now, **fields)
+        self._send(member, typ, self.signer.sign_compact(typ, claims), claims["jti"], self.signer.member_id, priority)
+
+    # Batch lookups ---------------------------------------------------------------------------------
+
+    def _locations(self) -> dict[str, str]:
+        """URL fingerprint → live case id, for every report of the batch (one query per transaction)."""
+        index: dict[str, str] | None = self.cache.get("locations")
+        if index is None:
+            wanted = list({claims["header"]["url_fingerprint"] for claims in self.batch_reports})
+            index = {}
+            if wanted:
+                query = select(Location.url_fingerprint, Location.case_id).where(Location.url_fingerprint.in_(wanted))
+                index = dict(self.session.connection().execute(query).tuples().all())
+            self.cache["locations"] = index
+        return index
+
+    def _hash_matches(self) -> dict[tuple[str, str], list[str]]:
+        """(alg, value) → confirmed case ids holding it, for every hash of the batch (one query)."""
+        index: dict[tuple[str, str], list[str]] | None = self.cache.get("hashes")
+        if index is None:
+            wanted = list(
+                {
+                    (item["alg"], item["value"])
+                    for claims in self.batch_reports
+                    for item in claims["header"]["content_hashes"]
+                }
             )
-            index = {(kind, value): case_id for kind, value, case_id in context.session.connection().execute(query)}
-        context.cache["fingerprints"] = index
-    return index
+            index = {}
+            if wanted:
+                query = select(CaseHash.alg, CaseHash.value, CaseHash.case_id).where(
+                    tuple_(CaseHash.alg, CaseHash.value).in_(wanted)
+                )
+                for alg, value, case_id in self.session.connection().execute(query):
+                    index.setdefault((alg, value), []).append(case_id)
+            self.cache["hashes"] = index
+        return index
 
+    def _existing_case_ids(self) -> set[str]:
+        existing: set[str] | None = self.cache.get("case_ids")
+        if existing is None:
+            ids = [claims["jti"] for claims in self.batch_reports]
+            query = select(Case.id).where(Case.id.in_(ids))
+            existing = set(self.session.connection().execute(query).scalars()) if ids else set()
+            self.cache["case_ids"] = existing
+        return existing
 
-def _lock_case(context: InboxContext, case_id: str) -> None:
-    """Serialise the two writers that meet on a case: a duplicate joining it, a status fanned out from it.
+    def _case(self, case_id: str, *, lock: bool = False) -> Any:
+        """The case (from this batch if it opened here, else from the database, locked if asked)."""
+        opened_here: dict[str, Any] = self.cache.setdefault("opened", {})
+        if case_id in opened_here:
+            return opened_here[case_id]
+        if lock:
+            self._lock(case_id)
+        case = self.session.get(Case, case_id)
+        if case is None:  # A location or link without its case would be a broken database.
+            raise UnknownCaseError(f"no case {case_id}")
+        return case
 
-    Without this, on PostgreSQL (READ COMMITTED) a status could read the case's followers just before a
-    concurrent duplicate joins, while the duplicate reads the statuses just before that status is
-    stored: the newcomer would miss it. The row lock makes one wait for the other's commit. SQLite
-    already serialises writers (BEGIN IMMEDIATE) and its dialect leaves FOR UPDATE out.
-    """
-    if case_id in context.cache.setdefault("locked_cases", set()):
-        return
-    context.session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
-    context.cache["locked_cases"].add(case_id)
+    def _lock(self, case_id: str) -> None:
+        """Serialise the writers that meet on a case: duplicates joining it, its receipt, its statuses.
 
+        Without this, on PostgreSQL (READ COMMITTED) a duplicate could be held just after the receipt that
+        confirms the case had looked for held duplicates, and wait for ever. The row lock makes one wait for
+        the other's commit. SQLite already serialises writers (BEGIN IMMEDIATE); its dialect leaves FOR
+        UPDATE out.
+        """
+        locked: set[str] = self.cache.setdefault("locked", set())
+        if case_id not in locked:
+            self.session.execute(select(Case.id).where(Case.id == case_id).with_for_update())
+            locked.add(case_id)
 
-def _existing_case_ids(context: InboxContext) -> set[str]:
-    """Which report ids of this batch already name a case (one query per transaction)."""
-    existing: set[str] | None = context.cache.get("case_ids")
-    if existing is None:
-        ids = [document.claims["jti"] for document in context.documents if document.typ == REPORT]
-        query = select(Case.id).where(Case.id.in_(ids))
-        existing = set(context.session.connection().execute(query).scalars()) if ids else set()
-        context.cache["case_ids"] = existing
-    return existing
+    # Reports ---------------------------------------------------------------------------------------
 
+    def take_report(self, claims: dict[str, Any], token: str, origin: str) -> None:
+        """Route a verified report: open a case, or join the live case at its location.
 
-def fingerprints_of(header: dict) -> list[tuple[str, str]]:  # type: ignore[type-arg]
-    pairs = [("url", header["url_fingerprint"])]
-    pairs += [(item["alg"], item["value"]) for item in header["content_hashes"]]
-    return pairs
-
-
-class CaseHandlers:
-    """The exchange's document handlers, bound to the exchange's signer (for duplicate notices)."""
-
-    def __init__(self, signer: Signer) -> None:
-        self.signer = signer
-
-    def handlers(self) -> dict[str, Handler]:
-        return {REPORT: self.report, RECEIPT: self.receipt, STATUS: self.status}
-
-    def report(self, document: VerifiedMessage, context: InboxContext) -> None:
-        origin = _require_direct(document, context)
-        session, now = context.session, context.now
-        require_active(session, origin)
-        claims = document.claims
+        Raises (before any write):
+            NoRouteError, HostedAtOriginError, MessageIdReusedError.
+        """
         header = claims["header"]
-        fingerprints = fingerprints_of(header)
-        known = _fingerprint_index(context)
-        matches = [(kind, value, known[(kind, value)]) for kind, value in fingerprints if (kind, value) in known]
-        if matches:
-            self._link_duplicate(document, context, matches, fingerprints)
+        # 1. Routing first: the answer depends on the header alone, not on what the exchange knows.
+        destination = route(self.session, hosting_country=header["hosting_country"], origin=origin, cache=self.cache)
+        case_id = self._locations().get(header["url_fingerprint"])
+        if case_id is not None:
+            self._join(self._case(case_id, lock=True), claims, token, origin)
             return
-        if claims["jti"] in _existing_case_ids(context):
+        if claims["jti"] in self._existing_case_ids():
             raise MessageIdReusedError(f"a case with id {claims['jti']} already exists: report ids must be new")
-        destination = route(session, hosting_country=header["hosting_country"], origin=origin, cache=context.cache)
+        self._open(claims, token, origin, destination.id)
+
+    def _open(self, claims: dict[str, Any], token: str, origin: str, destination: str) -> None:
+        header = claims["header"]
+        case_id = claims["jti"]
         values = {
-            "id": claims["jti"],
+            "id": case_id,
+            "url_fingerprint": header["url_fingerprint"],
             "origin": origin,
-            "destination": destination.id,
+            "destination": destination,
             "hosting_country": header["hosting_country"],
             "legal_status": header["legal_status"],
             "priority": header["priority"],
+            "state": PROVISIONAL,
             "confirmed_at": parse_timestamp(header["confirmed_at"]),
-            "created_at": now,
-            "status": "routed",
+            "created_at": self.now,
         }
-        context.inserts.add(Case, **values)
-        case = SimpleNamespace(**values)
-        context.cache.setdefault("cases", {})[case.id] = case
-        _existing_case_ids(context).add(case.id)
-        context.inserts.add(
-            CaseReport,
-            report_id=claims["jti"],
-            member=origin,
-            case_id=case.id,
-            duplicate=False,
-            matched_on=None,
-            received_at=now,
-        )
-        for kind, value in fingerprints:
-            context.inserts.add(Fingerprint, kind=kind, value=value, case_id=case.id)
-            known[(kind, value)] = case.id
-        context.outbox.enqueue(
-            destination.id, typ=REPORT, token=document.token, doc_id=claims["jti"], priority=_priority(case), now=now
-        )
+        self._add(Case, **values)
+        self._add(Location, url_fingerprint=header["url_fingerprint"], case_id=case_id)
+        self._add_report(claims, origin, case_id, duplicate=False, state=OPENED)
+        self.cache.setdefault("opened", {})[case_id] = _Pending(**values, status=None)
+        self._locations()[header["url_fingerprint"]] = case_id
+        self._existing_case_ids().add(case_id)
+        self._send(destination, REPORT, token, case_id, origin, header["priority"])
+        links = self._same_material(case_id, header["content_hashes"])
+        if links:
+            self._notify(destination, MATERIAL, header["priority"], case_id=case_id, links=links)
 
-    def _link_duplicate(
+    def _add_report(
         self,
-        document: VerifiedMessage,
-        context: InboxContext,
-        matches: list[tuple[str, str, str]],
-        fingerprints: list[tuple[str, str]],
+        claims: dict[str, Any],
+        origin: str,
+        case_id: str,
+        *,
+        duplicate: bool,
+        state: str,
+        token: str | None = None,
     ) -> None:
-        session, now, claims = context.session, context.now, document.claims
-        origin = document.author.member_id
-        # The oldest matching case wins, so a report matching two cases joins the one opened first.
-        batch_cases: dict[str, Any] = context.cache.setdefault("cases", {})
-        cases = [batch_cases.get(case_id) or session.get(Case, case_id) for case_id in {c for _, _, c in matches}]
-        case = min((c for c in cases if c is not None), key=lambda c: (c.created_at, c.id))
-        _lock_case(context, case.id)
-        matched_on = sorted(
-            {"url" if kind == "url" else "content_hash" for kind, _, case_id in matches if case_id == case.id}
-        )
-        context.inserts.add(
+        header = claims["header"]
+        self._add(
             CaseReport,
             report_id=claims["jti"],
             member=origin,
-            case_id=case.id,
-            duplicate=True,
-            matched_on=",".join(matched_on),
-            received_at=now,
+            case_id=case_id,
+            duplicate=duplicate,
+            state=state,
+            received_at=self.now,
+            hosting_country=header["hosting_country"],
+            priority=header["priority"],
+            hashes=[[item["alg"], item["value"]] for item in header["content_hashes"]],
+            token=token,
         )
-        # New fingerprints the duplicate brings (another hash of the same file) join the case.
-        known = _fingerprint_index(context)
-        for kind, value in fingerprints:
-            if (kind, value) not in known:
-                context.inserts.add(Fingerprint, kind=kind, value=value, case_id=case.id)
-                known[(kind, value)] = case.id
-        notice = self.signer.claims(
-            origin,
-            now=now,
-            report_id=claims["jti"],
-            case_id=case.id,
-            matched_on=matched_on,
-            destination=case.destination,
-        )
-        token = self.signer.sign_compact(DUPLICATE, notice)
-        context.outbox.enqueue(
-            origin, typ=DUPLICATE, token=token, doc_id=notice["jti"], priority=_priority(case), now=now
-        )
-        # The newcomer hears everything the case has heard so far, in order.
-        for status in session.scalars(select(CaseStatus).where(CaseStatus.case_id == case.id).order_by(CaseStatus.id)):
-            context.outbox.enqueue(
-                origin, typ=STATUS, token=status.token, doc_id=status.doc_id, priority=_priority(case), now=now
-            )
 
-    def receipt(self, document: VerifiedMessage, context: InboxContext) -> None:
-        author = _require_direct(document, context)
-        session, claims = context.session, document.claims
-        link = session.scalar(
-            select(CaseReport).where(CaseReport.report_id == claims["report_id"], CaseReport.duplicate.is_(False))
-        )
+    def _same_material(self, case_id: str, content_hashes: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """Link a new case to the confirmed cases that share a content hash; return the notice's links."""
+        matches = self._hash_matches()
+        matched: dict[str, list[str]] = {}
+        for item in content_hashes:
+            for other in matches.get((item["alg"], item["value"]), []):
+                if other != case_id and item["alg"] not in matched.setdefault(other, []):
+                    matched[other].append(item["alg"])
+        if not matched:
+            return []
+        known = {
+            case.id: case
+            for case in self.session.scalars(select(Case).where(Case.id.in_(list(matched)), Case.state == CONFIRMED))
+        }
+        earliest = sorted(known.values(), key=lambda case: (case.confirmed_at, case.id))[:MAX_MATERIAL_LINKS]
+        links = []
+        for other in earliest:
+            algs = sorted(matched[other.id])
+            self._add(MaterialLink, case_id=case_id, linked_case_id=other.id, matched_on=algs, created_at=self.now)
+            links.append(
+                {
+                    "case_id": other.id,
+                    "matched_on": algs,
+                    "legal_status": other.legal_status,
+                    "hosting_country": other.hosting_country,
+                    "first_reported_at": format_timestamp(other.confirmed_at),
+                    "status": other.status,
+                }
+            )
+        return links
+
+    def _join(self, case: Any, claims: dict[str, Any], token: str, origin: str) -> None:
+        """A report of a live case's location: hold it (provisional case) or send it to be verified."""
+        if case.state == PROVISIONAL:
+            self._add_report(claims, origin, case.id, duplicate=True, state=HELD, token=token)
+            return
+        self._add_report(claims, origin, case.id, duplicate=True, state=PENDING)
+        self._send(case.destination, REPORT, token, claims["jti"], origin, claims["header"]["priority"])
+
+    # Receipts --------------------------------------------------------------------------------------
+
+    def take_receipt(self, claims: dict[str, Any], token: str, author: str) -> None:
+        """The destination stored a report: confirm its case, or verify a duplicate; relay to the reporter.
+
+        Raises (before any write): UnknownCaseError, NotCaseDestinationError, UnexpectedReceiptError.
+        """
+        link = self.session.get(CaseReport, (claims["report_id"], claims["aud"]))
         if link is None:
-            raise UnknownCaseError(f"no case was opened by report {claims['report_id']}")
-        case = session.get(Case, link.case_id)
-        if case is None:  # A fingerprint or link without its case would be a broken database.
-            raise UnknownCaseError(f"no case {link.case_id}")
+            raise UnknownCaseError(f"no report {claims['report_id']} from {claims['aud']} was routed here")
+        case = self._case(link.case_id, lock=True)
         if case.destination != author:
             raise NotCaseDestinationError(f"{author} is not the destination of case {case.id}")
-        if claims["aud"] != case.origin:
-            raise WrongRecipientError(f"the receipt must be addressed to the origin {case.origin}")
-        received_at = parse_timestamp(claims["received_at"])  # Checked on every receipt it relays.
-        if case.received_at is None:
-            case.received_at = received_at
-            if case.status == "routed":
-                case.status, case.status_at = "received", case.received_at
-        context.outbox.enqueue(
-            case.origin,
-            typ=RECEIPT,
-            token=document.token,
-            doc_id=claims["jti"],
-            priority=_priority(case),
-            now=context.now,
+        received_at = parse_timestamp(claims["received_at"])
+        if link.state == OPENED and case.state == REJECTED:
+            raise UnexpectedReceiptError(f"case {case.id} was rejected; its receipt comes too late")
+        if link.state not in (OPENED, PENDING, VERIFIED):
+            raise UnexpectedReceiptError(f"report {link.report_id} was not sent to {author}")
+        newly_verified = link.state == PENDING
+        if link.state == OPENED and case.state == PROVISIONAL:
+            self._confirm(case, link, received_at)
+        elif newly_verified:
+            self._verify_duplicate(case, link)
+        # The duplicate notice goes first, then the receipt, then the history: a node accepts a receipt
+        # only from the destination it was told of.
+        self._send(link.member, RECEIPT, token, claims["jti"], author, link.priority)
+        if newly_verified:
+            self._send_history(case, link.member, link.priority)
+
+    def _confirm(self, case: Case, link: CaseReport, received_at: dt.datetime) -> None:
+        case.state, case.received_at = CONFIRMED, received_at
+        self._attach_hashes(case.id, link)
+        link.settled_at = self.now
+        held = self.session.scalars(
+            select(CaseReport)
+            .where(CaseReport.case_id == case.id, CaseReport.state == HELD)
+            .order_by(CaseReport.received_at, CaseReport.report_id)
+        )
+        for duplicate in held:
+            if duplicate.token is not None:
+                self._send(
+                    case.destination, REPORT, duplicate.token, duplicate.report_id, duplicate.member, duplicate.priority
+                )
+            duplicate.state, duplicate.token = PENDING, None
+
+    def _verify_duplicate(self, case: Case, link: CaseReport) -> None:
+        link.state, link.settled_at = VERIFIED, self.now
+        self._attach_hashes(case.id, link)
+        self._notify(
+            link.member,
+            DUPLICATE,
+            link.priority,
+            report_id=link.report_id,
+            case_id=case.id,
+            matched_on=["url"],
+            destination=case.destination,
+            first_reported_at=format_timestamp(case.confirmed_at),
         )
 
-    def status(self, document: VerifiedMessage, context: InboxContext) -> None:
-        author = _require_direct(document, context)
-        session, now, claims = context.session, context.now, document.claims
-        case = session.get(Case, claims["case_id"])
+    def _attach_hashes(self, case_id: str, link: CaseReport) -> None:
+        """The hashes a confirmed report brought start to match, now that its destination vouched for it."""
+        if not link.hashes:
+            return
+        attached: dict[str, set[tuple[str, str]]] = self.cache.setdefault("attached_hashes", {})
+        present = attached.get(case_id)
+        if present is None:
+            query = select(CaseHash.alg, CaseHash.value).where(CaseHash.case_id == case_id)
+            present = attached[case_id] = set(self.session.execute(query).tuples())
+        for alg, value in link.hashes:
+            if (alg, value) not in present:
+                self.session.add(CaseHash(alg=alg, value=value, case_id=case_id))
+                present.add((alg, value))
+
+    def _send_history(self, case: Case, member: str, priority: str) -> None:
+        """A newly verified duplicate reporter hears every status the case has had so far, in order."""
+        for status in self.session.scalars(
+            select(CaseStatus).where(CaseStatus.case_id == case.id).order_by(CaseStatus.id)
+        ):
+            self._send(member, STATUS, status.token, status.doc_id, case.destination, priority)
+
+    # Statuses and notes ----------------------------------------------------------------------------
+
+    def take_status(self, claims: dict[str, Any], token: str, author: str, clock_skew: dt.timedelta) -> None:
+        """Record a status from the case's destination and fan its code out to everyone following the case.
+
+        Raises (before any write): UnknownCaseError, NotCaseDestinationError, CaseNotConfirmedError,
+        StatusTimeError.
+        """
+        case = self.session.get(Case, claims["case_id"])
         if case is None:
             raise UnknownCaseError(f"no case {claims['case_id']}")
-        _lock_case(context, case.id)
+        self._lock(case.id)
         if case.destination != author:
             raise NotCaseDestinationError(f"{author} is not the destination of case {case.id}")
+        if case.state != CONFIRMED:
+            raise CaseNotConfirmedError(f"case {case.id} is {case.state}: a status needs a confirmed case")
         at = parse_timestamp(claims["at"])
-        context.inserts.add(
-            CaseStatus,
-            case_id=case.id,
-            doc_id=claims["jti"],
-            status=claims["status"],
-            at=at,
-            received_at=now,
-            token=document.token,
+        if at > self.now + clock_skew or at < case.created_at - clock_skew:
+            raise StatusTimeError("a status must not be dated in the future or before its case existed")
+        self.session.add(
+            CaseStatus(
+                case_id=case.id, doc_id=claims["jti"], status=claims["status"], at=at, received_at=self.now, token=token
+            )
         )
         case.status, case.status_at = claims["status"], at
         milestone = {"ntd_sent": "ntd_sent_at", "police_notified": "police_notified_at", "removed": "removed_at"}
         if claims["status"] in milestone and getattr(case, milestone[claims["status"]]) is None:
             setattr(case, milestone[claims["status"]], at)
-        subscribers = set(session.scalars(select(CaseReport.member).where(CaseReport.case_id == case.id)))
-        for member in sorted(subscribers - {author}):
-            context.outbox.enqueue(
-                member, typ=STATUS, token=document.token, doc_id=claims["jti"], priority=_priority(case), now=now
+        for member in self._followers(case) - {author}:
+            self._send(member, STATUS, token, claims["jti"], author, case.priority)
+
+    def _followers(self, case: Case) -> set[str]:
+        """The origin and every member whose duplicate the destination confirmed."""
+        verified = self.session.scalars(
+            select(CaseReport.member).where(CaseReport.case_id == case.id, CaseReport.state == VERIFIED)
+        )
+        return {case.origin, *verified}
+
+    def take_note(self, claims: dict[str, Any], token: str, author: str) -> None:
+        """Relay a destination's free-text note to the case's origin, and to nobody else.
+
+        Raises (before any write): UnknownCaseError, NotCaseDestinationError, WrongRecipientError.
+        """
+        case = self.session.get(Case, claims["case_id"])
+        if case is None:
+            raise UnknownCaseError(f"no case {claims['case_id']}")
+        if case.destination != author:
+            raise NotCaseDestinationError(f"{author} is not the destination of case {case.id}")
+        if claims["aud"] != case.origin:
+            raise WrongRecipientError("a note goes to the case's origin only")
+        self._send(case.origin, NOTE, token, claims["jti"], author, case.priority)
+
+    # Dead letters ----------------------------------------------------------------------------------
+
+    def dead_letter(self, typ: str, doc_id: str, author: str, error: str) -> None:
+        """A document went dead in the outbox: a report that never reached a hotline that accepted it."""
+        if typ != REPORT:
+            return
+        link = self.session.get(CaseReport, (doc_id, author))
+        if link is None:
+            return
+        code = error.split(":", 1)[0].strip() or "refused"
+        self._lock(link.case_id)
+        case = self.session.get(Case, link.case_id)
+        if case is None:
+            return
+        if link.state == OPENED and case.state == PROVISIONAL:
+            self._reject(case, link, code)
+        elif link.state == PENDING:
+            link.state, link.refused_reason, link.settled_at = REFUSED, code, self.now
+            self._refuse(link, code)
+
+    def _reject(self, case: Case, link: CaseReport, code: str) -> None:
+        case.state, case.rejected_at, case.rejected_reason = REJECTED, self.now, code
+        link.settled_at, link.refused_reason = self.now, code
+        self.session.execute(delete(Location).where(Location.case_id == case.id))
+        self.session.flush()
+        self._refuse(link, code)
+        held = list(
+            self.session.scalars(
+                select(CaseReport)
+                .where(CaseReport.case_id == case.id, CaseReport.state == HELD)
+                .order_by(CaseReport.received_at, CaseReport.report_id)
             )
+        )
+        for duplicate in held:
+            self._reroute(duplicate)
+
+    def _refuse(self, link: CaseReport, code: str) -> None:
+        self._notify(
+            link.member,
+            REFUSAL,
+            link.priority,
+            report_id=link.report_id,
+            error=code if _CODE.fullmatch(code) else "refused",
+            message="the report did not reach a hotline that accepted it; check the URL and resubmit",
+            at=format_timestamp(self.now),
+        )
+
+    def _reroute(self, duplicate: CaseReport) -> None:
+        """A report held on a rejected case goes on as a case of its own (or joins another live case)."""
+        token = duplicate.token
+        if token is None:
+            return
+        claims = _claims_of(token)
+        header = claims["header"]
+        try:
+            destination = route(self.session, hosting_country=header["hosting_country"], origin=duplicate.member)
+        except ProtocolError as exc:
+            duplicate.state, duplicate.token, duplicate.refused_reason = REFUSED, None, exc.code
+            self._refuse(duplicate, exc.code)
+            return
+        live = self.session.get(Location, header["url_fingerprint"])
+        if live is not None:
+            duplicate.case_id = live.case_id
+            case = self._case(live.case_id, lock=True)
+            if case.state == PROVISIONAL:
+                duplicate.state = HELD
+                return
+            duplicate.state, duplicate.token = PENDING, None
+            self._send(case.destination, REPORT, token, duplicate.report_id, duplicate.member, duplicate.priority)
+            return
+        if self.session.get(Case, claims["jti"]) is not None:
+            duplicate.state, duplicate.token, duplicate.refused_reason = REFUSED, None, "message_id_reused"
+            self._refuse(duplicate, "message_id_reused")
+            return
+        # It opens the case at this location: the case row first, then the report moves onto it.
+        case = Case(
+            id=claims["jti"],
+            url_fingerprint=header["url_fingerprint"],
+            origin=duplicate.member,
+            destination=destination.id,
+            hosting_country=header["hosting_country"],
+            legal_status=header["legal_status"],
+            priority=header["priority"],
+            state=PROVISIONAL,
+            confirmed_at=parse_timestamp(header["confirmed_at"]),
+            created_at=self.now,
+        )
+        self.session.add(case)
+        self.session.flush()
+        self.session.add(Location(url_fingerprint=header["url_fingerprint"], case_id=case.id))
+        duplicate.case_id, duplicate.duplicate, duplicate.state, duplicate.token = case.id, False, OPENED, None
+        self.session.flush()
+        self._send(destination.id, REPORT, token, case.id, duplicate.member, header["priority"])
+
+
+@dataclass
+class _Pending:
+    """A case opened in this transaction, whose row is not written yet (bulk inserts)."""
+
+    id: str
+    url_fingerprint: str
+    origin: str
+    destination: str
+    hosting_country: str
+    legal_status: str
+    priority: str
+    state: str
+    confirmed_at: dt.datetime
+    created_at: dt.datetime
+    status: str | None
+
+
+class CaseHandlers:
+    """The exchange's document handlers, bound to the exchange's signer (for notices)."""
+
+    def __init__(self, signer: Signer, *, clock_skew: dt.timedelta) -> None:
+        self.signer = signer
+        self.clock_skew = clock_skew
+
+    def handlers(self) -> dict[str, Handler]:
+        return {REPORT: self.report, RECEIPT: self.receipt, STATUS: self.status, NOTE: self.note}
+
+    def _book(self, context: InboxContext) -> CaseBook:
+        book: CaseBook | None = context.cache.get("book")
+        if book is None:
+            book = CaseBook(
+                session=context.session,
+                signer=self.signer,
+                outbox=context.outbox,
+                now=context.now,
+                inserts=context.inserts,
+                cache=context.cache,
+                batch_reports=[document.claims for document in context.documents if document.typ == REPORT],
+            )
+            context.cache["book"] = book
+        return book
+
+    def report(self, document: VerifiedMessage, context: InboxContext) -> None:
+        origin = _require_direct(document, context)
+        require_active(context.session, origin)
+        self._book(context).take_report(document.claims, document.token, origin)
+
+    def receipt(self, document: VerifiedMessage, context: InboxContext) -> None:
+        author = _require_direct(document, context)
+        self._book(context).take_receipt(document.claims, document.token, author)
+
+    def status(self, document: VerifiedMessage, context: InboxContext) -> None:
+        author = _require_direct(document, context)
+        self._book(context).take_status(document.claims, document.token, author, self.clock_skew)
+
+    def note(self, document: VerifiedMessage, context: InboxContext) -> None:
+        author = _require_direct(document, context)
+        self._book(context).take_note(document.claims, document.token, author)
+
+
+def dead_letters(signer: Signer, outbox_model: type[Any]) -> Any:
+    """The exchange's dead-letter hook for the outbox (see CaseBook.dead_letter)."""
+
+    def on_dead(session: DBSession, row: Any, error: str, now: dt.datetime) -> None:
+        book = CaseBook(session=session, signer=signer, outbox=Outbox(session, outbox_model), now=now)
+        book.dead_letter(row.typ, row.doc_id, row.author, error)
+
+    return on_dead

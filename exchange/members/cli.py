@@ -54,6 +54,20 @@ def suspend_member(member_id: str) -> None:
     click.echo(f"member {member_id} suspended")
 
 
+@members_cli.command("reinstate")
+@click.argument("member_id")
+@with_appcontext
+def reinstate_member(member_id: str) -> None:
+    """Route to and accept from a suspended member again (refused if another member covers its countries)."""
+    rt = runtime()
+    try:
+        set_member_status(rt.db.session, member_id, "active")
+    except ProtocolError as exc:
+        raise click.ClickException(exc.message) from exc
+    rt.db.session.commit()
+    click.echo(f"member {member_id} reinstated")
+
+
 @members_cli.command("list")
 @with_appcontext
 def list_members() -> None:

@@ -62,9 +62,24 @@ def save_member(
 
 
 def set_member_status(session: DBSession, member_id: str, status: str) -> Member:
+    """Suspend (``suspended``) or reinstate (``active``) a member.
+
+    Reinstating refuses a member whose countries another active member covers now (reports for them went
+    to that member while this one was suspended; two members never cover one country).
+
+    Raises:
+        UnknownMemberError, MemberInputError.
+    """
     member = session.get(Member, member_id)
     if member is None:
         raise UnknownMemberError(f"no member {member_id!r}")
+    if status == "active" and member.status != "active":
+        for other in session.scalars(select(Member).where(Member.id != member_id, Member.status == "active")):
+            clash = sorted(set(other.countries) & set(member.countries))
+            if clash:
+                raise MemberInputError(
+                    f"cannot reinstate {member_id}: {other.id} covers {', '.join(clash)} now; change that first"
+                )
     member.status = status
     session.flush()
     return member

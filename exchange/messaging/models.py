@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from exchange.db import db
-from federation.models import InboundDocumentMixin, OutboxMixin, PeerMixin, SeenTransactionMixin
+from federation.models import (
+    InboundDocumentMixin,
+    MailboxBatchMixin,
+    OutboxMixin,
+    PeerMixin,
+    SeenTransactionMixin,
+    ServiceStateMixin,
+)
 
 
 class Outbox(OutboxMixin, db.Model):  # type: ignore[name-defined,misc]
@@ -22,4 +29,19 @@ class InboundDocument(InboundDocumentMixin, db.Model):  # type: ignore[name-defi
     __tablename__ = "inbound_documents"
 
 
-MODELS = {"outbox": Outbox, "peer": Peer, "seen": SeenTransaction, "inbound": InboundDocument}
+class MailboxBatch(MailboxBatchMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "mailbox_batches"
+
+
+class ServiceState(ServiceStateMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "service_state"
+
+
+MODELS = {
+    "outbox": Outbox,
+    "peer": Peer,
+    "seen": SeenTransaction,
+    "inbound": InboundDocument,
+    "mailbox_batch": MailboxBatch,
+    "state": ServiceState,
+}

@@ -1,4 +1,7 @@
-"""Network-wide figures: volumes, duplicates avoided, time to removal, and the health of every member."""
+"""Network-wide figures: volumes, duplicates avoided, refusals, time to removal, and every member's health.
+
+Figures are computed by SQL aggregation; nothing loads every case into Python.
+"""
 
 from __future__ import annotations
 
@@ -8,37 +11,63 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from exchange.cases.models import Case, CaseReport
+from exchange.cases.models import REJECTED, VERIFIED, Case, CaseReport
 from exchange.members.models import Member
 from exchange.messaging.models import Outbox, Peer
 from federation.database import DBSession
 from federation.delivery import describe_outbox
 
 THREE_DAYS = dt.timedelta(days=3)
+RECENT_REFUSALS = 50
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _counts(session: DBSession, column: Any, *where: Any) -> dict[str, int]:
+    query = select(column, func.count()).where(*where).group_by(column)
+    return {str(key): int(count) for key, count in session.execute(query).tuples()}
+
+
 def network_status(session: DBSession, *, now: dt.datetime) -> dict[str, Any]:
     """Return the network-wide status as a JSON-ready dict."""
-    cases = list(
-        session.execute(
-            select(Case.hosting_country, Case.legal_status, Case.status, Case.confirmed_at, Case.removed_at)
+    live = Case.state != REJECTED
+    total = session.scalar(select(func.count()).select_from(Case).where(live)) or 0
+    removal = [
+        (removed_at - confirmed_at).total_seconds() / 3600
+        for confirmed_at, removed_at in session.execute(
+            select(Case.confirmed_at, Case.removed_at).where(live, Case.removed_at.is_not(None))
         ).tuples()
+        if removed_at is not None
+    ]
+    duplicates = session.scalar(
+        select(func.count()).select_from(CaseReport).where(CaseReport.duplicate.is_(True), CaseReport.state == VERIFIED)
     )
-    by_country: dict[str, int] = {}
-    by_legal: dict[str, int] = {}
-    by_status: dict[str, int] = {}
-    removal_hours: list[float] = []
-    for country, legal, status, confirmed_at, removed_at in cases:
-        by_country[country] = by_country.get(country, 0) + 1
-        by_legal[legal] = by_legal.get(legal, 0) + 1
-        by_status[status] = by_status.get(status, 0) + 1
-        if removed_at is not None:
-            removal_hours.append((removed_at - confirmed_at).total_seconds() / 3600)
-    duplicates = session.scalar(select(func.count()).select_from(CaseReport).where(CaseReport.duplicate.is_(True)))
+    refusals = [
+        {
+            "report_id": report_id,
+            "origin": member,
+            "reason": reason,
+            "at": _iso(at),
+            "duplicate": bool(duplicate),
+        }
+        for report_id, member, reason, at, duplicate in session.execute(
+            select(
+                CaseReport.report_id,
+                CaseReport.member,
+                CaseReport.refused_reason,
+                CaseReport.settled_at,
+                CaseReport.duplicate,
+            )
+            .where(CaseReport.refused_reason.is_not(None))
+            .order_by(CaseReport.settled_at.desc())
+            .limit(RECENT_REFUSALS)
+        ).tuples()
+    ]
+    refused_total = session.scalar(
+        select(func.count()).select_from(CaseReport).where(CaseReport.refused_reason.is_not(None))
+    )
     members: dict[str, dict[str, Any]] = {}
     for member in session.scalars(select(Member).order_by(Member.id)):
         members[member.id] = {
@@ -61,18 +90,19 @@ def network_status(session: DBSession, *, now: dt.datetime) -> dict[str, Any]:
                 last_error=queue["last_error"],
                 certificate_expires=queue["certificate_not_after"],
             )
-    removed = len(removal_hours)
     return {
         "generated_at": now.isoformat(),
         "cases": {
-            "total": len(cases),
-            "by_hosting_country": by_country,
-            "by_legal_status": by_legal,
-            "by_status": by_status,
+            "total": total,
+            "by_hosting_country": _counts(session, Case.hosting_country, live),
+            "by_legal_status": _counts(session, Case.legal_status, live),
+            "by_state": _counts(session, Case.state),
+            "by_status": _counts(session, Case.status, live, Case.status.is_not(None)),
             "duplicates_avoided": duplicates,
-            "removed": removed,
-            "removed_within_3_days": sum(1 for hours in removal_hours if hours <= THREE_DAYS.total_seconds() / 3600),
-            "median_hours_to_removal": round(statistics.median(removal_hours), 2) if removal_hours else None,
+            "removed": len(removal),
+            "removed_within_3_days": sum(1 for hours in removal if hours <= THREE_DAYS.total_seconds() / 3600),
+            "median_hours_to_removal": round(statistics.median(removal), 2) if removal else None,
         },
+        "refusals": {"total": refused_total, "recent": refusals},
         "members": members,
     }

@@ -17,10 +17,14 @@ blueprint = Blueprint("status", __name__)
 def status() -> Any:
     """Network-wide status (counts and member health; no URLs, no report contents).
 
-    For the exchange's own operators (its certificate) and for active members.
+    The whole picture, every member's health included, is for the secretariat (the exchange's own
+    certificate); an active member reads its own entry only.
     """
     rt = runtime()
     peer = current_peer()
-    if peer.member_id != rt.member_id:
-        require_active(rt.db.session, peer.member_id)
-    return jsonify(network_status(rt.db.session, now=rt.clock()))
+    figures = network_status(rt.db.session, now=rt.clock())
+    if peer.member_id == rt.member_id:
+        return jsonify(figures)
+    require_active(rt.db.session, peer.member_id)
+    own = figures["members"].get(peer.member_id, {})
+    return jsonify({"generated_at": figures["generated_at"], "members": {peer.member_id: own}})

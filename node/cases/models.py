@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from federation.models import UTCDateTime
@@ -10,14 +10,18 @@ from node.db import db
 
 
 class InboundCase(db.Model):  # type: ignore[name-defined,misc]
-    """A report another hotline forwarded to us because the content is hosted in our country."""
+    """A location hosted in our country (or routed to us as the fallback), as other hotlines reported it.
+
+    One case per location: every report of the same URL that reaches us joins it (``InboundReport``), so
+    nobody here assesses the same location twice. Its id is the id of the first report of it.
+    """
 
     __tablename__ = "inbound_cases"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     origin: Mapped[str] = mapped_column(String(64), index=True)
     url: Mapped[str] = mapped_column(Text)
-    url_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    url_fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     hosting_country: Mapped[str] = mapped_column(String(2))
     legal_status: Mapped[str] = mapped_column(String(32))
     priority: Mapped[str] = mapped_column(String(16))
@@ -26,6 +30,26 @@ class InboundCase(db.Model):  # type: ignore[name-defined,misc]
     confirmed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     status: Mapped[str] = mapped_column(String(32), default="received")
+    same_material: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    """Earlier cases elsewhere with the same content, as the exchange told us (a ``material`` notice)."""
+
+
+class InboundReport(db.Model):  # type: ignore[name-defined,misc]
+    """One hotline's report of an inbound case: the first that opened it, and every later one of the same URL."""
+
+    __tablename__ = "inbound_reports"
+
+    origin: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("inbound_cases.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    hosting_country: Mapped[str] = mapped_column(String(2))
+    legal_status: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16))
+    content_hashes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    confirmed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class CaseEvent(db.Model):  # type: ignore[name-defined,misc]
@@ -40,5 +64,6 @@ class CaseEvent(db.Model):  # type: ignore[name-defined,misc]
     status: Mapped[str] = mapped_column(String(32))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Free text from the destination: ours when we wrote it, or sent to us alone as the case's origin."""
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     extra: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)

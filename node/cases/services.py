@@ -1,29 +1,40 @@
-"""Reports from abroad: store, acknowledge to the origin, and send what happens back through the exchange."""
+"""Reports from abroad: store them by location, acknowledge to the origin, send what happens back.
+
+A report routed to us is checked before anything is stored: it was routed by the exchange, its URL is
+the one its routing header fingerprinted (``fingerprint_mismatch`` otherwise: the exchange routed on a
+claim only we can check), and it is hosted in a country we cover, or we are the network's fallback, or
+it is a later report of a location we already handle. Reports of one location collapse into one case,
+with every reporter kept; each gets its own signed receipt, which is what confirms it at the exchange.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from federation.canonical import url_fingerprint
 from federation.database import DBSession
-from federation.delivery import PRIORITY_NORMAL, PRIORITY_URGENT, Outbox
+from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
+from federation.messages import CASE_STATUSES, NOTE, RECEIPT, STATUS, format_timestamp, queue_priority
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
-from node.cases.models import CaseEvent, InboundCase
-
-RECEIPT = "hotline.receipt.v1"
-STATUS = "hotline.status.v1"
-CASE_STATUSES = ("assessed", "not_illegal_here", "ntd_sent", "police_notified", "removed", "reappeared", "moved")
+from node.cases.models import CaseEvent, InboundCase, InboundReport
+from node.directory.services import DirectoryCache
 
 
 class FingerprintMismatchError(ProtocolError):
     status = 422
     code = "fingerprint_mismatch"
+
+
+class NotCoveredError(ProtocolError):
+    status = 422
+    code = "not_covered"
 
 
 class UnknownCaseError(ProtocolError):
@@ -36,63 +47,94 @@ class StatusInputError(ProtocolError):
     code = "invalid_status"
 
 
-def _timestamp(value: dt.datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+class NotFromExchangeError(ProtocolError):
+    status = 403
+    code = "not_from_exchange"
 
 
-def accept_report(document: VerifiedMessage, context: InboxContext, *, signer: Signer, exchange_id: str) -> None:
-    """Store a report routed to us and queue our signed receipt for its origin."""
+@dataclass(frozen=True)
+class InboundRules:
+    """What a node needs to accept reports routed to it."""
+
+    signer: Signer
+    exchange_id: str
+    directory: DirectoryCache
+
+
+def _case_for(context: InboxContext, fingerprint: str) -> InboundCase | None:
+    """Our case at this location: one opened earlier, or in this same transaction."""
+    opened: dict[str, InboundCase] = context.cache.setdefault("inbound_cases", {})
+    if fingerprint in opened:
+        return opened[fingerprint]
+    return context.session.scalars(select(InboundCase).where(InboundCase.url_fingerprint == fingerprint)).first()
+
+
+def accept_report(document: VerifiedMessage, context: InboxContext, *, rules: InboundRules) -> None:
+    """Store a report routed to us, under its location's case, and queue our signed receipt for its origin.
+
+    Raises (before any write): WrongRecipientError, FingerprintMismatchError, NotCoveredError,
+    DirectoryUnavailableError.
+    """
     claims = document.claims
-    if claims["aud"] != exchange_id:
+    if claims["aud"] != rules.exchange_id:
         raise WrongRecipientError(f"report is addressed to {claims['aud']!r}, not routed by the exchange")
     header, body = claims["header"], claims["body"]
     # The exchange routed on the header; check the origin's header says the same as its body.
     if url_fingerprint(body["url"]) != header["url_fingerprint"]:
         raise FingerprintMismatchError("url_fingerprint does not match the canonical form of body.url")
+    case = _case_for(context, header["url_fingerprint"])
+    covered = header["hosting_country"] in rules.signer.identity.countries
+    if case is None and not covered and rules.directory.current().fallback != rules.signer.member_id:
+        raise NotCoveredError(f"this hotline does not cover {header['hosting_country']} and is not the fallback")
     now = context.now
-    context.session.add(
-        InboundCase(
-            id=claims["jti"],
-            origin=document.author.member_id,
-            url=body["url"],
-            url_fingerprint=header["url_fingerprint"],
-            hosting_country=header["hosting_country"],
-            legal_status=header["legal_status"],
-            priority=header["priority"],
-            content_hashes=header["content_hashes"],
-            details={k: v for k, v in body.items() if k != "url"},
-            confirmed_at=parse_timestamp(header["confirmed_at"]),
-            received_at=now,
-            status="received",
+    origin = document.author.member_id
+    common = {
+        "origin": origin,
+        "url": body["url"],
+        "hosting_country": header["hosting_country"],
+        "legal_status": header["legal_status"],
+        "priority": header["priority"],
+        "content_hashes": header["content_hashes"],
+        "details": {key: value for key, value in body.items() if key != "url"},
+        "confirmed_at": parse_timestamp(header["confirmed_at"]),
+        "received_at": now,
+    }
+    if case is None:
+        case = InboundCase(
+            id=claims["jti"], url_fingerprint=header["url_fingerprint"], status="received", same_material=[], **common
         )
-    )
-    receipt = signer.claims(document.author.member_id, now=now, report_id=claims["jti"], received_at=_timestamp(now))
+        context.session.add(case)
+        context.cache.setdefault("inbound_cases", {})[header["url_fingerprint"]] = case
+    elif header["priority"] == "urgent":
+        case.priority = "urgent"  # A later urgent report makes the case urgent here too.
+    context.session.add(InboundReport(id=claims["jti"], case_id=case.id, **common))
+    receipt = rules.signer.claims(origin, now=now, report_id=claims["jti"], received_at=format_timestamp(now))
     context.outbox.enqueue(
-        exchange_id,
+        rules.exchange_id,
         typ=RECEIPT,
-        token=signer.sign_compact(RECEIPT, receipt),
+        token=rules.signer.sign_compact(RECEIPT, receipt),
         doc_id=receipt["jti"],
-        priority=PRIORITY_URGENT if header["priority"] == "urgent" else PRIORITY_NORMAL,
+        author=rules.signer.member_id,
+        priority=queue_priority(header["priority"]),
         now=now,
     )
 
 
-def apply_status(document: VerifiedMessage, context: InboxContext, *, exchange_id: str) -> None:
-    """Record a status update on a case we reported (directly or as a duplicate)."""
+def apply_material(document: VerifiedMessage, context: InboxContext, *, rules: InboundRules) -> None:
+    """The exchange tells us the content of one of our cases is already known elsewhere, and how it was assessed."""
     claims = document.claims
-    if claims["aud"] != exchange_id:
-        raise WrongRecipientError(f"status is addressed to {claims['aud']!r}, not routed by the exchange")
-    context.session.add(
-        CaseEvent(
-            id=claims["jti"],
-            case_id=claims["case_id"],
-            author=document.author.member_id,
-            status=claims["status"],
-            at=parse_timestamp(claims["at"]),
-            note=claims.get("note"),
-            received_at=context.now,
-        )
-    )
+    if document.author.member_id != rules.exchange_id:
+        raise NotFromExchangeError("only the exchange links cases as the same material")
+    if claims["aud"] != context.member_id:
+        raise WrongRecipientError(f"notice is addressed to {claims['aud']!r}")
+    opened: dict[str, InboundCase] = context.cache.get("inbound_cases", {})
+    case = next((c for c in opened.values() if c.id == claims["case_id"]), None)
+    if case is None:
+        case = context.session.get(InboundCase, claims["case_id"])
+    if case is None:
+        raise UnknownCaseError(f"no case {claims['case_id']} was received here")
+    known = {link["case_id"] for link in case.same_material}
+    case.same_material = [*case.same_material, *(link for link in claims["links"] if link["case_id"] not in known)]
 
 
 def record_status(
@@ -105,7 +147,11 @@ def record_status(
     unverified_input: Any,
     now: dt.datetime,
 ) -> CaseEvent:
-    """An analyst here records what happened to a case we received; it goes back through the exchange."""
+    """An analyst here records what happened to a case we received; it goes back through the exchange.
+
+    The status code goes to every hotline that reported the location; a note goes to the case's origin
+    alone, as a separate signed document.
+    """
     case = session.get(InboundCase, case_id)
     if case is None:
         raise UnknownCaseError(f"no case {case_id} was received here")
@@ -114,25 +160,37 @@ def record_status(
     note = unverified_input.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > 2000):
         raise StatusInputError("note must be a string of at most 2000 characters")
-    fields: dict[str, Any] = {"case_id": case_id, "status": unverified_input["status"], "at": _timestamp(now)}
-    if note:
-        fields["note"] = note
-    claims = signer.claims(exchange_id, now=now, **fields)
+    priority = queue_priority(case.priority)
+    claims = signer.claims(
+        exchange_id, now=now, case_id=case_id, status=unverified_input["status"], at=format_timestamp(now)
+    )
     outbox.enqueue(
         exchange_id,
         typ=STATUS,
         token=signer.sign_compact(STATUS, claims),
         doc_id=claims["jti"],
-        priority=PRIORITY_URGENT if case.priority == "urgent" else PRIORITY_NORMAL,
+        author=signer.member_id,
+        priority=priority,
         now=now,
     )
+    if note:
+        note_claims = signer.claims(case.origin, now=now, case_id=case_id, status_id=claims["jti"], note=note)
+        outbox.enqueue(
+            exchange_id,
+            typ=NOTE,
+            token=signer.sign_compact(NOTE, note_claims),
+            doc_id=note_claims["jti"],
+            author=signer.member_id,
+            priority=priority,
+            now=now,
+        )
     event = CaseEvent(
         id=claims["jti"],
         case_id=case_id,
         author=signer.member_id,
         status=claims["status"],
         at=now,
-        note=note,
+        note=note or None,
         received_at=now,
     )
     session.add(event)
@@ -143,6 +201,9 @@ def record_status(
 
 def case_view(session: DBSession, case: InboundCase) -> dict[str, Any]:
     events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at))
+    reports = session.scalars(
+        select(InboundReport).where(InboundReport.case_id == case.id).order_by(InboundReport.received_at)
+    )
     return {
         "id": case.id,
         "origin": case.origin,
@@ -155,5 +216,10 @@ def case_view(session: DBSession, case: InboundCase) -> dict[str, Any]:
         "confirmed_at": case.confirmed_at.isoformat(),
         "received_at": case.received_at.isoformat(),
         "status": case.status,
+        "same_material": case.same_material,
+        "reports": [
+            {"id": r.id, "origin": r.origin, "received_at": r.received_at.isoformat(), "priority": r.priority}
+            for r in reports
+        ],
         "timeline": [{"status": e.status, "at": e.at.isoformat(), "by": e.author, "note": e.note} for e in events],
     }

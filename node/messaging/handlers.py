@@ -1,19 +1,32 @@
-"""Which function applies each kind of document the exchange delivers to a node."""
+"""Which function applies each kind of document the exchange delivers to a node, and what a dead letter means."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from federation.inbox import Handler
-from federation.signing import Signer
-from node.cases.services import accept_report, apply_status
-from node.reports.services import apply_duplicate, apply_receipt
+from federation.messages import DUPLICATE, MATERIAL, NOTE, RECEIPT, REFUSAL, REPORT, STATUS
+from node.cases.services import InboundRules, accept_report, apply_material
+from node.reports.services import (
+    FollowRules,
+    apply_duplicate,
+    apply_note,
+    apply_receipt,
+    apply_refusal,
+    apply_status,
+)
+from node.reports.services import dead_letter as dead_letters
+
+__all__ = ["dead_letters", "make_handlers"]
 
 
-def make_handlers(signer: Signer, *, exchange_id: str) -> dict[str, Handler]:
+def make_handlers(inbound: InboundRules, follow: FollowRules) -> dict[str, Handler]:
     return {
-        "hotline.report.v1": partial(accept_report, signer=signer, exchange_id=exchange_id),
-        "hotline.receipt.v1": apply_receipt,
-        "hotline.status.v1": partial(apply_status, exchange_id=exchange_id),
-        "hotline.duplicate.v1": partial(apply_duplicate, exchange_id=exchange_id),
+        REPORT: partial(accept_report, rules=inbound),
+        MATERIAL: partial(apply_material, rules=inbound),
+        RECEIPT: partial(apply_receipt, rules=follow),
+        DUPLICATE: partial(apply_duplicate, rules=follow),
+        REFUSAL: partial(apply_refusal, rules=follow),
+        STATUS: partial(apply_status, rules=follow),
+        NOTE: partial(apply_note, rules=follow),
     }

@@ -1,8 +1,8 @@
-"""The node's tables for reliable messaging (shapes shared with the node, see federation.models)."""
+"""The node's tables for reliable messaging (shapes shared with the exchange, see federation.models)."""
 
 from __future__ import annotations
 
-from federation.models import InboundDocumentMixin, OutboxMixin, PeerMixin, SeenTransactionMixin
+from federation.models import InboundDocumentMixin, OutboxMixin, PeerMixin, SeenTransactionMixin, ServiceStateMixin
 from node.db import db
 
 
@@ -22,4 +22,8 @@ class InboundDocument(InboundDocumentMixin, db.Model):  # type: ignore[name-defi
     __tablename__ = "inbound_documents"
 
 
-MODELS = {"outbox": Outbox, "peer": Peer, "seen": SeenTransaction, "inbound": InboundDocument}
+class ServiceState(ServiceStateMixin, db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "service_state"
+
+
+MODELS = {"outbox": Outbox, "peer": Peer, "seen": SeenTransaction, "inbound": InboundDocument, "state": ServiceState}

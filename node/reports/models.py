@@ -8,6 +8,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from federation.models import UTCDateTime
 from node.db import db
 
+# What the network has said of a report sent from here.
+SENT = "sent"  # Queued for, or accepted by, the exchange; no hotline has confirmed it yet.
+RECEIVED = "received"  # The destination's signed receipt came back.
+DUPLICATE = "duplicate"  # It is a report of a location that was already a case; we follow that case.
+REFUSED = "refused"  # The exchange refused it, or told us no hotline accepted it (a signed refusal).
+
 
 class Report(db.Model):  # type: ignore[name-defined,misc]
     """A report this hotline confirmed and forwarded abroad."""
@@ -24,9 +30,13 @@ class Report(db.Model):  # type: ignore[name-defined,misc]
     content_hashes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     confirmed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16), default=SENT)
     case_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     destination: Mapped[str | None] = mapped_column(String(64), nullable=True)
     received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    duplicate_matched_on: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    first_reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """When the case this report belongs to was first reported (a duplicate's case may be older)."""
+    refused_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    refused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
     """The operator's ``Idempotency-Key``: a retried submission returns this report, not a second one."""

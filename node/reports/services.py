@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -10,15 +11,16 @@ from sqlalchemy import select
 import schemas
 from federation.canonical import canonicalize_url, url_fingerprint
 from federation.database import DBSession
-from federation.delivery import PRIORITY_NORMAL, PRIORITY_URGENT, Outbox
+from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
+from federation.messages import REPORT, format_timestamp, queue_priority
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
 from node.cases.models import CaseEvent
-from node.reports.models import Report
+from node.directory.services import DirectoryCache, UnexpectedMemberError
+from node.reports.models import DUPLICATE, RECEIVED, REFUSED, SENT, Report
 
-REPORT = "hotline.report.v1"
 HEADER_FIELDS = ("hosting_country", "legal_status", "priority")
 BODY_FIELDS = ("media_type", "site_type", "age_group", "gender", "commercial", "notes")
 MAX_DOCUMENT_CHARS = 32768
@@ -44,6 +46,16 @@ class UnknownReportError(ProtocolError):
 class NotFromExchangeError(ProtocolError):
     status = 403
     code = "not_from_exchange"
+
+
+class UnknownCaseError(ProtocolError):
+    status = 404
+    code = "unknown_case"
+
+
+class StatusTimeError(ProtocolError):
+    status = 422
+    code = "status_time_invalid"
 
 
 def confirm_report(
@@ -92,7 +104,7 @@ def confirm_report(
         "hosting_country": hosting_country,
         "legal_status": unverified_input.get("legal_status"),
         "priority": unverified_input.get("priority", "normal"),
-        "confirmed_at": now.isoformat().replace("+00:00", "Z"),
+        "confirmed_at": format_timestamp(now),
     }
     body = {"url": url, **{key: unverified_input[key] for key in BODY_FIELDS if key in unverified_input}}
     claims = signer.claims(exchange_id, now=now, header=header, body=body)
@@ -119,57 +131,163 @@ def confirm_report(
         typ=REPORT,
         token=token,
         doc_id=claims["jti"],
-        priority=PRIORITY_URGENT if report.priority == "urgent" else PRIORITY_NORMAL,
+        author=signer.member_id,
+        priority=queue_priority(report.priority),
         now=now,
     )
     session.flush()
     return report, True
 
 
-def apply_receipt(document: VerifiedMessage, context: InboxContext) -> None:
-    """The destination stored our report."""
+@dataclass(frozen=True)
+class FollowRules:
+    """What a node needs to authorize the documents the exchange relays about its reports."""
+
+    exchange_id: str
+    directory: DirectoryCache
+    clock_skew: dt.timedelta
+
+
+def _own_report(context: InboxContext, report_id: str) -> Report:
+    report = context.session.get(Report, report_id)
+    if report is None:
+        raise UnknownReportError(f"no report {report_id} was sent from here")
+    return report
+
+
+def _require_exchange(document: VerifiedMessage, context: InboxContext, rules: FollowRules) -> None:
+    if document.author.member_id != rules.exchange_id:
+        raise NotFromExchangeError("only the exchange issues this notice")
+    if document.claims["aud"] != context.member_id:
+        raise WrongRecipientError(f"notice is addressed to {document.claims['aud']!r}")
+
+
+def apply_receipt(document: VerifiedMessage, context: InboxContext, *, rules: FollowRules) -> None:
+    """The destination stored our report. It must be the destination we expect for it.
+
+    Raises (before any write): UnknownReportError, WrongRecipientError, UnexpectedMemberError,
+    DirectoryUnavailableError.
+    """
     claims = document.claims
     if claims["aud"] != context.member_id:
         raise WrongRecipientError(f"receipt is addressed to {claims['aud']!r}")
-    report = context.session.get(Report, claims["report_id"])
-    if report is None:
-        raise UnknownReportError(f"no report {claims['report_id']} was sent from here")
-    report.destination = document.author.member_id
+    report = _own_report(context, claims["report_id"])
+    author = document.author.member_id
+    if report.destination is not None:
+        # A duplicate notice named the destination; the receipt must come from it.
+        rules.directory.require(author, expected=report.destination, what="a receipt")
+    else:
+        expected = rules.directory.current().covering(report.hosting_country)
+        rules.directory.require(author, expected=expected, what="a receipt")
+    report.destination = author
     report.received_at = parse_timestamp(claims["received_at"])
     if report.case_id is None:
         report.case_id = report.id
+        report.first_reported_at = report.confirmed_at
+    if report.state == SENT:
+        report.state = RECEIVED
+    _follow(context, report)
 
 
-def apply_duplicate(document: VerifiedMessage, context: InboxContext, *, exchange_id: str) -> None:
-    """The exchange linked our report to an existing case: follow that case from now on."""
+def apply_duplicate(document: VerifiedMessage, context: InboxContext, *, rules: FollowRules) -> None:
+    """Our report named the location of an existing case, and its destination confirmed it: follow that case."""
+    _require_exchange(document, context, rules)
     claims = document.claims
-    if document.author.member_id != exchange_id:
-        raise NotFromExchangeError("only the exchange issues duplicate notices")
-    if claims["aud"] != context.member_id:
-        raise WrongRecipientError(f"notice is addressed to {claims['aud']!r}")
-    report = context.session.get(Report, claims["report_id"])
-    if report is None:
-        raise UnknownReportError(f"no report {claims['report_id']} was sent from here")
+    report = _own_report(context, claims["report_id"])
     report.case_id = claims["case_id"]
     report.destination = claims["destination"]
-    report.duplicate_matched_on = ",".join(claims["matched_on"])
+    report.first_reported_at = parse_timestamp(claims["first_reported_at"])
+    report.state = DUPLICATE
+    _follow(context, report)
+
+
+def _follow(context: InboxContext, report: Report) -> None:
+    """Statuses of the report's case may follow in this same transaction, before the change is flushed."""
+    context.cache.setdefault("following", {})[report.case_id] = report
+
+
+def apply_refusal(document: VerifiedMessage, context: InboxContext, *, rules: FollowRules) -> None:
+    """No hotline accepted our report (refused at the destination, or undeliverable): show why."""
+    _require_exchange(document, context, rules)
+    claims = document.claims
+    report = _own_report(context, claims["report_id"])
+    report.state, report.refused_reason = REFUSED, claims["error"]
+    report.refused_at = parse_timestamp(claims["at"])
+
+
+def _followed(context: InboxContext, case_id: str, author: str) -> Report:
+    """Our report that follows ``case_id``, which ``author`` must be the destination of.
+
+    Raises: UnknownCaseError, UnexpectedMemberError.
+    """
+    report = context.cache.get("following", {}).get(case_id)
+    if report is None:
+        report = context.session.scalars(select(Report).where(Report.case_id == case_id).limit(1)).first()
+    if report is None:
+        raise UnknownCaseError(f"this node follows no case {case_id}")
+    if report.destination != author:
+        raise UnexpectedMemberError(f"only {report.destination}, the case's destination, reports on case {case_id}")
+    return report
+
+
+def apply_status(document: VerifiedMessage, context: InboxContext, *, rules: FollowRules) -> None:
+    """Record a status update on a case we follow, from that case's destination, dated plausibly.
+
+    Raises (before any write): WrongRecipientError, UnknownCaseError, UnexpectedMemberError, StatusTimeError.
+    """
+    claims = document.claims
+    if claims["aud"] != rules.exchange_id:
+        raise WrongRecipientError(f"status is addressed to {claims['aud']!r}, not routed by the exchange")
+    report = _followed(context, claims["case_id"], document.author.member_id)
+    at = parse_timestamp(claims["at"])
+    began = report.first_reported_at or report.confirmed_at
+    if at > context.now + rules.clock_skew or at < began - rules.clock_skew:
+        raise StatusTimeError("a status must not be dated in the future or before its case existed")
+    event = CaseEvent(
+        id=claims["jti"],
+        case_id=claims["case_id"],
+        author=document.author.member_id,
+        status=claims["status"],
+        at=at,
+        received_at=context.now,
+    )
+    context.session.add(event)
+    # A note on this status may follow in the same transaction, before this row is flushed.
+    context.cache.setdefault("case_events", {})[(event.author, event.id)] = event
+
+
+def apply_note(document: VerifiedMessage, context: InboxContext, *, rules: FollowRules) -> None:
+    """A free-text note from the destination of a case we reported first, on one of its status updates."""
+    claims = document.claims
+    if claims["aud"] != context.member_id:
+        raise WrongRecipientError(f"note is addressed to {claims['aud']!r}")
+    author = document.author.member_id
+    _followed(context, claims["case_id"], author)
+    key = (author, claims["status_id"])
+    event = context.cache.get("case_events", {}).get(key) or context.session.get(CaseEvent, key)
+    if event is None or event.case_id != claims["case_id"]:
+        raise UnknownCaseError(f"no status {claims['status_id']} of case {claims['case_id']} to attach a note to")
+    event.note = claims["note"]
+
+
+def dead_letter(session: DBSession, row: Any, error: str, now: dt.datetime) -> None:
+    """The exchange refused one of our reports outright (no route, say): the analyst must see it."""
+    if row.typ != REPORT:
+        return
+    report = session.get(Report, row.doc_id)
+    if report is not None and report.state == SENT:
+        report.state, report.refused_at = REFUSED, now
+        report.refused_reason = error.split(":", 1)[0].strip()[:64] or "refused"
 
 
 def report_view(session: DBSession, report: Report) -> dict[str, Any]:
-    """A report with its timeline, as the local API shows it."""
+    """The report with its timeline, as the local API shows it."""
     events = []
     if report.case_id is not None:
         events = list(
             session.scalars(select(CaseEvent).where(CaseEvent.case_id == report.case_id).order_by(CaseEvent.at))
         )
-    if report.duplicate_matched_on:
-        state = "duplicate"
-    elif report.received_at:
-        state = "received"
-    else:
-        state = "sent"
-    if events:
-        state = events[-1].status
+    state = events[-1].status if events and report.state in (RECEIVED, DUPLICATE) else report.state
     return {
         "id": report.id,
         "url": report.url,
@@ -185,8 +303,11 @@ def report_view(session: DBSession, report: Report) -> dict[str, Any]:
         "case_id": report.case_id,
         "destination": report.destination,
         "received_at": report.received_at.isoformat() if report.received_at else None,
-        "duplicate_of": report.case_id if report.duplicate_matched_on else None,
-        "duplicate_matched_on": report.duplicate_matched_on.split(",") if report.duplicate_matched_on else None,
+        "duplicate_of": report.case_id if report.state == DUPLICATE else None,
+        "first_reported_at": report.first_reported_at.isoformat() if report.first_reported_at else None,
+        "refused": {"reason": report.refused_reason, "at": report.refused_at.isoformat() if report.refused_at else None}
+        if report.state == REFUSED
+        else None,
         "timeline": [
             {"status": event.status, "at": event.at.isoformat(), "by": event.author, "note": event.note}
             for event in events

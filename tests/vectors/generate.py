@@ -87,9 +87,18 @@ def build() -> dict[str, Any]:
         other_dir = root / "other-ca"
         authority.create_ca(other_dir, "Some Other CA", now=issued)
         other = issue_dev_identity(other_dir, root / "other", "hotline-nl", countries=("NL",), days=3650, now=issued)
+        superseded = issue_dev_identity(
+            ca_dir, root / "superseded", "hotline-nl", countries=("NL",), days=3650, now=issued
+        )
         serial = x509.load_pem_x509_certificate(revoked.cert.read_bytes()).serial_number
         authority.revoke(ca_dir, serial, reason="keyCompromise", now=issued + dt.timedelta(hours=1))
-        crl = authority.publish_crl(ca_dir, days=3650 * 3, now=issued + dt.timedelta(hours=1))
+        older_crl = authority.publish_crl(ca_dir, days=3650 * 3, now=issued + dt.timedelta(hours=1))
+        # Rotated away from two minutes before the verifier's clock: documents it signed before then are
+        # still good when relayed, but no hop may accept a new document from it.
+        superseded_at = VERIFY_AT - dt.timedelta(minutes=2)
+        superseded_serial = x509.load_pem_x509_certificate(superseded.cert.read_bytes()).serial_number
+        authority.revoke(ca_dir, superseded_serial, reason="superseded", now=superseded_at)
+        crl = authority.publish_crl(ca_dir, days=3650 * 3, now=superseded_at)
 
         signers = {
             name: Signer.from_files(identity.key, identity.cert)
@@ -100,6 +109,7 @@ def build() -> dict[str, Any]:
                 "revoked": revoked,
                 "short": short,
                 "other": other,
+                "superseded": superseded,
             }.items()
         }
         url = "http://Example.COM/gallery/../album/1.html#top"
@@ -130,17 +140,59 @@ def build() -> dict[str, Any]:
             case_id=CASE_ID,
             status="removed",
             at=stamp,
+        )
+        note = signers["de"].claims(
+            "hotline-nl",
+            now=at,
+            jti="5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+            case_id=CASE_ID,
+            status_id=status["jti"],
             note="host confirmed removal",
         )
         duplicate = signers["exchange"].claims(
-            "hotline-de",
+            "hotline-fr",
             now=at,
             jti="2b3c4d5e-6f7a-4b9c-8d1e-2f3a4b5c6d7e",
             report_id="3c4d5e6f-7a8b-4c0d-9e2f-3a4b5c6d7e8f",
             case_id=CASE_ID,
             matched_on=["url"],
             destination="hotline-de",
+            first_reported_at=stamp,
         )
+        refusal = signers["exchange"].claims(
+            "hotline-nl",
+            now=at,
+            jti="6f7a8b9c-0d1e-4f2a-9b3c-4d5e6f7a8b9c",
+            report_id=CASE_ID,
+            error="fingerprint_mismatch",
+            message="the report did not reach a hotline that accepted it; check the URL and resubmit",
+            at=stamp,
+        )
+        material = signers["exchange"].claims(
+            "hotline-de",
+            now=at,
+            jti="7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d",
+            case_id="8b9c0d1e-2f3a-4b4c-9d5e-6f7a8b9c0d1e",
+            links=[
+                {
+                    "case_id": CASE_ID,
+                    "matched_on": ["sha256"],
+                    "legal_status": "baseline",
+                    "hosting_country": "DE",
+                    "first_reported_at": stamp,
+                    "status": "removed",
+                }
+            ],
+        )
+        poisoned = signers["nl"].claims(
+            "exchange",
+            now=at,
+            jti="9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f",
+            header={**report["header"], "url_fingerprint": url_fingerprint("http://someone-elses-case.example/")},
+            body={"url": "http://decoy.example/"},
+        )
+        back_dated = {**report, "iat": int((superseded_at - dt.timedelta(hours=1)).timestamp())}
+        just_before_rotation = {**report, "iat": int((superseded_at - dt.timedelta(minutes=1)).timestamp())}
         transaction = signers["nl"].claims(
             "exchange", now=VERIFY_AT, jti="4d5e6f7a-8b9c-4d1e-8f3a-4b5c6d7e8f9a", documents=[report_token]
         )
@@ -154,6 +206,8 @@ def build() -> dict[str, Any]:
             error: str | None = None,
             claims: dict[str, Any] | None = None,
             fresh: bool = False,
+            first_hop: bool = False,
+            at_destination: bool = False,
         ) -> dict[str, Any]:
             expect: dict[str, Any] = {"error": error} if error else {"valid": True, "claims": claims}
             return {
@@ -161,6 +215,8 @@ def build() -> dict[str, Any]:
                 "description": description,
                 "typ": typ,
                 "fresh": fresh,
+                "first_hop": first_hop,
+                "at_destination": at_destination,
                 "token": token,
                 "expect": expect,
             }
@@ -184,17 +240,79 @@ def build() -> dict[str, Any]:
             ),
             vector(
                 "status-valid",
-                "A status update by the destination, routed by the exchange.",
+                "A status update by the destination, routed by the exchange (a code and a time, no free text).",
                 "hotline.status.v1",
                 signers["de"].sign_compact("hotline.status.v1", status),
                 claims=status,
             ),
             vector(
+                "note-valid",
+                "The destination's free-text note on that status, for the case's origin alone.",
+                "hotline.note.v1",
+                signers["de"].sign_compact("hotline.note.v1", note),
+                claims=note,
+            ),
+            vector(
                 "duplicate-valid",
-                "A duplicate notice signed by the exchange.",
+                "A duplicate notice signed by the exchange, after the destination confirmed the later report.",
                 "hotline.duplicate.v1",
                 signers["exchange"].sign_compact("hotline.duplicate.v1", duplicate),
                 claims=duplicate,
+            ),
+            vector(
+                "refusal-valid",
+                "The exchange tells an origin that no hotline accepted its report.",
+                "hotline.refusal.v1",
+                signers["exchange"].sign_compact("hotline.refusal.v1", refusal),
+                claims=refusal,
+            ),
+            vector(
+                "material-valid",
+                "The exchange tells a destination that a new case's content is already known elsewhere.",
+                "hotline.material.v1",
+                signers["exchange"].sign_compact("hotline.material.v1", material),
+                claims=material,
+            ),
+            vector(
+                "report-poisoned-header",
+                "Correctly signed, but the routing header fingerprints another URL than body.url: the exchange "
+                "cannot tell, the destination must refuse it.",
+                "hotline.report.v1",
+                signers["nl"].sign_compact("hotline.report.v1", poisoned),
+                error="fingerprint_mismatch",
+                at_destination=True,
+            ),
+            vector(
+                "report-back-dated-first-hop",
+                "Signed with a key revoked as superseded, issued-at back-dated before the revocation: refused "
+                "where its author hands it in (not fresh).",
+                "hotline.report.v1",
+                signers["superseded"].sign_compact("hotline.report.v1", back_dated),
+                error="clock_skew",
+                first_hop=True,
+            ),
+            vector(
+                "report-superseded-key-first-hop",
+                "Signed one minute before its key was superseded (fresh): refused where its author hands it "
+                "in, because the key is revoked now.",
+                "hotline.report.v1",
+                signers["superseded"].sign_compact("hotline.report.v1", just_before_rotation),
+                error="certificate_revoked",
+                first_hop=True,
+            ),
+            vector(
+                "report-superseded-key-relayed",
+                "The same document relayed later: it was signed before the rotation, so it still verifies.",
+                "hotline.report.v1",
+                signers["superseded"].sign_compact("hotline.report.v1", just_before_rotation),
+                claims=just_before_rotation,
+            ),
+            vector(
+                "report-nested-json",
+                "A correctly signed payload of 50,000 unclosed arrays: malformed JSON, never a crash.",
+                "hotline.report.v1",
+                _sign_raw(signers["nl"], "hotline.report.v1", b"[" * 50_000),
+                error="malformed_json",
             ),
             vector(
                 "transaction-valid",
@@ -323,6 +441,7 @@ def build() -> dict[str, Any]:
             "clock_skew_seconds": 300,
             "ca_cert": (ca_dir / "ca.pem").read_text(),
             "crl": crl.decode(),
+            "older_crl": older_crl.decode(),
             "vectors": vectors,
         }
 
