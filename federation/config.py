@@ -49,6 +49,8 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_MAILBOX": "100/second",
     "RATE_LIMIT_DEFAULT": "20/second",
     "RATE_LIMIT_STORAGE_URI": "memory://",
+    # How often erased tokens are made unrecoverable from the database files (SQLite checkpoint).
+    "FORGET_SECONDS": 10,
 }
 PATH_KEYS = ("TLS_CERT", "TLS_KEY", "CA_CERT", "CRL")
 POSITIVE_KEYS = (
@@ -64,6 +66,7 @@ POSITIVE_KEYS = (
     "DELIVERY_THREADS",
     "CRL_GRACE_SECONDS",
     "MAILBOX_MAX_POLLS",
+    "FORGET_SECONDS",
 )
 
 

@@ -1,9 +1,15 @@
-"""Database engine settings that make SQLite safe for several threads writing at once.
+"""Database engine settings that make SQLite safe for several threads writing at once, and forgetful.
 
 SQLite is the embedded default. In WAL mode readers never block the writer, but a transaction that
 starts reading and later writes can fail at once with "database is locked" when another connection
 wrote in between; starting every transaction with ``BEGIN IMMEDIATE`` takes the write lock up front, so
 such a transaction waits (``busy_timeout``) instead of failing. PostgreSQL needs none of this.
+
+What a service erases must be gone from the files too (a delivered report's token holds its URL):
+``secure_delete`` zeroes freed space in pages, ``journal_size_limit`` keeps the WAL file from holding
+old pages after a checkpoint, and :func:`checkpoint` (run by the worker after tokens were erased)
+copies the WAL into the database and truncates it, so no earlier version of a page survives.
+docs/operations.md says what PostgreSQL deployments do for the same promise.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.execute("PRAGMA journal_size_limit=1048576")
     cursor.close()
 
 
@@ -35,6 +43,21 @@ def configure_engine(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
+
+
+def checkpoint(engine: Engine) -> bool:
+    """Copy SQLite's write-ahead log into the database and truncate it; False where there is nothing to do.
+
+    Returns whether the log was fully checkpointed (a reader holding an old snapshot can prevent that;
+    the next run catches up).
+    """
+    if engine.dialect.name != "sqlite":
+        return False
+    with engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
 
 
 def init_app(app: Flask, db: SQLAlchemy) -> None:
