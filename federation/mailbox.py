@@ -116,12 +116,17 @@ class MailboxPoller:
     def stop(self) -> None:
         self._stop.set()
 
-    def poll_once(self) -> int:
-        """Collect, apply and acknowledge one batch; return how many documents it held."""
+    def poll_once(self, wait: int | None = None) -> int:
+        """Collect, apply and acknowledge one batch; return how many documents it held.
+
+        ``wait`` is how long the exchange may hold the poll (default: ``wait_seconds``). After a failure
+        the poller asks with no wait, so that it hears at once that the exchange is back.
+        """
+        wait = self.wait_seconds if wait is None else wait
         # Long-polls get their own keep-alive session (channel), apart from the delivery worker's.
         status, body = self.rt.transport.request(
             "GET",
-            f"{self.exchange_url}/v1/mailbox?wait={self.wait_seconds}",
+            f"{self.exchange_url}/v1/mailbox?wait={wait}",
             destination=self.exchange_id,
             channel="mailbox",
         )
@@ -164,11 +169,13 @@ class MailboxPoller:
         failures = 0
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                self.poll_once(0 if failures else None)
                 failures = 0
             except (TransportError, ProtocolError) as exc:
                 failures += 1
-                delay = min(30.0, 0.25 * 2 ** min(failures, 8)) * self.rt.rng.uniform(0.5, 1.0)
+                # A poll is one light request: retry soon (capped at 5 s), so a node hears at once when the
+                # exchange is back, and then stops backing off its own deliveries to it.
+                delay = min(5.0, 0.25 * 2 ** min(failures, 8)) * self.rt.rng.uniform(0.5, 1.0)
                 log.warning("mailbox poll failed (%d in a row), retrying in %.1f s: %s", failures, delay, exc)
                 self._stop.wait(delay)
             except Exception:

@@ -86,3 +86,22 @@ class ForgingPeer:
             "results"
         ]
         return results
+
+
+def decode(token: str) -> tuple[str, dict[str, Any]]:
+    """The ``typ`` and claims of a compact JWS, read without verification (tests inspect what was sent)."""
+    header, payload, _ = token.split(".")
+    pad = lambda part: part + "=" * (-len(part) % 4)  # noqa: E731
+    return json.loads(base64.urlsafe_b64decode(pad(header)))["typ"], json.loads(base64.urlsafe_b64decode(pad(payload)))
+
+
+def peer_as(layout: Any, member_id: str, *, url: str | None = None) -> ForgingPeer:
+    """A peer that signs and connects as ``member_id`` (a member, or the exchange), by default to the exchange."""
+    spec = layout.exchange if member_id == layout.exchange.member_id else layout.members[member_id]
+    return ForgingPeer(
+        signer=Signer.from_files(spec.key, spec.cert),
+        tls_cert=spec.cert,
+        tls_key=spec.key,
+        ca=layout.ca_cert,
+        url=url or layout.exchange.url,
+    )

@@ -112,6 +112,41 @@ def test_a_peer_that_talks_to_us_is_retried_at_once(app: Flask) -> None:
     assert rt.deliverer().due_destinations() == ["exchange"]
 
 
+def test_an_unexpected_failure_counts_as_a_failed_attempt_with_backoff(app: Flask, tmp_path: Path) -> None:
+    """Our own failure (here: the CRL file vanished while a peer's certificate is checked) is no tight loop."""
+    import threading
+
+    from federation.transport import make_server
+
+    rt = runtime()
+    clock = Clock()
+    rt.clock = clock
+    pki = tmp_path / "pki"
+    port = int(app.config["EXCHANGE_URL"].rsplit(":", 1)[1])
+    server = make_server(
+        lambda environ, start: [],
+        host="127.0.0.1",
+        port=port,
+        certificate=pki / "exchange" / "cert.pem",
+        key=pki / "exchange" / "key.pem",
+        ca=pki / "ca" / "ca.pem",
+        threads=2,
+    )
+    server.prepare()
+    threading.Thread(target=server.serve, daemon=True).start()
+    try:
+        queue_report(rt)
+        (pki / "ca" / "crl.pem").unlink()
+        assert rt.deliverer().deliver_batch("exchange") == 0
+        row = rt.db.session.query(Outbox).one()
+        assert (row.state, row.attempts, row.last_error) == ("pending", 1, "internal error: TrustStoreError")
+        peer = rt.db.session.get(Peer, "exchange")
+        assert peer is not None and peer.failures == 1 and peer.next_attempt_at > clock.now
+        assert rt.deliverer().due_destinations() == []  # Backing off, not retried at once.
+    finally:
+        server.stop()
+
+
 def test_outbox_and_report_are_one_unit_of_work(app: Flask) -> None:
     from node.reports.models import Report
 

@@ -1,0 +1,65 @@
+"""The member directory's rules, on the exchange app in-process with a real SQLite database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from certs.devnet import write_dev_network
+from exchange import create_app
+from exchange.members.services import MemberInputError, save_member, set_member_status
+from federation.runtime import runtime
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    ids = write_dev_network(tmp_path / "pki")
+    application = create_app(
+        {
+            "TLS_CERT": str(ids["exchange"].cert),
+            "TLS_KEY": str(ids["exchange"].key),
+            "CA_CERT": str(tmp_path / "pki" / "ca" / "ca.pem"),
+            "CRL": str(tmp_path / "pki" / "ca" / "crl.pem"),
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'exchange.db'}",
+            "SCHEDULER_ENABLED": False,
+        }
+    )
+    with application.app_context():
+        runtime().db.create_all()
+        yield application
+        runtime().db.engine.dispose()
+
+
+def test_reinstating_refuses_a_country_another_member_covers_now(app: Flask) -> None:
+    session = runtime().db.session
+    now = dt.datetime.now(dt.UTC)
+    save_member(
+        session, member_id="hotline-de", name="DE", countries=["DE", "AT"], endpoint=None, fallback=False, now=now
+    )
+    set_member_status(session, "hotline-de", "suspended")
+    # While it is suspended, another member takes over Austria.
+    save_member(session, member_id="hotline-at", name="AT", countries=["AT"], endpoint=None, fallback=False, now=now)
+    with pytest.raises(MemberInputError, match="hotline-at covers AT"):
+        set_member_status(session, "hotline-de", "active")
+    set_member_status(session, "hotline-at", "suspended")
+    assert set_member_status(session, "hotline-de", "active").status == "active"
+
+
+def test_the_reinstate_command_says_why_it_refuses(app: Flask) -> None:
+    session = runtime().db.session
+    now = dt.datetime.now(dt.UTC)
+    save_member(session, member_id="hotline-de", name="DE", countries=["DE"], endpoint=None, fallback=False, now=now)
+    session.commit()
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["members", "suspend", "hotline-de"]).exit_code == 0
+    save_member(session, member_id="hotline-de2", name="DE", countries=["DE"], endpoint=None, fallback=False, now=now)
+    session.commit()
+    refused = runner.invoke(args=["members", "reinstate", "hotline-de"])
+    assert refused.exit_code == 1 and "hotline-de2 covers DE" in refused.output
+    assert runner.invoke(args=["members", "suspend", "hotline-de2"]).exit_code == 0
+    reinstated = runner.invoke(args=["members", "reinstate", "hotline-de"])
+    assert reinstated.exit_code == 0 and "reinstated" in reinstated.output
