@@ -87,3 +87,71 @@ def write_dev_network(out_dir: Path, members: tuple[DevMember, ...] = DEV_MEMBER
             ca_dir, out_dir, member.member_id, role=member.role, countries=member.countries
         )
     return identities
+
+
+@dataclass(frozen=True)
+class WebTLS:
+    """A throwaway HTTPS identity for the consoles and public pages on 127.0.0.1 (demo and tests only)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def write_web_tls(out_dir: Path) -> WebTLS:
+    """Make a web CA and one ECDSA P-256 certificate for ``localhost`` and 127.0.0.1 under ``out_dir``.
+
+    The people's surfaces are served to browsers, which do not accept Ed25519 server certificates, so
+    they get an ordinary ECDSA certificate from a CA of their own (in production: the organisation's
+    usual certificate on the reverse proxy). Trust ``ca.pem`` in a browser to avoid the warning.
+    """
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Hotline dev web CA (throwaway)")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = WebTLS(ca=out_dir / "ca.pem", cert=out_dir / "cert.pem", key=out_dir / "key.pem")
+    paths.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths.key.unlink(missing_ok=True)
+    authority.write_private_key(
+        paths.key,
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
+    return paths

@@ -52,22 +52,28 @@ def walk_through(network: Network) -> None:
 
 
 def print_guide(layout: Layout) -> None:
-    nl = layout.members["hotline-nl"]
-    ca = layout.ca_cert
-    _say("\nRunning:")
+    _say("\nRunning (every surface of every service is its own process):")
     for spec in layout.services():
-        _say(f"  {spec.member_id:<12} {spec.url}  {', '.join(spec.countries) or ('fallback' if spec.fallback else '')}")
-    _say(f"\nNetwork description: {layout.root / 'network.json'}   logs: {layout.root / 'logs'}")
-    _say("Try it (as hotline-nl's operator):")
+        where = ", ".join(spec.countries) or ("fallback" if spec.fallback else "")
+        _say(f"  {spec.member_id:<12} {where}")
+        _say(f"    console   {spec.console_url}/")
+        if spec.kind == "node":
+            _say(f"    public    {spec.public_url}/")
+        if "network" in spec.all_surfaces:
+            _say(f"    network   {spec.url}  (mutual TLS)")
+        for account in spec.accounts:
+            extra = f"  TOTP secret {account['totp_secret']}" if account.get("totp_secret") else ""
+            _say(f"    sign in as {account['username']:<4} ({account['role']}) password {account['password']}{extra}")
     _say(
-        f"  curl --cacert {ca} --cert {nl.cert} --key {nl.key} \\\n"
-        f"       -H 'Content-Type: application/json' {nl.url}/api/v1/reports \\\n"
-        '       -d \'{"url": "http://example.org/x", "hosting_country": "FR", "legal_status": "baseline"}\''
+        "\nThe consoles use a throwaway certificate: trust "
+        f"{layout.web.ca} in your browser, or accept the warning (demo only)."
     )
     _say(
-        f"  curl --cacert {ca} --cert {layout.exchange.cert} --key {layout.exchange.key} "
-        f"{layout.exchange.url}/v1/status"
+        "For the second factor, add the TOTP secret to an authenticator app, or run:\n"
+        '  .venv/bin/python -c "import pyotp,sys; print(pyotp.TOTP(sys.argv[1]).now())" SECRET'
     )
+    _say(f"\nNetwork description (URLs, accounts, certificates): {layout.root / 'network.json'}")
+    _say(f"Logs: {layout.root / 'logs'}")
     _say("Press Ctrl-C to stop.")
 
 
@@ -78,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _say("Generating a throwaway PKI and configs…")
     layout = lay_out(args.root)
-    register_members(layout)
+    register_members(layout, demo_accounts=True)
     network = Network(layout)
     stopping = False
 
@@ -89,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        network.start()
-        _say(f"Started the exchange and {len(layout.members)} member nodes over mutual TLS.\n")
+        network.start_all_surfaces()
+        _say(f"Started the exchange and {len(layout.members)} member nodes, every surface in its own process.\n")
         walk_through(network)
         print_guide(layout)
         if not args.once:
@@ -98,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.2)
     except Exception as exc:
         _say(f"demo failed: {exc}")
-        for member_id, process in network.processes.items():
-            _say(f"--- {member_id} log tail ---\n" + "".join(process.log_path.read_text().splitlines(True)[-15:]))
+        for log in sorted((layout.root / "logs").glob("*.log")):
+            _say(f"--- {log.name} (last lines) ---\n" + "".join(log.read_text().splitlines(True)[-15:]))
         return 1
     finally:
         _say("Stopping…")

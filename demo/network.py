@@ -1,15 +1,20 @@
 """Lay out, start, stop and kill a network of real processes on localhost (used by the demo and tests).
 
-:func:`lay_out` writes a throwaway PKI, one TOML config per service and ``network.json`` (the machine-
-readable description scripts and curl use). :class:`Network` then runs each service as its own process
-(``hotline-exchange serve`` / ``hotline-node serve``) on an ephemeral port with SQLite, or with the
-database URLs the caller gives (the tests run the same network on PostgreSQL).
+:func:`lay_out` writes a throwaway PKI (the network's, and a web certificate for the consoles), one TOML
+config per service and ``network.json`` (the machine-readable description scripts use).
+:func:`register_members` creates every database with the services' own migrations, puts the members into
+the exchange's directory and creates the accounts people and scripts use. :class:`Network` then runs each
+service's surfaces as their own processes (``hotline-exchange network``, ``hotline-node worker``, ...) on
+ephemeral ports, with SQLite or the database URLs the caller gives (the tests run the same network on
+PostgreSQL).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import ssl
@@ -24,7 +29,10 @@ from typing import Any
 
 import requests
 
-from certs.devnet import DEV_MEMBERS, EXCHANGE_ID, DevMember, write_dev_network
+from certs.devnet import DEV_MEMBERS, EXCHANGE_ID, DevMember, WebTLS, write_dev_network, write_web_tls
+
+OPERATOR = "operator"
+"""The analyst account every node has in a laid-out network; its API token drives the operator client."""
 
 
 def free_port() -> int:
@@ -42,6 +50,11 @@ def write_toml(path: Path, values: Mapping[str, Any]) -> None:
     path.write_text("".join(f"{key} = {_toml_value(value)}\n" for key, value in values.items()))
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
 @dataclass
 class ServiceSpec:
     member_id: str
@@ -55,10 +68,35 @@ class ServiceSpec:
     countries: tuple[str, ...] = ()
     fallback: bool = False
     inbound: str = "push"
+    console_port: int = 0
+    public_port: int = 0
+    api_token: str = ""
+    accounts: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"https://127.0.0.1:{self.console_port}"
+
+    @property
+    def public_url(self) -> str:
+        return f"https://127.0.0.1:{self.public_port}"
+
+    @property
+    def core_surfaces(self) -> tuple[str, ...]:
+        """What must run for the service to take part in the network (no people's surfaces)."""
+        if self.kind == "exchange":
+            return ("network", "worker")
+        return ("network", "worker") if self.inbound == "push" else ("worker",)
+
+    @property
+    def all_surfaces(self) -> tuple[str, ...]:
+        if self.kind == "exchange":
+            return ("network", "console", "worker")
+        return (*self.core_surfaces[:-1], "console", "public", "worker")
 
 
 @dataclass
@@ -67,34 +105,47 @@ class Layout:
     ca_cert: Path
     ca_dir: Path
     crl: Path
+    web: WebTLS
     exchange: ServiceSpec
     members: dict[str, ServiceSpec] = field(default_factory=dict)
 
     def services(self) -> list[ServiceSpec]:
         return [self.exchange, *self.members.values()]
 
+    def spec(self, member_id: str) -> ServiceSpec:
+        return self.exchange if member_id == self.exchange.member_id else self.members[member_id]
+
     def describe(self) -> dict[str, Any]:
         def entry(spec: ServiceSpec) -> dict[str, Any]:
-            return {
+            described: dict[str, Any] = {
                 "id": spec.member_id,
                 "name": spec.name,
                 "countries": list(spec.countries),
                 "fallback": spec.fallback,
                 "inbound": spec.inbound,
                 "url": spec.url,
+                "console_url": spec.console_url,
                 "cert": str(spec.cert),
                 "key": str(spec.key),
                 "config": str(spec.config),
                 "database": spec.database,
+                "accounts": spec.accounts,
             }
+            if spec.kind == "node":
+                described["public_url"] = spec.public_url
+            return described
 
         return {
             "ca_cert": str(self.ca_cert),
             "crl": str(self.crl),
+            "web_ca_cert": str(self.web.ca),
             "exchange": {**entry(self.exchange), "exchange_url": self.exchange.url},
             "exchange_url": self.exchange.url,
             "members": [entry(spec) for spec in self.members.values()],
         }
+
+    def write_description(self) -> None:
+        (self.root / "network.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
 
 
 def lay_out(
@@ -108,6 +159,7 @@ def lay_out(
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     identities = write_dev_network(root / "pki", members)
+    web = write_web_tls(root / "pki" / "web")
     ca_dir = root / "pki" / "ca"
     (root / "db").mkdir(exist_ok=True)
     (root / "logs").mkdir(exist_ok=True)
@@ -116,11 +168,14 @@ def lay_out(
     def spec(member_id: str, kind: str, **extra: Any) -> ServiceSpec:
         database = databases.get(member_id) or f"sqlite:///{root / 'db' / (member_id + '.db')}"
         if database.startswith("sqlite:///"):
-            Path(database.removeprefix("sqlite:///")).unlink(missing_ok=True)
+            for suffix in ("", "-wal", "-shm", ".worker.lock"):
+                Path(database.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
         return ServiceSpec(
             member_id=member_id,
             kind=kind,
             port=free_port(),
+            console_port=free_port(),
+            public_port=free_port() if kind == "node" else 0,
             config=root / f"{member_id}.toml",
             cert=identities[member_id].cert,
             key=identities[member_id].key,
@@ -133,6 +188,7 @@ def lay_out(
         ca_cert=ca_dir / "ca.pem",
         ca_dir=ca_dir,
         crl=ca_dir / "crl.pem",
+        web=web,
         exchange=spec(EXCHANGE_ID, "exchange", name="Network exchange (dev)"),
     )
     for member in members:
@@ -153,27 +209,77 @@ def lay_out(
             "CA_CERT": str(layout.ca_cert),
             "CRL": str(layout.crl),
             "SQLALCHEMY_DATABASE_URI": service.database,
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "CONSOLE_HOST": "127.0.0.1",
+            "CONSOLE_PORT": service.console_port,
+            "CONSOLE_TLS_CERT": str(web.cert),
+            "CONSOLE_TLS_KEY": str(web.key),
         }
         if service.kind == "node":
-            values.update(EXCHANGE_URL=layout.exchange.url, EXCHANGE_ID=EXCHANGE_ID, INBOUND_MODE=service.inbound)
+            values.update(
+                EXCHANGE_URL=layout.exchange.url,
+                EXCHANGE_ID=EXCHANGE_ID,
+                INBOUND_MODE=service.inbound,
+                HOTLINE_NAME=service.name.split(" (")[0],
+                PUBLIC_HOST="127.0.0.1",
+                PUBLIC_PORT=service.public_port,
+                PUBLIC_TLS_CERT=str(web.cert),
+                PUBLIC_TLS_KEY=str(web.key),
+            )
         values.update(settings or {})
         write_toml(service.config, values)
-    (root / "network.json").write_text(json.dumps(layout.describe(), indent=2) + "\n")
+    layout.write_description()
     return layout
 
 
-def register_members(layout: Layout) -> None:
-    """Put every member of the layout into the exchange's directory (in this process, no server needed)."""
-    from exchange import create_app
+def service_app(spec: ServiceSpec, surface: str = "worker", **overrides: Any) -> Any:
+    """The service's app, in this process, from its laid-out config (no server: for setting things up)."""
+    config = {**read_toml(spec.config), "SCHEDULER_ENABLED": False, **overrides}
+    if spec.kind == "exchange":
+        from exchange import create_app
+
+        return create_app(config, surface=surface)
+    from node import create_app as create_node_app
+
+    return create_node_app(config, surface=surface)
+
+
+def prepare_database(spec: ServiceSpec, template: str | None = None) -> None:
+    """Create the service's database with its migrations (or copy an already migrated SQLite template)."""
+    from service import migrations
+
+    if template and spec.database.startswith("sqlite:///"):
+        shutil.copyfile(template, spec.database.removeprefix("sqlite:///"))
+        return
+    app = service_app(spec)
+    with app.app_context():
+        migrations.upgrade(app)
+        app.extensions["service_db"].engine.dispose()
+
+
+def register_members(
+    layout: Layout,
+    *,
+    templates: Mapping[str, str] | None = None,
+    demo_accounts: bool = False,
+    migrated: bool = False,
+) -> None:
+    """Create the databases, fill the exchange's directory, and create the accounts of every service.
+
+    Every node gets an ``operator`` analyst with a personal API token (the operator client's); with
+    ``demo_accounts`` every service also gets one account per role with a password (and, for the roles
+    that need it, a second factor), printed by the demo and written to ``network.json``.
+    """
     from exchange.members.services import save_member
     from federation.runtime import runtime
 
-    with open(layout.exchange.config, "rb") as handle:
-        config = tomllib.load(handle)
-    app = create_app({**config, "SCHEDULER_ENABLED": False})
+    for spec in layout.services():
+        if not migrated:
+            prepare_database(spec, (templates or {}).get(spec.kind))
+    app = service_app(layout.exchange)
     with app.app_context():
+        layout.exchange.api_token = _operator_token(app, role="secretariat-viewer")
         rt = runtime()
-        rt.db.create_all()
         for spec in layout.members.values():
             save_member(
                 rt.db.session,
@@ -185,7 +291,79 @@ def register_members(layout: Layout) -> None:
                 now=rt.clock(),
             )
         rt.db.session.commit()
+        if demo_accounts:
+            layout.exchange.accounts = _demo_accounts(app)
         rt.db.engine.dispose()
+    for spec in layout.members.values():
+        app = service_app(spec)
+        with app.app_context():
+            spec.api_token = _operator_token(app)
+            if demo_accounts:
+                spec.accounts = _demo_accounts(app)
+            app.extensions["service_db"].engine.dispose()
+    layout.write_description()
+
+
+def _book(app: Any) -> Any:
+    import datetime as dt
+
+    from audit.services import AuditLog
+    from people import staff_models
+    from people.services import AccountBook
+    from people.totp import SecretBox
+
+    models = staff_models()
+    session = app.extensions["service_db"].session
+    return AccountBook(
+        session=session,
+        account_model=models.account,
+        token_model=models.token,
+        roles=models.roles,
+        audit=AuditLog(session, models.audit),
+        box=SecretBox(app.config["SECRET_KEY"]),
+        now=dt.datetime.now(dt.UTC),
+    )
+
+
+def _operator_token(app: Any, role: str = "analyst") -> str:
+    book = _book(app)
+    account = book.by_username(OPERATOR)
+    if account is None:
+        account, _ = book.create(username=OPERATOR, display_name="Operator script", role=role, by="setup")
+        account.must_change_password = False
+    _, plaintext = book.create_token(account, "operator client")
+    book.session.commit()
+    return str(plaintext)
+
+
+def _demo_accounts(app: Any) -> list[dict[str, str]]:
+    """One account per role, with a generated password; roles that need a second factor get one enrolled."""
+    import pyotp
+
+    from people.totp import recovery_digest
+
+    book = _book(app)
+    created = []
+    names = {
+        "analyst": ("ana", "Ana Analyst"),
+        "supervisor": ("sam", "Sam Supervisor"),
+        "secretariat-viewer": ("val", "Val Viewer"),
+        "secretariat-admin": ("ada", "Ada Admin"),
+    }
+    for role in book.roles.roles:
+        username, display = names.get(role, (role, role))
+        password = "-".join(secrets.token_hex(3) for _ in range(4))
+        account, _ = book.create(username=username, display_name=display, role=role, by="demo", password=password)
+        entry = {"username": username, "password": password, "role": role}
+        if role in book.roles.second_factor_required:
+            secret = book.begin_second_factor(account)
+            account.totp_confirmed_at = book.now
+            account.recovery_codes = [recovery_digest(code) for code in ("demo1-demo1",)]
+            entry["totp_secret"] = secret
+            entry["totp_now"] = pyotp.TOTP(secret).now()
+        created.append(entry)
+    book.session.commit()
+    return created
 
 
 def _die_with_parent() -> None:
@@ -199,21 +377,26 @@ def _die_with_parent() -> None:
 
 
 class ServiceProcess:
-    """One service running as a child process, with its output in ``logs/<id>.log``."""
+    """One surface of one service running as a child process, its output in ``logs/<id>-<surface>.log``."""
 
-    def __init__(self, spec: ServiceSpec, log_dir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, spec: ServiceSpec, surface: str, log_dir: Path, env: Mapping[str, str] | None = None, *, label: str = ""
+    ) -> None:
         self.spec = spec
-        self.log_path = log_dir / f"{spec.member_id}.log"
+        self.surface = surface
+        self.log_path = log_dir / f"{label or spec.member_id}-{surface}.log"
         self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self._terminating = False
+        self._log_start = 0
 
     def start(self) -> None:
         self._terminating = False
         variable = "EXCHANGE_CONFIG" if self.spec.kind == "exchange" else "NODE_CONFIG"
         env = {**os.environ, variable: str(self.spec.config), "PYTHONUNBUFFERED": "1", **self.env}
         module = "exchange.cli" if self.spec.kind == "exchange" else "node.cli"
-        command = [sys.executable, "-c", f"from {module} import main; main()", "serve"]
+        command = [sys.executable, "-c", f"from {module} import main; main()", self.surface]
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it.
         self.process = subprocess.Popen(
             command,
@@ -229,24 +412,41 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.spec.member_id} exited with {self.process.returncode}; see {self.log_path}")
-            try:
+                tail = self.log_path.read_text(errors="replace")[self._log_start :][-2000:]
+                raise RuntimeError(
+                    f"{self.spec.member_id} {self.surface} exited with {self.process.returncode}:\n{tail}"
+                )
+            if self._ready():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.spec.member_id} {self.surface} not ready within {timeout} s; see {self.log_path}")
+
+    def _ready(self) -> bool:
+        if self.surface == "worker":
+            text = self.log_path.read_text(errors="replace")[self._log_start :] if self.log_path.exists() else ""
+            return "worker started" in text
+        port = {"network": self.spec.port, "console": self.spec.console_port, "public": self.spec.public_port}[
+            self.surface
+        ]
+        try:
+            if self.surface == "network":
                 # A full mutual-TLS handshake with the service's own certificate, closed politely.
                 context = ssl.create_default_context(cafile=str(self.spec.config.parent / "pki" / "ca" / "ca.pem"))
                 context.load_cert_chain(str(self.spec.cert), str(self.spec.key))
-                with (
-                    socket.create_connection(("127.0.0.1", self.spec.port), timeout=1) as raw,
-                    context.wrap_socket(raw, server_hostname="localhost") as tls,
-                ):
-                    tls.sendall(b"GET /v1/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                    tls.recv(1)
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.spec.member_id} did not start listening within {timeout} s; see {self.log_path}")
+            else:
+                context = ssl.create_default_context(cafile=str(self.spec.config.parent / "pki" / "web" / "ca.pem"))
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=1) as raw,
+                context.wrap_socket(raw, server_hostname="localhost") as tls,
+            ):
+                tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                tls.recv(1)
+            return True
+        except OSError:
+            return False
 
     def terminate(self) -> None:
-        """Ask the service to stop (SIGTERM); :meth:`stop` waits for it."""
+        """Ask the process to stop (SIGTERM); :meth:`stop` waits for it."""
         if self.process is not None and self.process.poll() is None and not self._terminating:
             self._terminating = True
             self.process.send_signal(signal.SIGTERM)
@@ -272,43 +472,116 @@ class ServiceProcess:
         return self.process is not None and self.process.poll() is None
 
 
+class Service:
+    """The processes of one service (its surfaces): started, stopped, killed and restarted together."""
+
+    def __init__(self, spec: ServiceSpec, log_dir: Path, *, label: str = "") -> None:
+        self.spec = spec
+        self.log_dir = log_dir
+        self.label = label or spec.member_id
+        self.surfaces: dict[str, ServiceProcess] = {}
+        self._wanted: list[str] = []
+
+    def start(self, surfaces: tuple[str, ...] | None = None) -> None:
+        """Start ``surfaces`` (default: the ones it ran before, or its core surfaces)."""
+        chosen = list(surfaces or self._wanted or self.spec.core_surfaces)
+        for surface in chosen:
+            if surface not in self._wanted:
+                self._wanted.append(surface)
+            process = self.surfaces.setdefault(
+                surface, ServiceProcess(self.spec, surface, self.log_dir, label=self.label)
+            )
+            if not process.running:
+                process.start()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        for process in self.surfaces.values():
+            if process.running or process.process is not None:
+                process.wait_ready(timeout)
+
+    def terminate(self) -> None:
+        for process in self.surfaces.values():
+            process.terminate()
+
+    def stop(self) -> None:
+        for process in self.surfaces.values():
+            process.stop()
+
+    def kill(self) -> None:
+        for process in self.surfaces.values():
+            process.kill()
+
+    @property
+    def running(self) -> bool:
+        return any(process.running for process in self.surfaces.values())
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.label}-worker.log"
+
+
 class Network:
     """The processes of a laid-out network."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        self.processes = {spec.member_id: ServiceProcess(spec, layout.root / "logs") for spec in layout.services()}
+        self.processes: dict[str, Service] = {
+            spec.member_id: Service(spec, layout.root / "logs") for spec in layout.services()
+        }
+        self._clients: dict[str, OperatorClient] = {}
 
-    def start(self, *member_ids: str) -> None:
-        chosen = member_ids or tuple(self.processes)
+    def start(self, *member_ids: str, surfaces: tuple[str, ...] | None = None) -> None:
+        chosen = member_ids or tuple(
+            member_id for member_id, service in self.processes.items() if service.spec.member_id == member_id
+        )
         for member_id in chosen:
-            self.processes[member_id].start()
+            self.processes[member_id].start(surfaces)
         for member_id in chosen:
             self.processes[member_id].wait_ready()
 
+    def start_all_surfaces(self) -> None:
+        """Every surface of every service (the demo)."""
+        for service in self.processes.values():
+            service.start(service.spec.all_surfaces)
+        for service in self.processes.values():
+            service.wait_ready(60)
+
     def stop(self) -> None:
+        for client in self._clients.values():
+            client.close()
         for process in self.processes.values():
             process.terminate()
         for process in self.processes.values():
             process.stop()
 
     def client(self, member_id: str) -> OperatorClient:
-        return OperatorClient(self.layout.members[member_id], self.layout.ca_cert)
+        """The node's operator (a script with the ``operator`` account's API token), via its console's API.
+
+        Starts the console the first time (call it before handing the client to several threads).
+        """
+        service = self.processes[member_id]
+        console = service.surfaces.get("console")
+        if console is None or not console.running:
+            service.start(("console",))
+            service.surfaces["console"].wait_ready()
+        if member_id not in self._clients:
+            self._clients[member_id] = OperatorClient(self.layout.spec(member_id), self.layout.web.ca)
+        return self._clients[member_id]
 
 
 class OperatorClient:
-    """A node's local operator, calling its node's API with the node's own certificate (as curl would)."""
+    """A node's operator script, calling its node's console API with a personal API token (as curl would)."""
 
-    def __init__(self, spec: ServiceSpec, ca_cert: Path) -> None:
+    def __init__(self, spec: ServiceSpec, web_ca: Path) -> None:
         self.spec = spec
         self.session = requests.Session()
         self.session.trust_env = False
-        self.session.cert = (str(spec.cert), str(spec.key))
-        self.session.verify = str(ca_cert)
+        self.session.verify = str(web_ca)
+        self.session.headers["Authorization"] = f"Bearer {spec.api_token}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", 30)
-        return self.session.request(method, f"{self.spec.url}{path}", verify=self.session.verify, **kwargs)
+        return self.session.request(method, f"{self.spec.console_url}{path}", verify=self.session.verify, **kwargs)
 
     def report(self, idempotency_key: str | None = None, **fields: Any) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
@@ -322,6 +595,17 @@ class OperatorClient:
         response = self.request("GET", path)
         response.raise_for_status()
         return response.json()
+
+    def items(self, path: str) -> list[Any]:
+        """Every item of a paged API list."""
+        found: list[Any] = []
+        page = 1
+        while True:
+            body = self.get(f"{path}{'&' if '?' in path else '?'}page={page}&per_page=200")
+            found.extend(body["items"])
+            if page >= body["pages"]:
+                return found
+            page += 1
 
     def wait_for(self, path: str, predicate: Callable[[Any], bool], timeout: float = 20.0) -> Any:
         """Poll ``path`` until ``predicate`` holds for its JSON; return that JSON."""

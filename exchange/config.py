@@ -1,7 +1,17 @@
-"""The exchange's configuration keys and defaults (loading order: federation.config)."""
+"""The exchange's configuration keys and defaults (loading order: service.config)."""
 
 from typing import Any
 
-PREFIX = "EXCHANGE"
-DEFAULTS: dict[str, Any] = {"PORT": 8443}
-REQUIRED = ("TLS_CERT", "TLS_KEY", "CA_CERT", "CRL", "SQLALCHEMY_DATABASE_URI")
+from service.config import NETWORK_KEYS, ServiceConfig
+
+DEFAULTS: dict[str, Any] = {"PORT": 8443, "CONSOLE_PORT": 8444}
+
+EXCHANGE = ServiceConfig(
+    prefix="EXCHANGE",
+    defaults=DEFAULTS,
+    required={
+        "network": NETWORK_KEYS,
+        "console": (*NETWORK_KEYS, "SECRET_KEY"),
+        "worker": NETWORK_KEYS,
+    },
+)

@@ -55,12 +55,12 @@ from typing import Any, NamedTuple
 from flask import Flask
 from sqlalchemy import Engine, func, or_, select, text
 
-from federation.database import BulkInserts, DBSession
 from federation.errors import ProtocolError
 from federation.messages import TRANSACTION, TRANSACTION_RECEIPT
 from federation.signing import Signer, VerifiedMessage, flattened_to_compact, verify_jws
 from federation.transport import HTTPTransport, TransportError
 from federation.trust import TrustStore
+from service.database import BulkInserts, DBSession
 
 log = logging.getLogger(__name__)
 
@@ -564,8 +564,12 @@ class DeliveryWorker:
         self._started = False
         self._stopped = False
 
+    @property
+    def started(self) -> bool:
+        return self._started and not self._stopped
+
     def start(self) -> None:
-        """Begin delivering on pokes (``serve`` calls this; tests and one-off commands leave it off)."""
+        """Begin delivering on pokes (the worker calls this; tests and one-off commands leave it off)."""
         with self._lock:
             self._started = True
 

@@ -44,7 +44,6 @@ from typing import Any
 from sqlalchemy import select, tuple_
 
 from certs.identity import NetworkIdentity
-from federation.database import BulkInserts, DBSession
 from federation.delivery import Outbox
 from federation.errors import ProtocolError, TransientError
 from federation.messages import TRANSACTION, TRANSACTION_RECEIPT
@@ -60,6 +59,7 @@ from federation.signing import (
 )
 from federation.timestamps import from_numeric_date
 from federation.trust import TrustStore
+from service.database import BulkInserts, DBSession
 
 log = logging.getLogger(__name__)
 

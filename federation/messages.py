@@ -20,6 +20,8 @@ DUPLICATE: Final = "hotline.duplicate.v1"
 REFUSAL: Final = "hotline.refusal.v1"
 MATERIAL: Final = "hotline.material.v1"
 DIRECTORY: Final = "hotline.directory.v1"
+AUDIT_CHECKPOINT: Final = "hotline.audit-checkpoint.v1"
+"""Not sent on the network: a service's signed statement of the head of its own audit chain (audit.services)."""
 
 DOCUMENT_TYPES: Final = (REPORT, RECEIPT, STATUS, NOTE, DUPLICATE, REFUSAL, MATERIAL)
 """Types that travel as documents inside transactions (the rest are hop-level envelopes)."""

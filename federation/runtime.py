@@ -32,6 +32,7 @@ from federation.signing import Signer
 from federation.state import DatabaseCRLHighWater
 from federation.transport import HTTPTransport
 from federation.trust import TrustStore
+from service.worker import Wakeup
 
 
 def utcnow() -> dt.datetime:
@@ -48,6 +49,7 @@ class Runtime:
         handlers: Callable[[Runtime], Mapping[str, Handler]],
         endpoint_for: Callable[[str], str | None],
         peer_role: str,
+        worker: bool = False,
         dead_letters: Callable[[Runtime], DeadLetterHandler] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
@@ -87,18 +89,36 @@ class Runtime:
         self.mailbox = MailboxSignal(max_waiting=config["MAILBOX_MAX_POLLS"])
         self.on_dead = dead_letters(self) if dead_letters is not None else None
         self.handlers = handlers(self)
+        self.is_worker = worker
+        """The deployment's worker sends what the outbox holds; every other process wakes it (service.worker)."""
+        with app.app_context():
+            self.wakeup = Wakeup(db.engine)
+        event.listen(db.session, "before_commit", self._before_commit)
         event.listen(db.session, "after_commit", self._after_commit)
         event.listen(db.session, "after_rollback", self._after_rollback)
 
+    def _ours(self) -> bool:
+        # The listeners are registered per app but SQLAlchemy applies them to every session of the class.
+        return current_app._get_current_object() is self.app  # type: ignore[attr-defined]
+
+    def _before_commit(self, session: Any) -> None:
+        destinations = session.info.get(OUTBOX_INFO_KEY)
+        if destinations and not self.is_worker and self._ours():
+            self.wakeup.in_transaction(session, destinations)
+
     def _after_commit(self, session: Any) -> None:
-        # The listener is registered per app but SQLAlchemy applies it to every session of the class.
-        if current_app._get_current_object() is not self.app:  # type: ignore[attr-defined]
+        if not self._ours():
             return
         destinations = session.info.pop(OUTBOX_INFO_KEY, None)
-        if destinations:
+        if not destinations:
+            return
+        if self.is_worker:
             for destination in destinations:
                 self.worker.poke(destination)
-                self.mailbox.notify(destination)
+        else:
+            self.wakeup.after_commit(destinations)
+        for destination in destinations:
+            self.mailbox.notify(destination)
 
     def _after_rollback(self, session: Any) -> None:
         if not session.in_transaction():

@@ -137,8 +137,8 @@ class TrustStore:
             if self._high_water is not None:
                 try:
                     stored = self._high_water.load()
-                except Exception as exc:  # A fresh database has no record yet; this process still keeps one.
-                    log.warning("could not read the highest accepted CRL number (%s); starting from 0", exc)
+                except Exception as exc:  # A database not yet migrated has no record; this process keeps one.
+                    log.debug("could not read the highest accepted CRL number (%s); starting from 0", exc)
             self._highest = stored
         return self._highest
 
@@ -198,7 +198,7 @@ class TrustStore:
                 try:
                     self._high_water.store(number)
                 except Exception as exc:
-                    log.warning("could not record CRL number %d as accepted: %s", number, type(exc).__name__)
+                    log.debug("could not record CRL number %d as accepted: %s", number, type(exc).__name__)
         self._refused_mtime_ns = None
         self._crl = state
         return state

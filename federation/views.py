@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from certs.identity import NetworkIdentity
 from federation.errors import TransientError
 from federation.runtime import runtime
-from federation.web import current_peer, require_role
+from federation.web import PeerCertificate, current_peer
+from service.policies import policy
 
 
-def transactions_blueprint(
-    *, sender_roles: tuple[str, ...], authorize_sender: Callable[[NetworkIdentity], object] | None = None
-) -> Blueprint:
-    """Return the blueprint that accepts transactions from peers holding one of ``sender_roles``.
-
-    ``authorize_sender`` may refuse a peer whose certificate is valid but who may not send now (the
-    exchange refuses members that are not in its directory, or are suspended), by raising.
-    """
+def transactions_blueprint(*, sender_roles: tuple[str, ...]) -> Blueprint:
+    """Return the blueprint that accepts transactions from peers holding one of ``sender_roles``."""
     blueprint = Blueprint("transactions", __name__)
 
     @blueprint.post("/v1/transactions")
-    @require_role(*sender_roles)
+    @policy(PeerCertificate(roles=sender_roles))
     def receive_transaction() -> Any:
         rt = runtime()
         now = rt.clock()
         peer = current_peer()
-        if authorize_sender is not None:
-            authorize_sender(peer)
         try:
             receipt = rt.inbox().receive(request.get_data(cache=False), sender=peer.member_id, now=now)
             rt.deliverer().peer_contacted(peer.member_id, now, certificate_not_after=peer.not_after)

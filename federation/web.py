@@ -1,11 +1,11 @@
-"""The HTTP edge both services share: peer authentication on by default, and one error format.
+"""The network surface's edge: peer certificates checked on every request, and one JSON error format.
 
-Every request is authenticated before any view runs: the TLS layer has already checked that the client
-certificate chains to the network CA and is within its validity; here we refuse revoked certificates
-and read the member id, which views receive through :func:`current_peer`. A view that must be reachable
-without a network certificate says so with :func:`public`, visibly, at its definition.
-
-After authentication each request is counted against its peer's rate limit (federation.ratelimit).
+Every endpoint of the network surface declares :class:`PeerCertificate` (service.policies): the TLS
+layer has already checked that the client certificate chains to the network CA and is within its
+validity; the policy refuses revoked certificates and roles the endpoint does not accept, lets the
+service refuse a peer that may not call now (the exchange: a member that is unknown or suspended; a node:
+anyone but its own exchange), records the peer for :func:`current_peer`, and counts the request against
+the peer's rate limit (federation.ratelimit).
 
 Every refusal is JSON ``{"error": code, "message": text}`` (schemas/error.schema.json). An
 :class:`~federation.errors.InternalError` (a CRL file that cannot be read, say) is logged in full and
@@ -19,8 +19,8 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -29,10 +29,12 @@ from certs.identity import NetworkIdentity, load_pem_certificate
 from federation.errors import InternalError, ProtocolError
 from federation.ratelimit import RateLimits
 from federation.signing import json_problem
+from service import policies
 
 log = logging.getLogger(__name__)
 
-F = TypeVar("F", bound=Callable[..., Any])
+PeerAuthorizer = Callable[[NetworkIdentity], object]
+"""Raises if a peer with a valid certificate may not call this service now."""
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -53,46 +55,57 @@ class ForbiddenError(ProtocolError):
     code = "forbidden"
 
 
-def public(view: F) -> F:
-    """Mark a view as reachable without peer authentication."""
-    view.public = True  # type: ignore[attr-defined]
-    return view
+@dataclass(frozen=True)
+class PeerCertificate:
+    """A network peer holding one of ``roles``, authorized by the service (``authorize_peer``)."""
+
+    roles: tuple[str, ...]
+
+    def check(self) -> None:
+        peer = self.verify()
+        authorize: PeerAuthorizer | None = current_app.extensions.get("authorize_peer")
+        if authorize is not None:
+            authorize(peer)
+        g.peer = g.principal = peer
+        limits: RateLimits | None = current_app.extensions.get("rate_limits")
+        if limits is not None:
+            limits.check(request.blueprint or "default", peer.member_id)
+
+    def verify(self) -> NetworkIdentity:
+        """The peer's verified identity, holding one of the roles (the TLS layer checked the chain)."""
+        unverified_pem = request.environ.get("SSL_CLIENT_CERT")
+        if not unverified_pem or request.environ.get("SSL_CLIENT_VERIFY") != "SUCCESS":
+            raise ClientCertificateRequiredError("a client certificate issued by the network CA is required")
+        certificate = load_pem_certificate(unverified_pem.encode("ascii"))
+        peer = current_app.extensions["hotline"].trust.verify_certificate(certificate, at=dt.datetime.now(dt.UTC))
+        if peer.role not in self.roles:
+            raise ForbiddenError(f"this endpoint is for {' or '.join(self.roles)} certificates")
+        return peer
+
+    def describe(self) -> str:
+        return f"peer certificate ({', '.join(self.roles)})"
+
+
+@dataclass(frozen=True)
+class OwnCertificate(PeerCertificate):
+    """This service's own certificate only (the node's local operator API, until people have accounts)."""
+
+    roles: tuple[str, ...] = ("member", "exchange")
+
+    def check(self) -> None:
+        peer = self.verify()
+        if peer.member_id != current_app.extensions["hotline"].member_id:
+            raise ForbiddenError("this endpoint is for this service's own operators")
+        g.peer = g.principal = peer
+
+    def describe(self) -> str:
+        return "this service's own certificate"
 
 
 def current_peer() -> NetworkIdentity:
     """The authenticated peer of this request."""
     peer: NetworkIdentity = g.peer
     return peer
-
-
-def require_role(*roles: str) -> Callable[[F], F]:
-    """Allow only peers whose certificate carries one of ``roles``."""
-
-    def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if current_peer().role not in roles:
-                raise ForbiddenError(f"this endpoint is for {' or '.join(roles)} certificates")
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorator
-
-
-def _authenticate() -> None:
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is not None and getattr(view, "public", False):
-        return
-    unverified_pem = request.environ.get("SSL_CLIENT_CERT")
-    if not unverified_pem or request.environ.get("SSL_CLIENT_VERIFY") != "SUCCESS":
-        raise ClientCertificateRequiredError("a client certificate issued by the network CA is required")
-    certificate = load_pem_certificate(unverified_pem.encode("ascii"))
-    trust = current_app.extensions["hotline"].trust
-    g.peer = trust.verify_certificate(certificate, at=dt.datetime.now(dt.UTC))
-    limits: RateLimits | None = current_app.extensions.get("rate_limits")
-    if limits is not None:
-        limits.check(request.blueprint or "default", g.peer.member_id)
 
 
 def _protocol_error(error: ProtocolError) -> Any:
@@ -123,31 +136,20 @@ def _unexpected_error(error: Exception) -> Any:
     return jsonify({"error": "internal_error", "message": "internal error; it has been logged"}), 500
 
 
-def init_app(app: Flask, *, rate_limits: dict[str, str] | None = None) -> None:
-    """Authenticate every request, count it against its peer's limits, and render every error as JSON.
+def init_app(app: Flask, *, authorize_peer: PeerAuthorizer, rate_limits: dict[str, str] | None = None) -> None:
+    """Make ``app`` a network surface: policies checked at the edge, per-peer limits, JSON errors.
 
     ``rate_limits`` maps a blueprint name to its limit (``"100/second"``); others get ``RATE_LIMIT_DEFAULT``.
     """
     app.extensions["rate_limits"] = RateLimits(
         app.config["RATE_LIMIT_STORAGE_URI"], rate_limits or {}, app.config["RATE_LIMIT_DEFAULT"]
     )
-    app.before_request(_authenticate)
+    app.extensions["authorize_peer"] = authorize_peer
+    policies.init_app(app, unmatched=PeerCertificate(roles=("member", "exchange")))
     app.register_error_handler(ProtocolError, _protocol_error)
     app.register_error_handler(InternalError, _internal_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-
-
-def require_own_certificate(view: F) -> F:
-    """Allow only the service's own certificate: the local operator of a node, for now."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if current_peer().member_id != current_app.extensions["hotline"].member_id:
-            raise ForbiddenError("this endpoint is for this service's own operators")
-        return view(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def json_body() -> Any:

@@ -1,5 +1,5 @@
 """The node's database handle (bound to an app by :func:`node.create_app`)."""
 
-from flask_sqlalchemy import SQLAlchemy
+from service.database import new_database
 
-db = SQLAlchemy()
+db = new_database()

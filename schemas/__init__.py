@@ -43,6 +43,7 @@ SCHEMA_NAMES = (
     "refusal",
     "material",
     "directory",
+    "audit-checkpoint",
     "error",
 )
 _URN = "urn:hotline-net:schema:v1:"

@@ -18,7 +18,8 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
-from demo.network import Layout, Network, lay_out, register_members
+from certs.devnet import DEV_MEMBERS
+from demo.network import Layout, Network, lay_out, prepare_database, read_toml, register_members, write_toml
 
 POSTGRES_ADMIN = os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 FAST_DELIVERY = {
@@ -43,18 +44,17 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class PostgresDatabases:
-    """Creates databases on the test server and drops them all at the end."""
+    """Creates databases on the test server (from a migrated template, when given) and drops them at the end."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
 
-    def create(self, label: str) -> str:
+    def create(self, label: str, *, template: str | None = None) -> str:
         name = f"hotline_test_{label.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         self.names.append(name)
-        base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        return f"{base}/{name}"
+        return url_of(name)
 
     def drop_all(self) -> None:
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
@@ -63,16 +63,58 @@ class PostgresDatabases:
         self.names.clear()
 
 
+def url_of(name: str) -> str:
+    base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    return f"{base}/{name}"
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def make_network(root: Path, backend: str, postgres: PostgresDatabases | None, **settings: Any) -> Network:
-    members = ("exchange", "hotline-nl", "hotline-de", "hotline-fr", "secretariat")
-    databases = {member: postgres.create(member) for member in members} if backend == "postgresql" and postgres else {}
-    layout = lay_out(root, databases=databases, settings={**FAST_DELIVERY, **settings})
-    register_members(layout)
+TEMPLATES: dict[str, dict[str, str]] = {}
+"""Migrated empty databases per backend and service kind, made once per session (``templates``)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, str]]]:
+    """Run each service's migrations once per session; every network copies the result.
+
+    Migrating five databases per network would cost more than everything else a network test does. A
+    test (test_migrations) still upgrades empty databases from the first migration, on both backends.
+    """
+    layout = lay_out(tmp_path_factory.mktemp("templates"), members=(DEV_MEMBERS[0],))
+    sqlite = {"exchange": layout.exchange.database, "node": layout.members[DEV_MEMBERS[0].member_id].database}
+    prepare_database(layout.exchange)
+    prepare_database(layout.members[DEV_MEMBERS[0].member_id])
+    TEMPLATES["sqlite"] = {kind: url.removeprefix("sqlite:///") for kind, url in sqlite.items()}
+    names = {kind: f"hotline_template_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("exchange", "node")}
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
+        for name in names.values():
+            connection.execute(f'CREATE DATABASE "{name}"')
+    for kind, spec in (("exchange", layout.exchange), ("node", layout.members[DEV_MEMBERS[0].member_id])):
+        spec.database = url_of(names[kind])
+        write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": spec.database})
+        prepare_database(spec)
+    TEMPLATES["postgresql"] = names
+    yield TEMPLATES
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
+        for name in names.values():
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_network(
+    root: Path, backend: str, postgres: PostgresDatabases | None, *, members: Any = None, **settings: Any
+) -> Network:
+    chosen = members or DEV_MEMBERS
+    databases = {}
+    if backend == "postgresql" and postgres:
+        databases["exchange"] = postgres.create("exchange", template=TEMPLATES["postgresql"]["exchange"])
+        for member in chosen:
+            databases[member.member_id] = postgres.create(member.member_id, template=TEMPLATES["postgresql"]["node"])
+    layout = lay_out(root, members=chosen, databases=databases, settings={**FAST_DELIVERY, **settings})
+    register_members(layout, templates=TEMPLATES["sqlite"], migrated=backend == "postgresql")
     return Network(layout)
 
 

@@ -17,11 +17,11 @@ from flask import Flask
 
 from certs.devnet import write_dev_network
 from demo.network import free_port
-from federation.config import ConfigError
 from federation.runtime import Runtime, runtime
 from node import create_app
 from node.messaging.models import Outbox, Peer
 from node.reports.services import confirm_report
+from service.config import ConfigError
 
 
 class Clock:

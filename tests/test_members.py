@@ -5,20 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 
 from certs.devnet import write_dev_network
+from demo.network import read_toml, write_toml
 from exchange import create_app
 from exchange.members.services import MemberInputError, save_member, set_member_status
 from federation.runtime import runtime
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
+def config_file(tmp_path: Path) -> Path:
     ids = write_dev_network(tmp_path / "pki")
-    application = create_app(
+    path = tmp_path / "exchange.toml"
+    write_toml(
+        path,
         {
             "TLS_CERT": str(ids["exchange"].cert),
             "TLS_KEY": str(ids["exchange"].key),
@@ -26,8 +30,14 @@ def app(tmp_path: Path) -> Iterator[Flask]:
             "CRL": str(tmp_path / "pki" / "ca" / "crl.pem"),
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'exchange.db'}",
             "SCHEDULER_ENABLED": False,
-        }
+        },
     )
+    return path
+
+
+@pytest.fixture
+def app(config_file: Path) -> Iterator[Flask]:
+    application = create_app(read_toml(config_file), surface="worker")
     with application.app_context():
         runtime().db.create_all()
         yield application
@@ -49,17 +59,26 @@ def test_reinstating_refuses_a_country_another_member_covers_now(app: Flask) -> 
     assert set_member_status(session, "hotline-de", "active").status == "active"
 
 
-def test_the_reinstate_command_says_why_it_refuses(app: Flask) -> None:
+def test_the_reinstate_command_says_why_it_refuses(app: Flask, config_file: Path) -> None:
+    from click.testing import CliRunner
+
+    from exchange.cli import main
+
     session = runtime().db.session
     now = dt.datetime.now(dt.UTC)
     save_member(session, member_id="hotline-de", name="DE", countries=["DE"], endpoint=None, fallback=False, now=now)
     session.commit()
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["members", "suspend", "hotline-de"]).exit_code == 0
+    runner = CliRunner()
+    env = {"EXCHANGE_CONFIG": str(config_file)}
+
+    def run(*args: str) -> Any:
+        return runner.invoke(main, list(args), env=env)
+
+    assert run("members", "suspend", "hotline-de").exit_code == 0
     save_member(session, member_id="hotline-de2", name="DE", countries=["DE"], endpoint=None, fallback=False, now=now)
     session.commit()
-    refused = runner.invoke(args=["members", "reinstate", "hotline-de"])
+    refused = run("members", "reinstate", "hotline-de")
     assert refused.exit_code == 1 and "hotline-de2 covers DE" in refused.output
-    assert runner.invoke(args=["members", "suspend", "hotline-de2"]).exit_code == 0
-    reinstated = runner.invoke(args=["members", "reinstate", "hotline-de"])
+    assert run("members", "suspend", "hotline-de2").exit_code == 0
+    reinstated = run("members", "reinstate", "hotline-de")
     assert reinstated.exit_code == 0 and "reinstated" in reinstated.output

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from certs.devnet import DEV_MEMBERS, DevMember
-from demo.network import Network, ServiceProcess, ServiceSpec, free_port, lay_out, register_members, write_toml
+from demo.network import Service, ServiceSpec, free_port, read_toml, write_toml
 from federation.canonical import url_fingerprint
-from tests.conftest import FAST_DELIVERY, PostgresDatabases, query
+from tests.conftest import PostgresDatabases, make_network, query
 from tests.forgery import peer_as, report_claims
 from tests.test_routing import wait_until
 
@@ -32,35 +32,30 @@ PULL_MEMBERS = tuple(
 @pytest.fixture
 def two_exchanges(tmp_path: Path) -> Any:
     postgres = PostgresDatabases()
-    databases = {name: postgres.create(name) for name in ("exchange", *(m.member_id for m in PULL_MEMBERS))}
-    layout = lay_out(tmp_path / "net", members=PULL_MEMBERS, databases=databases, settings=FAST_DELIVERY)
-    register_members(layout)
-    # A second exchange process: same identity and database, its own port.
+    network = make_network(tmp_path / "net", "postgresql", postgres, members=PULL_MEMBERS)
+    layout = network.layout
+    # A second exchange: the same identity and database, its own network surface and its own worker
+    # (which waits on the worker lock, and takes over if the first worker dies).
     second = ServiceSpec(**{**layout.exchange.__dict__, "port": free_port(), "config": layout.root / "exchange-b.toml"})
-    write_toml(second.config, {**_read(layout.exchange.config), "PORT": second.port})
+    write_toml(second.config, {**read_toml(layout.exchange.config), "PORT": second.port})
     # hotline-de and the secretariat talk to the second process; the others to the first.
     for member in ("hotline-de", "secretariat"):
         config = layout.members[member].config
-        write_toml(config, {**_read(config), "EXCHANGE_URL": second.url})
-    network = Network(layout)
-    other = ServiceProcess(second, layout.root / "logs")
-    network.processes["exchange-b"] = other
+        write_toml(config, {**read_toml(config), "EXCHANGE_URL": second.url})
+    network.processes["exchange-b"] = Service(second, layout.root / "logs", label="exchange-b")
     yield network, second
     network.stop()
     postgres.drop_all()
-
-
-def _read(path: Path) -> dict[str, Any]:
-    import tomllib
-
-    with open(path, "rb") as handle:
-        return tomllib.load(handle)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_two_exchange_processes_deliver_every_genuine_report_exactly_once(backend: str, two_exchanges: Any) -> None:
     network, second = two_exchanges
     network.start()
+    network.processes["exchange-b"].start(("network", "worker"))
+    network.processes["exchange-b"].surfaces["network"].wait_ready()
+    for member in ("hotline-nl", "hotline-fr", "secretariat"):
+        network.client(member)  # Start their consoles before the threads race to use them.
     contested = f"http://contested.example/{uuid.uuid4()}"
     genuine: list[str] = []
     lock = threading.Lock()

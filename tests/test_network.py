@@ -59,7 +59,7 @@ def test_a_second_report_of_the_same_url_joins_the_case_and_follows_it(network: 
     assert linked["first_reported_at"] is not None
 
     # The destination files both reports under one case: nobody there assesses the location twice.
-    cases = de.get("/api/v1/cases")
+    cases = de.items("/api/v1/cases")
     assert len(cases) == 1
     assert {r["origin"] for r in cases[0]["reports"]} == {"hotline-nl", "hotline-fr"}
 
@@ -102,7 +102,7 @@ def test_the_same_material_at_another_url_is_a_case_of_its_own_linked_as_same_ma
     de.request("POST", f"/api/v1/cases/{first['id']}/status", json={"status": "removed"})
     nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["state"] == "removed")
     assert sec.get(f"/api/v1/reports/{moved['id']}")["state"] == "received"
-    assert len(de.get("/api/v1/cases")) == 1 and len(fr.get("/api/v1/cases")) == 1
+    assert len(de.items("/api/v1/cases")) == 1 and len(fr.items("/api/v1/cases")) == 1
     exchange_db = network.layout.exchange.database
     assert count_rows(exchange_db, "cases", "material_links") == {"cases": 2, "material_links": 1}
     # Duplicates avoided counts only the same location, never same material.
@@ -111,8 +111,11 @@ def test_the_same_material_at_another_url_is_a_case_of_its_own_linked_as_same_ma
 
 
 def _status(network: Network, member_id: str | None = None) -> dict:  # type: ignore[type-arg]
+    """The secretariat's full status (console API, with a token); or a member's own entry (its certificate)."""
+    if member_id is None:
+        return network.client("exchange").get("/api/v1/status")  # type: ignore[no-any-return]
     layout = network.layout
-    identity = layout.exchange if member_id is None else layout.members[member_id]
+    identity = layout.members[member_id]
     session = requests.Session()
     session.trust_env = False
     response = session.get(
@@ -170,25 +173,33 @@ def test_operator_api_refuses_bad_input_clearly_and_stores_nothing(network: Netw
     ]
     for body, status, code in cases:
         response = nl.request("POST", "/api/v1/reports", json=body)
-        assert (response.status_code, response.json()["error"]) == (status, code), body
+        assert (response.status_code, response.json()["code"]) == (status, code), body
     response = nl.request("POST", "/api/v1/reports", data=b"{not json", headers={"Content-Type": "application/json"})
-    assert (response.status_code, response.json()["error"]) == (400, "malformed_json")
-    assert nl.request("GET", "/api/v1/reports/nope").json()["error"] == "unknown_report"
+    assert (response.status_code, response.json()["code"]) == (400, "malformed_json")
+    assert nl.request("GET", "/api/v1/reports/nope").json()["code"] == "unknown_report"
     assert count_rows(network.layout.members["hotline-nl"].database, "reports", "outbox") == {"reports": 0, "outbox": 0}
 
 
-def test_operator_api_is_only_for_the_nodes_own_certificate(network: Network) -> None:
-    from demo.network import OperatorClient
-
+def test_the_operator_api_takes_only_this_nodes_tokens_and_never_the_service_key(network: Network) -> None:
+    nl = network.client("hotline-nl")
+    fr = network.client("hotline-fr")
+    session = requests.Session()
+    session.trust_env = False
+    url = f"{network.layout.members['hotline-nl'].console_url}/api/v1/reports"
+    web_ca = str(network.layout.web.ca)
+    for headers in ({}, {"Authorization": f"Bearer {fr.spec.api_token}"}, {"Authorization": "Bearer hnt_x_y"}):
+        response = session.get(url, headers=headers, verify=web_ca, timeout=10)
+        assert (response.status_code, response.json()["code"]) == (401, "not_signed_in"), headers
+    # People never authenticate with the service's key: the network surface takes only the exchange.
     nl_spec = network.layout.members["hotline-nl"]
-    intruder = OperatorClient(network.layout.members["hotline-fr"], network.layout.ca_cert)
-    intruder.spec = nl_spec  # hotline-fr's certificate, hotline-nl's address.
-    intruder.session.cert = (
-        str(network.layout.members["hotline-fr"].cert),
-        str(network.layout.members["hotline-fr"].key),
+    response = session.get(
+        f"{nl_spec.url}/api/v1/reports",
+        cert=(str(nl_spec.cert), str(nl_spec.key)),
+        verify=str(network.layout.ca_cert),
+        timeout=10,
     )
-    response = intruder.request("GET", "/api/v1/reports")
     assert (response.status_code, response.json()["error"]) == (403, "forbidden")
+    assert nl.request("GET", "/api/v1/reports").status_code == 200
 
 
 def test_network_status_counts_cases_and_member_health(network: Network) -> None:
@@ -234,4 +245,4 @@ def test_a_retried_submission_with_the_same_idempotency_key_stores_one_report(ne
     assert first.json()["id"] == again.json()["id"]
     assert count_rows(network.layout.members["hotline-nl"].database, "reports", "outbox") == {"reports": 1, "outbox": 1}
     too_long = nl.request("POST", "/api/v1/reports", json=body, headers={"Idempotency-Key": "k" * 201})
-    assert (too_long.status_code, too_long.json()["error"]) == (422, "invalid_report")
+    assert (too_long.status_code, too_long.json()["code"]) == (422, "invalid_report")

@@ -10,8 +10,6 @@ import threading
 import time
 from typing import Any
 
-import requests
-
 from demo.network import Network
 from federation.signing import Signer
 from tests.conftest import count_rows, query
@@ -183,14 +181,7 @@ def test_a_refused_document_goes_to_the_dead_letters_and_is_visible(network: Net
     _wait(lambda: len(query(exchange_db, dead_at_de)) == 1, what="dead letter")
     assert query(exchange_db, dead_at_de)[0][0].startswith("fingerprint_mismatch")
     assert query(exchange_db, "SELECT state, rejected_reason FROM cases") == [("rejected", "fingerprint_mismatch")]
-    session = requests.Session()
-    session.trust_env = False
-    status = session.get(
-        f"{layout.exchange.url}/v1/status",
-        cert=(str(layout.exchange.cert), str(layout.exchange.key)),
-        verify=str(layout.ca_cert),
-        timeout=10,
-    ).json()
+    status = network.client("exchange").get("/api/v1/status")
     assert status["members"]["hotline-de"]["dead_letters"] == 1
     assert status["refusals"]["total"] == 1
     assert status["refusals"]["recent"][0]["reason"] == "fingerprint_mismatch"

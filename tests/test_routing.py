@@ -101,7 +101,7 @@ def test_reports_held_on_a_provisional_case_are_routed_on_their_own_when_it_is_r
     assert nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["received_at"] is not None)["state"] == "received"
     linked = sec.wait_for(f"/api/v1/reports/{second['id']}", lambda r: r["duplicate_of"] is not None)
     assert linked["duplicate_of"] == first["id"] and linked["destination"] == "hotline-de"
-    assert len(de.get("/api/v1/cases")) == 1
+    assert len(de.items("/api/v1/cases")) == 1
 
 
 def test_an_undeliverable_report_is_refused_visibly_at_its_origin(network_factory: Any) -> None:

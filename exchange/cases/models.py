@@ -16,7 +16,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.db import db
-from federation.models import UTCDateTime
+from service.database import UTCDateTime
 
 # Case states: the destination has not confirmed yet; it confirmed (its signed receipt came back);
 # it refused the report, or the report could not be delivered.

@@ -57,7 +57,6 @@ from exchange.cases.models import (
 )
 from exchange.members.services import require_active
 from exchange.routing.services import route
-from federation.database import BulkInserts, DBSession
 from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import Handler, InboxContext, MessageIdReusedError, WrongRecipientError
@@ -74,6 +73,7 @@ from federation.messages import (
 )
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
+from service.database import BulkInserts, DBSession
 
 MAX_MATERIAL_LINKS = 20
 _CODE = re.compile(r"[a-z_]{1,64}")

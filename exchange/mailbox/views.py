@@ -11,7 +11,8 @@ from exchange.members.services import require_active
 from federation.errors import ProtocolError
 from federation.runtime import runtime
 from federation.trust import RevokedCertificateError
-from federation.web import current_peer, json_body, require_role
+from federation.web import PeerCertificate, current_peer, json_body
+from service.policies import policy
 
 blueprint = Blueprint("mailbox", __name__)
 MAX_WAIT_SECONDS = 25
@@ -37,7 +38,7 @@ def _still_allowed(member_id: str) -> None:
 
 
 @blueprint.get("/v1/mailbox")
-@require_role("member")
+@policy(PeerCertificate(roles=("member",)))
 def collect() -> Any:
     """The member's next batch as a signed transaction, waiting up to ``wait`` seconds for one.
 
@@ -49,7 +50,6 @@ def collect() -> Any:
         wait = min(max(int(request.args.get("wait", "0")), 0), MAX_WAIT_SECONDS)
     except ValueError as exc:
         raise ProtocolError("wait must be a whole number of seconds", code="bad_request") from exc
-    require_active(rt.db.session, member_id)
     rt.deliverer().peer_contacted(member_id, rt.clock(), certificate_not_after=current_peer().not_after)
     rt.db.session.commit()
     poll = rt.mailbox.open_poll(member_id)
@@ -74,11 +74,10 @@ def collect() -> Any:
 
 
 @blueprint.post("/v1/mailbox/receipts")
-@require_role("member")
+@policy(PeerCertificate(roles=("member",)))
 def acknowledge() -> Any:
     """Settle collected documents from the member's signed transaction receipt."""
     rt = runtime()
     member_id = current_peer().member_id
-    require_active(rt.db.session, member_id)
     settled = rt.deliverer().settle_receipt(member_id, json_body())
     return jsonify({"settled": settled})

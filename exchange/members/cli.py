@@ -3,13 +3,13 @@ from __future__ import annotations
 import json
 
 import click
-from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from exchange.members.models import Member
 from exchange.members.services import save_member, set_member_status
 from federation.errors import ProtocolError
 from federation.runtime import runtime
+from service.cli import with_app
 
 members_cli = click.Group("members", help="Manage the member directory.")
 
@@ -20,7 +20,7 @@ members_cli = click.Group("members", help="Manage the member directory.")
 @click.option("--country", "countries", multiple=True, help="ISO country code the member covers (repeat).")
 @click.option("--endpoint", default=None, help="https:// base URL where the member receives transactions.")
 @click.option("--fallback", is_flag=True, help="Receive reports for countries no member covers.")
-@with_appcontext
+@with_app("worker")
 def add_member(member_id: str, name: str, countries: tuple[str, ...], endpoint: str | None, fallback: bool) -> None:
     """Add or update a member."""
     rt = runtime()
@@ -42,7 +42,7 @@ def add_member(member_id: str, name: str, countries: tuple[str, ...], endpoint: 
 
 @members_cli.command("suspend")
 @click.argument("member_id")
-@with_appcontext
+@with_app("worker")
 def suspend_member(member_id: str) -> None:
     """Stop routing to and accepting from a member (its queued messages wait)."""
     rt = runtime()
@@ -56,7 +56,7 @@ def suspend_member(member_id: str) -> None:
 
 @members_cli.command("reinstate")
 @click.argument("member_id")
-@with_appcontext
+@with_app("worker")
 def reinstate_member(member_id: str) -> None:
     """Route to and accept from a suspended member again (refused if another member covers its countries)."""
     rt = runtime()
@@ -69,7 +69,7 @@ def reinstate_member(member_id: str) -> None:
 
 
 @members_cli.command("list")
-@with_appcontext
+@with_app("worker")
 def list_members() -> None:
     """Print the directory as JSON."""
     rt = runtime()

@@ -6,7 +6,7 @@ from sqlalchemy import JSON, Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.db import db
-from federation.models import UTCDateTime
+from service.database import UTCDateTime
 
 
 class Member(db.Model):  # type: ignore[name-defined,misc]

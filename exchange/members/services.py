@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from certs.identity import COUNTRY_PATTERN, MEMBER_ID_PATTERN
 from exchange.members.models import Member
-from federation.database import DBSession
 from federation.errors import ProtocolError
 from federation.signing import Signer
+from service.database import DBSession
 
 
 class UnknownMemberError(ProtocolError):

@@ -10,8 +10,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from exchange.members.models import Member
-from federation.database import DBSession
 from federation.errors import ProtocolError
+from service.database import DBSession
 
 
 class NoRouteError(ProtocolError):

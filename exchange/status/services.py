@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from exchange.cases.models import REJECTED, VERIFIED, Case, CaseReport
 from exchange.members.models import Member
 from exchange.messaging.models import Outbox, Peer
-from federation.database import DBSession
 from federation.delivery import describe_outbox
+from service.database import DBSession
 
 THREE_DAYS = dt.timedelta(days=3)
 RECENT_REFUSALS = 50

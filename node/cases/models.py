@@ -5,8 +5,8 @@ import datetime as dt
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from federation.models import UTCDateTime
 from node.db import db
+from service.database import UTCDateTime
 
 
 class InboundCase(db.Model):  # type: ignore[name-defined,misc]

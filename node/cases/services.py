@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import select
 
 from federation.canonical import url_fingerprint
-from federation.database import DBSession
 from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
@@ -25,6 +24,7 @@ from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
 from node.cases.models import CaseEvent, InboundCase, InboundReport
 from node.directory.services import DirectoryCache
+from service.database import DBSession
 
 
 class FingerprintMismatchError(ProtocolError):
@@ -84,7 +84,7 @@ def accept_report(document: VerifiedMessage, context: InboxContext, *, rules: In
         raise FingerprintMismatchError("url_fingerprint does not match the canonical form of body.url")
     case = _case_for(context, header["url_fingerprint"])
     covered = header["hosting_country"] in rules.signer.identity.countries
-    if case is None and not covered and rules.directory.current().fallback != rules.signer.member_id:
+    if case is None and not covered and rules.directory.current(context.session).fallback != rules.signer.member_id:
         raise NotCoveredError(f"this hotline does not cover {header['hosting_country']} and is not the fallback")
     now = context.now
     origin = document.author.member_id

@@ -1,55 +1,194 @@
-"""The operator API for cases received from abroad (``/api/v1/cases``), for this node's own certificate."""
+"""Cases received from abroad, in the console (pages) and in the operator API (``/api/v1/cases``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
-from sqlalchemy import select
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import case, or_, select
+from wtforms import SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
 
+from audit.services import AuditLog
+from console import page_json, page_number, paginate
+from federation.messages import CASE_STATUSES
 from federation.runtime import runtime
-from federation.web import json_body, require_own_certificate
-from node.cases.models import InboundCase
-from node.cases.services import UnknownCaseError, case_view, record_status
+from federation.web import json_body
+from node.audit.models import AUDIT
+from node.cases.models import CaseEvent, InboundCase, InboundReport
+from node.cases.services import StatusInputError, UnknownCaseError, case_view, record_status
+from people.sessions import StaffAccess, current_principal
+from service.policies import policy
 
-blueprint = Blueprint("cases", __name__, url_prefix="/api/v1/cases")
+STAFF = ("analyst", "supervisor")
+pages = Blueprint("cases", __name__, template_folder="templates")
+api = Blueprint("cases_api", __name__, url_prefix="/api/v1/cases")
+
+STATUS_LABELS = {
+    "received": "Received",
+    "assessed": "Assessed",
+    "not_illegal_here": "Not illegal here",
+    "ntd_sent": "Notice sent",
+    "police_notified": "Police notified",
+    "removed": "Removed",
+    "reappeared": "Reappeared",
+    "moved": "Moved",
+}
+CLOSED = ("removed", "not_illegal_here")
 
 
-@blueprint.get("")
-@require_own_certificate
-def index() -> Any:
-    rt = runtime()
-    cases = rt.db.session.scalars(
-        select(InboundCase).order_by(InboundCase.priority.desc(), InboundCase.received_at).limit(200)
+class StatusForm(FlaskForm):
+    status = SelectField(
+        "What happened", choices=[(s, STATUS_LABELS[s]) for s in CASE_STATUSES], validators=[DataRequired()]
     )
-    return jsonify([case_view(rt.db.session, case) for case in cases])
+    note = TextAreaField(
+        "Note for the reporting hotline",
+        validators=[Optional(), Length(max=2000, message="Keep the note under 2,000 characters.")],
+    )
 
 
-@blueprint.get("/<case_id>")
-@require_own_certificate
+def _filtered() -> tuple[Any, dict[str, str]]:
+    filters = {key: request.args.get(key, "").strip()[:100] for key in ("status", "priority", "origin", "q", "open")}
+    query = select(InboundCase)
+    if filters["status"] in STATUS_LABELS:
+        query = query.where(InboundCase.status == filters["status"])
+    if filters["open"] == "1":
+        query = query.where(InboundCase.status.not_in(CLOSED))
+    if filters["priority"] in ("urgent", "normal"):
+        query = query.where(InboundCase.priority == filters["priority"])
+    if filters["origin"]:
+        query = query.where(InboundCase.origin == filters["origin"])
+    if filters["q"]:
+        query = query.where(or_(InboundCase.id == filters["q"], InboundCase.url.contains(filters["q"])))
+    urgent_first = case((InboundCase.priority == "urgent", 0), else_=1)
+    return query.order_by(urgent_first, InboundCase.received_at, InboundCase.id), filters
+
+
+def _case(case_id: str) -> InboundCase:
+    found = runtime().db.session.get(InboundCase, case_id)
+    if found is None:
+        raise UnknownCaseError(f"no case {case_id} was received here")
+    return found
+
+
+@pages.get("/cases")
+@policy(StaffAccess(roles=STAFF))
+def index() -> Any:
+    query, filters = _filtered()
+    number, size = page_number()
+    page = paginate(runtime().db.session, query, number=number, size=size)
+    return render_template("cases/index.html", page=page, filters=filters, labels=STATUS_LABELS)
+
+
+@pages.get("/cases/<case_id>")
+@policy(StaffAccess(roles=STAFF))
 def show(case_id: str) -> Any:
+    return _show(_case(case_id), StatusForm())
+
+
+def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
     rt = runtime()
-    case = rt.db.session.get(InboundCase, case_id)
-    if case is None:
-        raise UnknownCaseError(f"no case {case_id}")
-    return jsonify(case_view(rt.db.session, case))
+    session = rt.db.session
+    reports = list(
+        session.scalars(
+            select(InboundReport).where(InboundReport.case_id == found.id).order_by(InboundReport.received_at)
+        )
+    )
+    events = list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == found.id).order_by(CaseEvent.at)))
+    timeline: list[dict[str, Any]] = [
+        {
+            "at": r.received_at,
+            "who": r.origin,
+            "what": f"Report received from {r.origin}" + (" (urgent)" if r.priority == "urgent" else ""),
+            "kind": "urgent" if r.priority == "urgent" else "event",
+        }
+        for r in reports
+    ]
+    timeline += [
+        {
+            "at": e.at,
+            "who": e.author,
+            "what": STATUS_LABELS.get(e.status, e.status),
+            "note": e.note,
+            "kind": "removed" if e.status == "removed" else "status",
+        }
+        for e in events
+    ]
+    timeline.sort(key=lambda item: item["at"])
+    AuditLog(session, AUDIT).record(current_principal().actor, "case.view", "case", found.id, now=rt.clock())
+    session.commit()
+    return render_template(
+        "cases/show.html", case=found, reports=reports, events=timeline, form=form, labels=STATUS_LABELS, closed=CLOSED
+    ), status
 
 
-@blueprint.post("/<case_id>/status")
-@require_own_certificate
+@pages.post("/cases/<case_id>/status")
+@policy(StaffAccess(roles=STAFF))
 def add_status(case_id: str) -> Any:
+    found = _case(case_id)
+    form = StatusForm()
+    if not form.validate_on_submit():
+        return _show(found, form, 422)
     rt = runtime()
-    record_status(
+    try:
+        _record(found, {"status": form.status.data, "note": (form.note.data or "").strip() or None})
+    except StatusInputError as exc:
+        form.status.errors = [*form.status.errors, exc.message]
+        return _show(found, form, 422)
+    rt.db.session.commit()
+    label = STATUS_LABELS.get(form.status.data or "", form.status.data)
+    flash(f"Recorded: {label}. Every hotline that reported this location is told.", "success")
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
+def _record(found: InboundCase, unverified_input: Any) -> CaseEvent:
+    rt = runtime()
+    event = record_status(
         rt.db.session,
         signer=rt.signer,
         outbox=rt.outbox(),
         exchange_id=current_app.config["EXCHANGE_ID"],
-        case_id=case_id,
-        unverified_input=json_body(),
+        case_id=found.id,
+        unverified_input=unverified_input,
         now=rt.clock(),
     )
+    AuditLog(rt.db.session, AUDIT).record(
+        current_principal().actor,
+        "case.status",
+        "case",
+        found.id,
+        now=rt.clock(),
+        status=event.status,
+        via=current_principal().via,
+    )
+    return event
+
+
+# The operator API ---------------------------------------------------------------------------------------
+
+
+@api.get("")
+@policy(StaffAccess(roles=STAFF, api=True, tokens=True))
+def list_cases() -> Any:
+    rt = runtime()
+    query, _ = _filtered()
+    number, size = page_number()
+    page = paginate(rt.db.session, query, number=number, size=size)
+    return jsonify(page_json(page, lambda found: case_view(rt.db.session, found)))
+
+
+@api.get("/<case_id>")
+@policy(StaffAccess(roles=STAFF, api=True, tokens=True))
+def get_case(case_id: str) -> Any:
+    return jsonify(case_view(runtime().db.session, _case(case_id)))
+
+
+@api.post("/<case_id>/status")
+@policy(StaffAccess(roles=STAFF, api=True, tokens=True))
+def post_status(case_id: str) -> Any:
+    rt = runtime()
+    found = _case(case_id)
+    _record(found, json_body())
     rt.db.session.commit()
-    case = rt.db.session.get(InboundCase, case_id)
-    if case is None:  # record_status checked it exists; it cannot vanish between two lines.
-        raise UnknownCaseError(f"no case {case_id}")
-    return jsonify(case_view(rt.db.session, case)), 201
+    return jsonify(case_view(rt.db.session, found)), 201

@@ -5,12 +5,14 @@ it alone: a receipt for one of our reports must come from the member that covers
 country (or the fallback when nobody does), and a report may be routed to us only for a country we
 cover, or because we are the fallback.
 
-The directory is fetched from the exchange (``GET /v1/directory``), verified as signed by the configured
-exchange, and stored (``service_state``), so a node restarted while the exchange is unreachable keeps
-working from its cache. It is refreshed periodically and whenever a check meets a member it does not
-expect; a check that cannot be decided because the cache is missing or old refuses the whole
-transaction with a :class:`~federation.errors.TransientError`, so the exchange tries again after the
-refresh instead of a document being rejected for good.
+The node's worker fetches the directory from the exchange (``GET /v1/directory``), verifies it as
+signed by the configured exchange, and stores it (``service_state``), so a node restarted while the
+exchange is unreachable keeps working from its copy. Every process reads the stored copy through its
+own unit of work (at most once a minute, or when asked to look again). The worker refreshes it
+periodically and whenever a check meets a member it does not expect; a check that cannot be decided
+because the copy is missing or old refuses the whole transaction with a
+:class:`~federation.errors.TransientError`, so the exchange tries again after the refresh instead of a
+document being rejected for good.
 """
 
 from __future__ import annotations
@@ -18,20 +20,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from federation.errors import ProtocolError, TransientError
 from federation.messages import DIRECTORY
-from federation.runtime import Runtime
 from federation.signing import flattened_to_compact, verify_jws
-from federation.state import read_state, write_state
+from federation.state import write_state
+from service.database import DBSession
+
+if TYPE_CHECKING:
+    from federation.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 STATE_NAME = "directory"
 FRESH_ENOUGH = dt.timedelta(seconds=30)
 """A directory fetched this recently is taken as current: a member it does not expect is refused."""
+RELOAD_AFTER = dt.timedelta(seconds=60)
+"""How long a process uses its in-memory copy before it reads the stored one again."""
+WAKE_REFRESH = "@directory"
+"""The wake-up message that asks the worker to fetch the directory now (service.worker)."""
 
 
 class DirectoryUnavailableError(TransientError):
@@ -68,8 +78,11 @@ class DirectoryCache:
         self.exchange_url = exchange_url.rstrip("/")
         self._lock = threading.Lock()
         self._directory: Directory | None = None
+        self._loaded_at: dt.datetime | None = None
         self.wanted = threading.Event()
-        """Set when a check wants a fresher directory; the refresher fetches at once."""
+        """Set when a check wants a fresher directory; the worker's refresher fetches at once."""
+        self.ask_refresh: Callable[[], None] = self.wanted.set
+        """How to ask for a refresh: the event in the worker; a wake-up sent to it from other processes."""
 
     def fetch(self) -> Directory:
         """Fetch, verify and store the directory now (network I/O: never inside a unit of work).
@@ -88,20 +101,25 @@ class DirectoryCache:
         with self.rt.app.app_context():
             write_state(self.rt.db, self.rt.models["state"], STATE_NAME, f"{now.isoformat()} {token}")
         with self._lock:
-            self._directory = directory
+            self._directory, self._loaded_at = directory, now
         self.wanted.clear()
         return directory
 
-    def load_stored(self) -> Directory | None:
-        """Load the directory stored by an earlier fetch (at start, before the exchange answers)."""
-        with self.rt.app.app_context():
-            stored = read_state(self.rt.db, self.rt.models["state"], STATE_NAME)
-        if not stored:
+    def load_stored(self, session: DBSession) -> Directory | None:
+        """Read the directory the worker stored, through ``session`` (the caller's unit of work)."""
+        row = session.get(self.rt.models["state"], STATE_NAME)
+        now = self.rt.clock()
+        with self._lock:
+            self._loaded_at = now
+        if row is None:
             return None
-        fetched, _, token = stored.partition(" ")
+        fetched, _, token = row.value.partition(" ")
+        with self._lock:
+            if self._directory is not None and self._directory.fetched_at.isoformat() == fetched:
+                return self._directory
         directory = self._verify(token, fetched_at=dt.datetime.fromisoformat(fetched))
         with self._lock:
-            if self._directory is None or self._directory.fetched_at < directory.fetched_at:
+            if self._directory is None or self._directory.fetched_at <= directory.fetched_at:
                 self._directory = directory
         return directory
 
@@ -115,20 +133,22 @@ class DirectoryCache:
         members = {entry["id"]: entry for entry in message.claims["members"]}
         return Directory(members=members, fallback=message.claims["fallback"], fetched_at=fetched_at)
 
-    def current(self) -> Directory:
-        """The cached directory (memory only: this runs inside units of work, which must not wait on I/O).
+    def current(self, session: DBSession) -> Directory:
+        """The directory: this process's copy, read again from the database once a minute.
 
         Raises:
-            DirectoryUnavailableError: this process has none yet (the refresher is asked for one).
+            DirectoryUnavailableError: the node has none yet (the worker is asked to fetch one).
         """
         with self._lock:
-            directory = self._directory
+            directory, loaded_at = self._directory, self._loaded_at
+        if directory is None or loaded_at is None or self.rt.clock() - loaded_at > RELOAD_AFTER:
+            directory = self.load_stored(session) or directory
         if directory is None:
-            self.wanted.set()
+            self.ask_refresh()
             raise DirectoryUnavailableError("this node has not fetched the member directory yet; retry shortly")
         return directory
 
-    def require(self, member_id: str, *, expected: str | None, what: str) -> None:
+    def require(self, session: DBSession, member_id: str, *, expected: str | None, what: str) -> None:
         """Refuse ``member_id`` unless it is ``expected``; ask for a fresher directory if ours may be old.
 
         Raises:
@@ -137,9 +157,11 @@ class DirectoryCache:
         """
         if member_id == expected:
             return
-        directory = self.current()
+        directory = self.current(session)
         if self.rt.clock() - directory.fetched_at > FRESH_ENOUGH:
-            self.wanted.set()
+            with self._lock:
+                self._loaded_at = None  # Read the stored copy again next time: the worker is refreshing it.
+            self.ask_refresh()
             raise DirectoryUnavailableError(f"{what} from {member_id} is not what our directory expects; refreshing it")
         raise UnexpectedMemberError(
             f"{what} must come from {expected or 'the member covering the country'}, not {member_id}"
@@ -164,17 +186,14 @@ class DirectoryRefresher:
 
     def _run(self) -> None:
         failures = 0
-        try:
-            self.cache.load_stored()
-        except Exception as exc:  # A stored directory that no longer verifies is fetched again.
-            log.warning("the stored directory could not be used: %s", exc)
         while not self._stop.is_set():
             try:
                 self.cache.fetch()
                 failures = 0
                 wait = self.interval
-            except Exception as exc:  # Logged and retried: the cache keeps serving meanwhile.
+            except Exception as exc:  # Logged and retried: the stored copy keeps serving meanwhile.
                 failures += 1
                 wait = min(30.0, 0.25 * 2 ** min(failures, 7))
                 log.warning("directory fetch failed (%d in a row), retrying in %.1f s: %s", failures, wait, exc)
             self.cache.wanted.wait(wait)
+            self.cache.wanted.clear()

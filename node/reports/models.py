@@ -5,8 +5,8 @@ import datetime as dt
 from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from federation.models import UTCDateTime
 from node.db import db
+from service.database import UTCDateTime
 
 # What the network has said of a report sent from here.
 SENT = "sent"  # Queued for, or accepted by, the exchange; no hotline has confirmed it yet.

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 import schemas
 from federation.canonical import canonicalize_url, url_fingerprint
-from federation.database import DBSession
 from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
@@ -20,6 +19,7 @@ from federation.timestamps import parse_timestamp
 from node.cases.models import CaseEvent
 from node.directory.services import DirectoryCache, UnexpectedMemberError
 from node.reports.models import DUPLICATE, RECEIVED, REFUSED, SENT, Report
+from service.database import DBSession
 
 HEADER_FIELDS = ("hosting_country", "legal_status", "priority")
 BODY_FIELDS = ("media_type", "site_type", "age_group", "gender", "commercial", "notes")
@@ -175,10 +175,10 @@ def apply_receipt(document: VerifiedMessage, context: InboxContext, *, rules: Fo
     author = document.author.member_id
     if report.destination is not None:
         # A duplicate notice named the destination; the receipt must come from it.
-        rules.directory.require(author, expected=report.destination, what="a receipt")
+        rules.directory.require(context.session, author, expected=report.destination, what="a receipt")
     else:
-        expected = rules.directory.current().covering(report.hosting_country)
-        rules.directory.require(author, expected=expected, what="a receipt")
+        expected = rules.directory.current(context.session).covering(report.hosting_country)
+        rules.directory.require(context.session, author, expected=expected, what="a receipt")
     report.destination = author
     report.received_at = parse_timestamp(claims["received_at"])
     if report.case_id is None:

@@ -1,23 +1,152 @@
-"""The operator API for outgoing reports (``/api/v1/reports``), for this node's own certificate."""
+"""Reports sent abroad, in the console (pages) and in the operator API (``/api/v1/reports``).
+
+The API is for scripts and integrations: a personal API token (or a session, for reading) acts as its
+account; every report confirmed through it is in the audit trail under that account. Lists page on the
+server (``page``, ``per_page`` up to 200) and say how many there are.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
+from flask import Blueprint, current_app, jsonify, render_template, request
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from audit.services import AuditLog
+from console import page_json, page_number, paginate
 from federation.runtime import runtime
-from federation.web import json_body, require_own_certificate
-from node.reports.models import Report
+from federation.web import json_body
+from node.audit.models import AUDIT
+from node.cases.models import CaseEvent, InboundCase
+from node.reports.models import DUPLICATE, RECEIVED, REFUSED, SENT, Report
 from node.reports.services import UnknownReportError, confirm_report, report_view
+from people.sessions import StaffAccess, current_principal
+from service.policies import policy
 
-blueprint = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
+STAFF = ("analyst", "supervisor")
+pages = Blueprint("reports", __name__, template_folder="templates")
+api = Blueprint("reports_api", __name__, url_prefix="/api/v1/reports")
+
+STATES = {SENT: "Awaiting receipt", RECEIVED: "Received", DUPLICATE: "Joined a case", REFUSED: "Refused"}
 
 
-@blueprint.post("")
-@require_own_certificate
+def _filtered() -> tuple[Any, dict[str, str]]:
+    filters = {key: request.args.get(key, "").strip()[:100] for key in ("state", "country", "priority", "q")}
+    query = select(Report)
+    if filters["state"] in STATES:
+        query = query.where(Report.state == filters["state"])
+    if len(filters["country"]) == 2:
+        query = query.where(Report.hosting_country == filters["country"].upper())
+    if filters["priority"] in ("urgent", "normal"):
+        query = query.where(Report.priority == filters["priority"])
+    if filters["q"]:
+        query = query.where(or_(Report.id == filters["q"], Report.url.contains(filters["q"])))
+    return query.order_by(Report.confirmed_at.desc(), Report.id), filters
+
+
+@pages.get("/")
+@policy(StaffAccess(roles=STAFF))
+def home() -> Any:
+    session = runtime().db.session
+    sent = dict(session.execute(select(Report.state, func.count()).group_by(Report.state)).tuples().all())
+    received = session.scalar(select(func.count()).select_from(InboundCase)) or 0
+    open_cases = (
+        session.scalar(
+            select(func.count())
+            .select_from(InboundCase)
+            .where(InboundCase.status.not_in(("removed", "not_illegal_here")))
+        )
+        or 0
+    )
+    urgent = (
+        session.scalar(
+            select(func.count())
+            .select_from(InboundCase)
+            .where(InboundCase.priority == "urgent", InboundCase.status.not_in(("removed", "not_illegal_here")))
+        )
+        or 0
+    )
+    recent = list(session.scalars(select(Report).order_by(Report.confirmed_at.desc()).limit(5)))
+    latest = list(session.scalars(select(InboundCase).order_by(InboundCase.received_at.desc()).limit(5)))
+    return render_template(
+        "reports/home.html",
+        sent=sent,
+        received=received,
+        open_cases=open_cases,
+        urgent=urgent,
+        recent=recent,
+        latest=latest,
+        states=STATES,
+    )
+
+
+@pages.get("/reports")
+@policy(StaffAccess(roles=STAFF))
+def index() -> Any:
+    query, filters = _filtered()
+    number, size = page_number()
+    page = paginate(runtime().db.session, query, number=number, size=size)
+    return render_template("reports/index.html", page=page, filters=filters, states=STATES)
+
+
+@pages.get("/reports/<report_id>")
+@policy(StaffAccess(roles=STAFF))
+def show(report_id: str) -> Any:
+    rt = runtime()
+    report = rt.db.session.get(Report, report_id)
+    if report is None:
+        raise UnknownReportError(f"no report {report_id} was sent from here")
+    view = report_view(rt.db.session, report)
+    AuditLog(rt.db.session, AUDIT).record(current_principal().actor, "report.view", "report", report.id, now=rt.clock())
+    rt.db.session.commit()
+    return render_template("reports/show.html", report=report, view=view, states=STATES, events=_timeline(report))
+
+
+def _timeline(report: Report) -> list[dict[str, Any]]:
+    """One chronological story: confirmed, received, joined a case, every status, refused."""
+    events: list[dict[str, Any]] = [
+        {"at": report.confirmed_at, "who": "this hotline", "what": "Confirmed and forwarded"}
+    ]
+    if report.state == DUPLICATE and report.case_id:
+        events.append(
+            {
+                "at": report.received_at or report.confirmed_at,
+                "who": "exchange",
+                "what": f"Joined case {report.case_id[:8]}, first reported {report.first_reported_at:%Y-%m-%d}"
+                if report.first_reported_at
+                else f"Joined case {report.case_id[:8]}",
+            }
+        )
+    if report.received_at:
+        events.append(
+            {"at": report.received_at, "who": report.destination, "what": f"Received by {report.destination}"}
+        )
+    if report.case_id:
+        for event in runtime().db.session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == report.case_id).order_by(CaseEvent.at)
+        ):
+            events.append(
+                {
+                    "at": event.at,
+                    "who": event.author,
+                    "what": event.status.replace("_", " ").capitalize(),
+                    "note": event.note,
+                    "kind": "removed" if event.status == "removed" else "status",
+                }
+            )
+    if report.state == REFUSED:
+        events.append(
+            {"at": report.refused_at, "who": "exchange", "what": f"Refused: {report.refused_reason}", "kind": "refused"}
+        )
+    return sorted(events, key=lambda item: item["at"] or report.confirmed_at)
+
+
+# The operator API ---------------------------------------------------------------------------------------
+
+
+@api.post("")
+@policy(StaffAccess(roles=STAFF, api=True, tokens=True))
 def create() -> Any:
     rt = runtime()
     key = request.headers.get("Idempotency-Key")
@@ -30,6 +159,17 @@ def create() -> Any:
         now=rt.clock(),
         idempotency_key=key,
     )
+    if created:
+        AuditLog(rt.db.session, AUDIT).record(
+            current_principal().actor,
+            "report.confirm",
+            "report",
+            report.id,
+            now=rt.clock(),
+            hosting_country=report.hosting_country,
+            priority=report.priority,
+            via=current_principal().via,
+        )
     try:
         rt.db.session.commit()
     except IntegrityError:
@@ -40,17 +180,19 @@ def create() -> Any:
     return jsonify(report_view(rt.db.session, report)), 201 if created else 200
 
 
-@blueprint.get("")
-@require_own_certificate
-def index() -> Any:
+@api.get("")
+@policy(StaffAccess(roles=STAFF, api=True, tokens=True))
+def list_reports() -> Any:
     rt = runtime()
-    reports = rt.db.session.scalars(select(Report).order_by(Report.confirmed_at.desc()).limit(200))
-    return jsonify([report_view(rt.db.session, report) for report in reports])
+    query, _ = _filtered()
+    number, size = page_number()
+    page = paginate(rt.db.session, query, number=number, size=size)
+    return jsonify(page_json(page, lambda report: report_view(rt.db.session, report)))
 
 
-@blueprint.get("/<report_id>")
-@require_own_certificate
-def show(report_id: str) -> Any:
+@api.get("/<report_id>")
+@policy(StaffAccess(roles=STAFF, api=True, tokens=True))
+def get_report(report_id: str) -> Any:
     rt = runtime()
     report = rt.db.session.get(Report, report_id)
     if report is None:

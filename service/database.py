@@ -14,12 +14,52 @@ docs/operations.md says what PostgreSQL deployments do for the same promise.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import DateTime, Dialect, Engine, MetaData, event, insert
 from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Constraint names every migration can rely on (Alembic cannot alter an unnamed constraint on SQLite)."""
+
+
+def new_database() -> SQLAlchemy:
+    """A service's database handle, with the naming convention for constraints."""
+    return SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the backend stores.
+
+    SQLite has no time zones and hands back naive values; PostgreSQL stores ``timestamptz``. Both come
+    back aware, so comparisons with ``now`` never mix naive and aware times.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -60,9 +100,16 @@ def checkpoint(engine: Engine) -> bool:
     return not busy
 
 
+def db_of(app: Flask) -> SQLAlchemy:
+    """The database handle a service's app was built with (for code both services share)."""
+    found: SQLAlchemy = app.extensions["service_db"]
+    return found
+
+
 def init_app(app: Flask, db: SQLAlchemy) -> None:
     """Bind ``db`` to ``app`` and tune its engine."""
     db.init_app(app)
+    app.extensions["service_db"] = db
     with app.app_context():
         configure_engine(db.engine)
 

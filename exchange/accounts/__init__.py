@@ -1,0 +1,1 @@
+"""Staff accounts of the exchange (shapes and rules in the people package)."""

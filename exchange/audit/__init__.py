@@ -1,0 +1,1 @@
+"""The exchange's audit trail (the chain and its rules live in the audit package)."""

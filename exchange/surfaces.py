@@ -1,0 +1,81 @@
+"""What each of the exchange's surfaces serves, and what its worker runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask
+
+from audit import tasks as audit_tasks
+from console import NavItem
+from exchange.accounts.models import Account, ApiToken
+from exchange.audit.models import AUDIT
+from exchange.db import db
+from exchange.mailbox import tasks as mailbox_tasks
+from exchange.mailbox import views as mailbox_views
+from exchange.members import views as member_views
+from exchange.members.services import require_active
+from exchange.status import views as status_views
+from federation import tasks as federation_tasks
+from federation import web
+from federation.views import transactions_blueprint
+from people.services import EXCHANGE_ROLES
+from service import policies
+from service.worker import Task
+
+
+def network(app: Flask) -> None:
+    """Mutual TLS, active members only: transactions, the mailbox, the signed directory, own health."""
+    web.init_app(
+        app,
+        authorize_peer=lambda peer: require_active(db.session, peer.member_id),
+        rate_limits={
+            "transactions": app.config["RATE_LIMIT_TRANSACTIONS"],
+            "mailbox": app.config["RATE_LIMIT_MAILBOX"],
+        },
+    )
+    app.register_blueprint(transactions_blueprint(sender_roles=("member",)))
+    app.register_blueprint(member_views.blueprint)
+    app.register_blueprint(mailbox_views.blueprint)
+    app.register_blueprint(status_views.network)
+
+
+def console(app: Flask) -> None:
+    """The secretariat's pages and API (accounts, sessions, personal tokens)."""
+    import console as console_kit
+    import people
+
+    name = "Network exchange"
+    people.init_app(
+        app,
+        account_model=Account,
+        token_model=ApiToken,
+        roles=EXCHANGE_ROLES,
+        audit_models=AUDIT,
+        service_name=name,
+        home="dashboard.home",
+    )
+    console_kit.init_app(
+        app,
+        service_name=name,
+        nav=[
+            NavItem("Network", "dashboard.home"),
+            NavItem("Accounts", "people.accounts", EXCHANGE_ROLES.managers),
+            NavItem("Audit trail", "audit.index", EXCHANGE_ROLES.managers),
+        ],
+        home="dashboard.home",
+        behind_proxy=app.config["PROXY_HOPS"],
+    )
+    policies.init_app(app)
+    app.register_blueprint(status_views.pages)
+    app.register_blueprint(status_views.console_api)
+
+
+def worker(app: Flask) -> None:
+    """No endpoints: the worker only sends and runs jobs."""
+
+
+SETUP: dict[str, Callable[[Flask], None]] = {"network": network, "console": console, "worker": worker}
+
+TASKS: list[Task] = [*federation_tasks.TASKS, *mailbox_tasks.TASKS, *audit_tasks.TASKS]
+"""Every scheduled job of the exchange, run by its one worker (and each a ``tasks run`` command)."""

@@ -1,0 +1,1 @@
+"""Staff accounts of the node (shapes and rules in the people package)."""

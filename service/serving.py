@@ -1,0 +1,73 @@
+"""Serving a surface until SIGTERM: cheroot, for the mutual-TLS network surface and the people's surfaces.
+
+The network surface serves mutual TLS itself (it needs the client certificate; federation.transport). The
+console and the public surface are plain WSGI apps: in production they run behind a TLS-terminating
+reverse proxy (docs/operations.md: nginx and gunicorn), and they serve HTTPS themselves when given a
+certificate (the demo does, with a throwaway certificate for 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import ssl
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+def web_server(app: Flask, *, host: str, port: int, threads: int, cert: str = "", key: str = "") -> wsgi.Server:
+    """A cheroot server for a people's surface: HTTPS with ``cert``/``key``, else plain HTTP (behind a proxy)."""
+    server = wsgi.Server((host, port), app, numthreads=threads, server_name="hotline-web")
+    if cert:
+        adapter = BuiltinSSLAdapter(cert, key)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(str(Path(cert)), str(Path(key)))
+        adapter.context = context
+        server.ssl_adapter = adapter
+    return server
+
+
+def serve(
+    server: wsgi.Server,
+    *,
+    name: str,
+    on_started: Callable[[], None] | None = None,
+    on_stopping: Callable[[], None] | None = None,
+) -> None:
+    """Run ``server`` until SIGINT or SIGTERM; returns after a clean stop.
+
+    ``on_stopping`` runs first when a stop is asked, to release requests that wait (long-polls).
+    """
+    server.shutdown_timeout = 1  # Idle keep-alive connections must not delay a stop.
+    server.prepare()
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("signal %s: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    serving = threading.Thread(target=server.serve, name="server", daemon=True)
+    serving.start()
+    scheme = "https" if server.ssl_adapter is not None else "http"
+    log.info("%s listening on %s://%s:%s", name, scheme, server.bind_addr[0], server.bind_addr[1])
+    if on_started is not None:
+        on_started()
+    try:
+        while not stop.wait(0.5) and serving.is_alive():
+            pass
+    finally:
+        if on_stopping is not None:
+            on_stopping()
+        server.stop()
+        log.info("%s stopped", name)
