@@ -30,6 +30,7 @@ from typing import Any
 import requests
 
 from certs.devnet import DEV_MEMBERS, EXCHANGE_ID, DevMember, WebTLS, write_dev_network, write_web_tls
+from demo.zygote import Zygote
 
 OPERATOR = "operator"
 """The analyst account every node has in a laid-out network; its API token drives the operator client."""
@@ -380,27 +381,39 @@ class ServiceProcess:
     """One surface of one service running as a child process, its output in ``logs/<id>-<surface>.log``."""
 
     def __init__(
-        self, spec: ServiceSpec, surface: str, log_dir: Path, env: Mapping[str, str] | None = None, *, label: str = ""
+        self,
+        spec: ServiceSpec,
+        surface: str,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        label: str = "",
+        launcher: Zygote | None = None,
     ) -> None:
         self.spec = spec
         self.surface = surface
         self.log_path = log_dir / f"{label or spec.member_id}-{surface}.log"
         self.env = env or {}
-        self.process: subprocess.Popen[bytes] | None = None
+        self.launcher = launcher
+        self.process: Any = None
         self._terminating = False
         self._log_start = 0
 
     def start(self) -> None:
+        """Start the surface: forked from the fork server when there is one, else a fresh interpreter."""
         self._terminating = False
         variable = "EXCHANGE_CONFIG" if self.spec.kind == "exchange" else "NODE_CONFIG"
-        env = {**os.environ, variable: str(self.spec.config), "PYTHONUNBUFFERED": "1", **self.env}
+        env = {variable: str(self.spec.config), "PYTHONUNBUFFERED": "1", **self.env}
         module = "exchange.cli" if self.spec.kind == "exchange" else "node.cli"
-        command = [sys.executable, "-c", f"from {module} import main; main()", self.surface]
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        if self.launcher is not None:
+            self.process = self.launcher.spawn(module, [self.surface], env, self.log_path)
+            return
+        command = [sys.executable, "-c", f"from {module} import main; main()", self.surface]
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it.
         self.process = subprocess.Popen(
             command,
-            env=env,
+            env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -475,10 +488,11 @@ class ServiceProcess:
 class Service:
     """The processes of one service (its surfaces): started, stopped, killed and restarted together."""
 
-    def __init__(self, spec: ServiceSpec, log_dir: Path, *, label: str = "") -> None:
+    def __init__(self, spec: ServiceSpec, log_dir: Path, *, label: str = "", launcher: Zygote | None = None) -> None:
         self.spec = spec
         self.log_dir = log_dir
         self.label = label or spec.member_id
+        self.launcher = launcher
         self.surfaces: dict[str, ServiceProcess] = {}
         self._wanted: list[str] = []
 
@@ -489,7 +503,7 @@ class Service:
             if surface not in self._wanted:
                 self._wanted.append(surface)
             process = self.surfaces.setdefault(
-                surface, ServiceProcess(self.spec, surface, self.log_dir, label=self.label)
+                surface, ServiceProcess(self.spec, surface, self.log_dir, label=self.label, launcher=self.launcher)
             )
             if not process.running:
                 process.start()
@@ -521,12 +535,14 @@ class Service:
 
 
 class Network:
-    """The processes of a laid-out network."""
+    """The processes of a laid-out network (forked from one fork server unless ``fork_server`` is False)."""
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, *, fork_server: bool = True, launcher: Zygote | None = None) -> None:
         self.layout = layout
+        self._own_launcher = launcher is None and fork_server
+        self.launcher = launcher or (Zygote() if fork_server else None)
         self.processes: dict[str, Service] = {
-            spec.member_id: Service(spec, layout.root / "logs") for spec in layout.services()
+            spec.member_id: Service(spec, layout.root / "logs", launcher=self.launcher) for spec in layout.services()
         }
         self._clients: dict[str, OperatorClient] = {}
 
@@ -553,6 +569,8 @@ class Network:
             process.terminate()
         for process in self.processes.values():
             process.stop()
+        if self.launcher is not None and self._own_launcher:
+            self.launcher.close()
 
     def client(self, member_id: str) -> OperatorClient:
         """The node's operator (a script with the ``operator`` account's API token), via its console's API.

@@ -99,6 +99,8 @@ class InboxContext:
     """New rows, written in one statement per table after the last document (not visible before)."""
     cache: dict[str, Any] = field(default_factory=dict)
     """Scratch space shared by the handlers of one transaction (lookups worth doing once per batch)."""
+    finishers: list[Callable[[], None]] = field(default_factory=list)
+    """Run once after the last document (a handler's batched writes: the audit entries of the exchange)."""
 
 
 Handler = Callable[[VerifiedMessage, InboxContext], None]
@@ -183,6 +185,8 @@ class Inbox:
         # Handlers see this batch's own writes through context.cache; one flush at the end writes them all.
         with self.session.no_autoflush:
             results = [self._apply(item, context, applied) for item in checked]
+        for finish in context.finishers:
+            finish()
         inserts.flush(self.session)
         self.session.flush()
         receipt = self.signer.claims(sender, now=now, transaction=claims["jti"], results=results)

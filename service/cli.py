@@ -43,6 +43,8 @@ def with_app(surface: str = "worker") -> Callable[[F], F]:
                     return command(*args, **kwargs)
                 except ProtocolError as exc:
                     raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+                except (ConfigError, InternalError) as exc:
+                    raise click.ClickException(str(exc)) from exc
 
         return wrapper  # type: ignore[return-value]
 

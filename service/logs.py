@@ -1,4 +1,4 @@
-"""Logging for both services: one line per event, to stderr, at the configured level."""
+"""Logging for every service: one line per event, to stderr, at the configured level."""
 
 from __future__ import annotations
 
@@ -18,3 +18,4 @@ def init_app(app: Flask) -> None:
     # cheroot and urllib3 are chatty at INFO; their errors still show.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

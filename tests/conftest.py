@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 
 from certs.devnet import DEV_MEMBERS
 from demo.network import Layout, Network, lay_out, prepare_database, read_toml, register_members, write_toml
+from demo.zygote import Zygote
 
 POSTGRES_ADMIN = os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 FAST_DELIVERY = {
@@ -104,6 +105,23 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_FORK_SERVER: list[Zygote] = []
+
+
+def fork_server() -> Zygote:
+    """One fork server for the whole session: every network's processes are forked from it."""
+    if not _FORK_SERVER:
+        _FORK_SERVER.append(Zygote())
+    return _FORK_SERVER[0]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_fork_server() -> Iterator[None]:
+    yield
+    for zygote in _FORK_SERVER:
+        zygote.close()
+
+
 def make_network(
     root: Path, backend: str, postgres: PostgresDatabases | None, *, members: Any = None, **settings: Any
 ) -> Network:
@@ -115,7 +133,7 @@ def make_network(
             databases[member.member_id] = postgres.create(member.member_id, template=TEMPLATES["postgresql"]["node"])
     layout = lay_out(root, members=chosen, databases=databases, settings={**FAST_DELIVERY, **settings})
     register_members(layout, templates=TEMPLATES["sqlite"], migrated=backend == "postgresql")
-    return Network(layout)
+    return Network(layout, launcher=fork_server())
 
 
 @pytest.fixture

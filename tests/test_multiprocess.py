@@ -42,7 +42,9 @@ def two_exchanges(tmp_path: Path) -> Any:
     for member in ("hotline-de", "secretariat"):
         config = layout.members[member].config
         write_toml(config, {**read_toml(config), "EXCHANGE_URL": second.url})
-    network.processes["exchange-b"] = Service(second, layout.root / "logs", label="exchange-b")
+    network.processes["exchange-b"] = Service(
+        second, layout.root / "logs", label="exchange-b", launcher=network.launcher
+    )
     yield network, second
     network.stop()
     postgres.drop_all()

@@ -6,6 +6,10 @@ runs once on SQLite and once on PostgreSQL.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import requests
 
 from demo.network import Network
@@ -46,6 +50,19 @@ def test_report_reaches_destination_and_receipt_and_status_come_back(network: Ne
     assert rows[0][0] == "removed" and rows[0][1] is not None
     outbox_tokens = query(exchange_db, "SELECT count(*) FROM outbox WHERE token IS NOT NULL")
     assert outbox_tokens[0][0] == 0  # Delivered tokens are erased.
+
+    # Every routing decision is in the exchange's audit trail, and the chain verifies.
+    actions = [row[0] for row in query(exchange_db, "SELECT action FROM audit_entries ORDER BY seq")]
+    assert actions[-4:] == ["case.open", "case.confirm", "case.status", "case.status"]
+    verified = subprocess.run(
+        [sys.executable, "-c", "from exchange.cli import main; main()", "audit", "verify"],
+        env={**os.environ, "EXCHANGE_CONFIG": str(network.layout.exchange.config)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert verified.returncode == 0 and "audit trail intact" in verified.stdout, verified.stderr
 
 
 def test_a_second_report_of_the_same_url_joins_the_case_and_follows_it(network: Network) -> None:

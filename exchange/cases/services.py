@@ -39,6 +39,8 @@ from typing import Any
 
 from sqlalchemy import delete, select, tuple_
 
+from audit.services import AuditLog
+from exchange.audit.models import AUDIT
 from exchange.cases.models import (
     CONFIRMED,
     HELD,
@@ -139,6 +141,8 @@ class CaseBook:
     outbox: Outbox
     now: dt.datetime
     inserts: BulkInserts | None = None
+    audit: AuditLog | None = None
+    """Where each routing decision is recorded (collected, and appended once per transaction)."""
     cache: dict[str, Any] = field(default_factory=dict)
     batch_reports: list[dict[str, Any]] = field(default_factory=list)
     """The claims of every report in the transaction, so lookups can be made once per batch."""
@@ -166,6 +170,10 @@ class CaseBook:
         """Sign a notice by the exchange to ``member`` and queue it."""
         claims = self.signer.claims(member, now=self.now, **fields)
         self._send(member, typ, self.signer.sign_compact(typ, claims), claims["jti"], self.signer.member_id, priority)
+
+    def _record(self, actor: str, action: str, object_id: str, **detail: Any) -> None:
+        if self.audit is not None:
+            self.audit.defer(actor, action, "case", object_id, now=self.now, **detail)
 
     # Batch lookups ---------------------------------------------------------------------------------
 
@@ -280,6 +288,15 @@ class CaseBook:
         links = self._same_material(case_id, header["content_hashes"])
         if links:
             self._notify(destination, MATERIAL, header["priority"], case_id=case_id, links=links)
+        self._record(
+            f"member:{origin}",
+            "case.open",
+            case_id,
+            destination=destination,
+            hosting_country=header["hosting_country"],
+            priority=header["priority"],
+            same_material=[link["case_id"] for link in links],
+        )
 
     def _add_report(
         self,
@@ -341,9 +358,13 @@ class CaseBook:
         """A report of a live case's location: hold it (provisional case) or send it to be verified."""
         if case.state == PROVISIONAL:
             self._add_report(claims, origin, case.id, duplicate=True, state=HELD, token=token)
+            self._record(f"member:{origin}", "case.duplicate_held", case.id, report_id=claims["jti"])
             return
         self._add_report(claims, origin, case.id, duplicate=True, state=PENDING)
         self._send(case.destination, REPORT, token, claims["jti"], origin, claims["header"]["priority"])
+        self._record(
+            f"member:{origin}", "case.duplicate_sent", case.id, report_id=claims["jti"], destination=case.destination
+        )
 
     # Receipts --------------------------------------------------------------------------------------
 
@@ -376,6 +397,7 @@ class CaseBook:
 
     def _confirm(self, case: Case, link: CaseReport, received_at: dt.datetime) -> None:
         case.state, case.received_at = CONFIRMED, received_at
+        self._record(f"member:{case.destination}", "case.confirm", case.id)
         self._attach_hashes(case.id, link)
         link.settled_at = self.now
         held = self.session.scalars(
@@ -392,6 +414,7 @@ class CaseBook:
 
     def _verify_duplicate(self, case: Case, link: CaseReport) -> None:
         link.state, link.settled_at = VERIFIED, self.now
+        self._record(f"member:{case.destination}", "case.duplicate_verified", case.id, report_id=link.report_id)
         self._attach_hashes(case.id, link)
         self._notify(
             link.member,
@@ -450,6 +473,7 @@ class CaseBook:
             )
         )
         case.status, case.status_at = claims["status"], at
+        self._record(f"member:{author}", "case.status", case.id, status=claims["status"])
         milestone = {"ntd_sent": "ntd_sent_at", "police_notified": "police_notified_at", "removed": "removed_at"}
         if claims["status"] in milestone and getattr(case, milestone[claims["status"]]) is None:
             setattr(case, milestone[claims["status"]], at)
@@ -499,6 +523,7 @@ class CaseBook:
 
     def _reject(self, case: Case, link: CaseReport, code: str) -> None:
         case.state, case.rejected_at, case.rejected_reason = REJECTED, self.now, code
+        self._record("system", "case.reject", case.id, reason=code, destination=case.destination)
         link.settled_at, link.refused_reason = self.now, code
         self.session.execute(delete(Location).where(Location.case_id == case.id))
         self.session.flush()
@@ -514,6 +539,7 @@ class CaseBook:
             self._reroute(duplicate)
 
     def _refuse(self, link: CaseReport, code: str) -> None:
+        self._record("system", "report.refuse", link.case_id, report_id=link.report_id, member=link.member, reason=code)
         self._notify(
             link.member,
             REFUSAL,
@@ -570,6 +596,7 @@ class CaseBook:
         duplicate.case_id, duplicate.duplicate, duplicate.state, duplicate.token = case.id, False, OPENED, None
         self.session.flush()
         self._send(destination.id, REPORT, token, case.id, duplicate.member, header["priority"])
+        self._record("system", "case.reroute", case.id, report_id=duplicate.report_id, destination=destination.id)
 
 
 @dataclass
@@ -610,8 +637,10 @@ class CaseHandlers:
                 inserts=context.inserts,
                 cache=context.cache,
                 batch_reports=[document.claims for document in context.documents if document.typ == REPORT],
+                audit=AuditLog(context.session, AUDIT),
             )
             context.cache["book"] = book
+            context.finishers.append(book.audit.flush)  # type: ignore[union-attr]
         return book
 
     def report(self, document: VerifiedMessage, context: InboxContext) -> None:
@@ -636,7 +665,9 @@ def dead_letters(signer: Signer, outbox_model: type[Any]) -> Any:
     """The exchange's dead-letter hook for the outbox (see CaseBook.dead_letter)."""
 
     def on_dead(session: DBSession, row: Any, error: str, now: dt.datetime) -> None:
-        book = CaseBook(session=session, signer=signer, outbox=Outbox(session, outbox_model), now=now)
+        audit = AuditLog(session, AUDIT)
+        book = CaseBook(session=session, signer=signer, outbox=Outbox(session, outbox_model), now=now, audit=audit)
         book.dead_letter(row.typ, row.doc_id, row.author, error)
+        audit.flush()
 
     return on_dead

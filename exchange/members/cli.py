@@ -33,6 +33,7 @@ def add_member(member_id: str, name: str, countries: tuple[str, ...], endpoint: 
             endpoint=endpoint,
             fallback=fallback,
             now=rt.clock(),
+            actor="cli",
         )
     except ProtocolError as exc:
         raise click.ClickException(exc.message) from exc
@@ -47,7 +48,7 @@ def suspend_member(member_id: str) -> None:
     """Stop routing to and accepting from a member (its queued messages wait)."""
     rt = runtime()
     try:
-        set_member_status(rt.db.session, member_id, "suspended")
+        set_member_status(rt.db.session, member_id, "suspended", actor="cli")
     except ProtocolError as exc:
         raise click.ClickException(exc.message) from exc
     rt.db.session.commit()
@@ -61,7 +62,7 @@ def reinstate_member(member_id: str) -> None:
     """Route to and accept from a suspended member again (refused if another member covers its countries)."""
     rt = runtime()
     try:
-        set_member_status(rt.db.session, member_id, "active")
+        set_member_status(rt.db.session, member_id, "active", actor="cli")
     except ProtocolError as exc:
         raise click.ClickException(exc.message) from exc
     rt.db.session.commit()

@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from audit.services import AuditLog
 from certs.identity import COUNTRY_PATTERN, MEMBER_ID_PATTERN
+from exchange.audit.models import AUDIT
 from exchange.members.models import Member
 from federation.errors import ProtocolError
 from federation.signing import Signer
@@ -37,8 +39,9 @@ def save_member(
     endpoint: str | None,
     fallback: bool,
     now: dt.datetime,
+    actor: str = "system",
 ) -> Member:
-    """Add a member or update it; a new fallback replaces the old one."""
+    """Add a member or update it; a new fallback replaces the old one. The change is audited."""
     if not MEMBER_ID_PATTERN.match(member_id):
         raise MemberInputError(f"member id {member_id!r} is not of the form [a-z0-9][a-z0-9-]{{1,62}}")
     bad = [country for country in countries if not COUNTRY_PATTERN.match(country)]
@@ -56,12 +59,24 @@ def save_member(
     if member is None:
         member = Member(id=member_id, created_at=now, status="active")
         session.add(member)
+    before = None if member.name is None else {"countries": member.countries, "endpoint": member.endpoint}
     member.name, member.countries, member.endpoint, member.is_fallback = name, sorted(countries), endpoint, fallback
     session.flush()
+    AuditLog(session, AUDIT).record(
+        actor,
+        "member.save",
+        "member",
+        member_id,
+        now=now,
+        before=before,
+        after={"countries": member.countries, "endpoint": endpoint, "fallback": fallback},
+    )
     return member
 
 
-def set_member_status(session: DBSession, member_id: str, status: str) -> Member:
+def set_member_status(
+    session: DBSession, member_id: str, status: str, *, actor: str = "system", now: dt.datetime | None = None
+) -> Member:
     """Suspend (``suspended``) or reinstate (``active``) a member.
 
     Reinstating refuses a member whose countries another active member covers now (reports for them went
@@ -80,8 +95,11 @@ def set_member_status(session: DBSession, member_id: str, status: str) -> Member
                 raise MemberInputError(
                     f"cannot reinstate {member_id}: {other.id} covers {', '.join(clash)} now; change that first"
                 )
-    member.status = status
+    before, member.status = member.status, status
     session.flush()
+    AuditLog(session, AUDIT).record(
+        actor, "member.status", "member", member_id, now=now or dt.datetime.now(dt.UTC), before=before, after=status
+    )
     return member
 
 
