@@ -138,7 +138,8 @@ def test_an_inserted_entry_is_found(app: Flask) -> None:
     sql("UPDATE audit_entries SET seq = seq - 9 WHERE seq > 10")
     sql(
         "INSERT INTO audit_entries (seq, at, actor, action, object_type, object_id, detail, prev_hash, hash) "
-        "SELECT 3, at, 'account:mallory', 'case.view', 'case', 'case-x', '{}', hash, hash FROM audit_entries WHERE seq = 2"
+        "SELECT 3, at, 'account:mallory', 'case.view', 'case', 'case-x', '{}', hash, hash "
+        "FROM audit_entries WHERE seq = 2"
     )
     rehash(3)
     assert broken_at() == 4
@@ -166,7 +167,8 @@ def test_a_rewritten_chain_does_not_match_its_signed_checkpoint(app: Flask) -> N
     for seq in (1, 2, 3):  # Recompute every hash and link: the chain is consistent again...
         if seq > 1:
             sql(
-                "UPDATE audit_entries SET prev_hash = (SELECT hash FROM audit_entries WHERE seq = :prev) WHERE seq = :seq",
+                "UPDATE audit_entries SET prev_hash = (SELECT hash FROM audit_entries WHERE seq = :prev) "
+                "WHERE seq = :seq",
                 prev=seq - 1,
                 seq=seq,
             )
