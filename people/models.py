@@ -28,8 +28,8 @@ class AccountMixin:
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    session_epoch: Mapped[int] = mapped_column(Integer, default=1)
-    """Part of every session cookie: raising it signs the account out everywhere."""
+    sessions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """The ids of the account's live sessions (the newest few): signing out removes one, ending all empties it."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

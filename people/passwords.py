@@ -43,7 +43,10 @@ def check_policy(password: str, *, username: str = "") -> None:
     if len(password) > MAX_LENGTH:
         raise PasswordPolicyError(f"Use at most {MAX_LENGTH} characters.")
     lowered = password.lower()
-    if lowered in common_passwords() or len(set(lowered)) < 4:
+    # A common password with digits or symbols around it ("password123456", "!qwerty2024") is as common.
+    core = lowered.strip("0123456789!@#$%^&*()-_=+.,;:?/ ")
+    common = common_passwords()
+    if lowered in common or (len(core) >= 4 and core in common) or len(set(lowered)) < 4:
         raise PasswordPolicyError("This password is too common. Choose one that others are unlikely to use.")
     if username and username.lower() in lowered:
         raise PasswordPolicyError("The password must not contain your username.")

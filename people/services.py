@@ -142,7 +142,7 @@ class AccountBook:
             must_change_password=generated,
             recovery_codes=[],
             failed_attempts=0,
-            session_epoch=1,
+            sessions=[],
             created_at=self.now,
             created_by=by,
         )
@@ -153,7 +153,7 @@ class AccountBook:
 
     def set_disabled(self, account: Any, disabled: bool, *, by: str) -> None:
         account.disabled_at = self.now if disabled else None
-        account.session_epoch += 1  # Disabling signs the account out everywhere at once.
+        account.sessions = []  # Disabling signs the account out everywhere at once.
         self.audit.record(
             by, "account.disable" if disabled else "account.enable", "account", account.username, now=self.now
         )
@@ -162,7 +162,7 @@ class AccountBook:
         if role not in self.roles.roles:
             raise AccountError(f"Choose one of: {', '.join(self.roles.roles)}.", field="role")
         before, account.role = account.role, role
-        account.session_epoch += 1
+        account.sessions = []
         self.audit.record(by, "account.role", "account", account.username, now=self.now, before=before, after=role)
 
     def unlock(self, account: Any, *, by: str) -> None:
@@ -173,7 +173,7 @@ class AccountBook:
         """Remove the second factor (a lost phone); the account must enrol again if its role requires it."""
         account.totp_secret, account.totp_confirmed_at, account.totp_last_step = None, None, None
         account.recovery_codes = []
-        account.session_epoch += 1
+        account.sessions = []
         self.audit.record(by, "account.second_factor_reset", "account", account.username, now=self.now)
 
     def reset_password(self, account: Any, *, by: str) -> str:
@@ -181,7 +181,7 @@ class AccountBook:
         password = _generated_password()
         account.password_hash = passwords.hash_password(password)
         account.must_change_password = True
-        account.session_epoch += 1
+        account.sessions = []
         account.failed_attempts, account.locked_until = 0, None
         self.audit.record(by, "account.password_reset", "account", account.username, now=self.now)
         return password
@@ -275,7 +275,7 @@ class AccountBook:
         account.password_hash = passwords.hash_password(new)
         account.must_change_password = False
         account.password_changed_at = self.now
-        account.session_epoch += 1  # Other sessions end; the caller starts a fresh one for this browser.
+        account.sessions = []  # Other sessions end; the caller starts a fresh one for this browser.
         self.audit.record(
             f"account:{account.username}", "account.password_change", "account", account.username, now=self.now
         )
@@ -309,7 +309,7 @@ class AccountBook:
         return codes
 
     def sign_out_everywhere(self, account: Any) -> None:
-        account.session_epoch += 1
+        account.sessions = []
         self.audit.record(
             f"account:{account.username}", "sign_out.everywhere", "account", account.username, now=self.now
         )

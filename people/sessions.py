@@ -1,17 +1,20 @@
 """Who is signed in: the session cookie, personal API tokens, and the :class:`StaffAccess` policy.
 
 A session is Flask's signed cookie (``__Host-`` prefixed, Secure, HttpOnly, SameSite=Lax) holding the
-account id, the account's session epoch, when it was issued, when it was last used and how far sign-in
-got (``password``: the second factor is still due; ``full``). It ends after ``SESSION_IDLE_MINUTES``
-without use, ``SESSION_ABSOLUTE_HOURS`` after sign-in, or when the account's epoch moves on (sign-out
-everywhere, a new password, a disabled account, a changed role). Personal API tokens act as their
-account with its role; they are for ``/api/`` endpoints only and are not subject to CSRF checks, since
-no browser sends them by itself.
+account id, a random session id, when it was issued, when it was last used and how far sign-in got
+(``password``: the second factor is still due; ``full``). The session id must be among the account's
+live sessions (kept on the account row, the newest ``MAX_SESSIONS``), so signing out really ends the
+session: a copy of the cookie is worthless afterwards. A session also ends after
+``SESSION_IDLE_MINUTES`` without use, ``SESSION_ABSOLUTE_HOURS`` after sign-in, or when the account's
+sessions are all ended (sign-out everywhere, a new password, a disabled account, a changed role).
+Personal API tokens act as their account with its role; they are for ``/api/`` endpoints only and are
+not subject to CSRF checks, since no browser sends them by itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,7 @@ from people.totp import SecretBox
 
 SESSION_COOKIE = "__Host-hotline-session"
 FULL, PASSWORD_ONLY = "full", "password"
+MAX_SESSIONS = 20
 
 
 @dataclass
@@ -101,15 +105,21 @@ class SetupRequiredError(Exception):
 
 
 def begin_session(account: Any, *, stage: str, now: dt.datetime) -> None:
-    """Start a fresh session for ``account`` (a new cookie: nothing carries over from before sign-in)."""
+    """Start a fresh session for ``account`` (a new id and cookie: nothing carries over from before)."""
+    previous = session.get("sid")
+    sid = secrets.token_urlsafe(18)
+    live = [s for s in (account.sessions or []) if s != previous]
+    account.sessions = [*live[-(MAX_SESSIONS - 1) :], sid]
     session.clear()
     session.permanent = True
-    session.update(
-        uid=account.id, epoch=account.session_epoch, iat=int(now.timestamp()), seen=int(now.timestamp()), stage=stage
-    )
+    session.update(uid=account.id, sid=sid, iat=int(now.timestamp()), seen=int(now.timestamp()), stage=stage)
 
 
-def end_session() -> None:
+def end_session(account: Any | None = None) -> None:
+    """End this browser's session, for good (its id leaves the account's live sessions)."""
+    sid = session.get("sid")
+    if account is not None and sid:
+        account.sessions = [s for s in (account.sessions or []) if s != sid]
     session.clear()
 
 
@@ -125,7 +135,7 @@ def session_account(db_session: Any, *, now: dt.datetime) -> tuple[Any, str] | N
         session.clear()
         return None
     account = people().book(db_session, now).get(int(uid))
-    if account is None or account.disabled_at is not None or account.session_epoch != session.get("epoch"):
+    if account is None or account.disabled_at is not None or session.get("sid") not in (account.sessions or []):
         session.clear()
         return None
     if stamp - seen >= 30:  # Refresh the idle clock (not on every request: the cookie need not change).

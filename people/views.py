@@ -106,11 +106,12 @@ def people_blueprint(roles: RoleSet, *, home: str) -> Blueprint:
             try:
                 method = book.check_second_factor(account, form.code.data or "")
             except SignInFailedError as exc:
-                _db().commit()
                 if book.is_locked(account) or account.disabled_at is not None:
-                    end_session()
+                    end_session(account)
+                    _db().commit()
                     flash(exc.message, "error")
                     return redirect(url_for("people.sign_in"))
+                _db().commit()
                 form.code.errors = [
                     *form.code.errors,
                     "That code is not right, or it was already used. Try the next one.",
@@ -124,7 +125,9 @@ def people_blueprint(roles: RoleSet, *, home: str) -> Blueprint:
     def sign_out() -> Any:
         form = ConfirmForm()
         if form.validate_on_submit():
-            end_session()
+            current = session_account(_db(), now=utcnow())
+            end_session(current[0] if current else None)
+            _db().commit()
             flash("You are signed out.", "success")
         return redirect(url_for("people.sign_in"))
 

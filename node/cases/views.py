@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import case, or_, select
 from wtforms import SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -18,6 +17,7 @@ from federation.web import json_body
 from node.audit.models import AUDIT
 from node.cases.models import CaseEvent, InboundCase, InboundReport
 from node.cases.services import StatusInputError, UnknownCaseError, case_view, record_status
+from people.forms import Form
 from people.sessions import StaffAccess, current_principal
 from service.policies import policy
 
@@ -38,7 +38,7 @@ STATUS_LABELS = {
 CLOSED = ("removed", "not_illegal_here")
 
 
-class StatusForm(FlaskForm):
+class StatusForm(Form):
     status = SelectField(
         "What happened", choices=[(s, STATUS_LABELS[s]) for s in CASE_STATUSES], validators=[DataRequired()]
     )

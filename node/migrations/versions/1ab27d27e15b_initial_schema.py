@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4422a102dafc
+Revision ID: 1ab27d27e15b
 Revises:
-Create Date: 2026-11-29 22:51:15.680876
+Create Date: 2026-11-29 23:44:35.939166
 
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import service.database
 
 # revision identifiers, used by Alembic.
-revision = "4422a102dafc"
+revision = "1ab27d27e15b"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -35,7 +35,7 @@ def upgrade():
         sa.Column("failed_attempts", sa.Integer(), nullable=False),
         sa.Column("locked_until", service.database.UTCDateTime(timezone=True), nullable=True),
         sa.Column("disabled_at", service.database.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("session_epoch", sa.Integer(), nullable=False),
+        sa.Column("sessions", sa.JSON(), nullable=False),
         sa.Column("created_at", service.database.UTCDateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=True),
         sa.Column("last_sign_in_at", service.database.UTCDateTime(timezone=True), nullable=True),
@@ -235,8 +235,8 @@ def upgrade():
         batch_op.create_index(batch_op.f("ix_inbound_reports_case_id"), ["case_id"], unique=False)
 
     # ### end Alembic commands ###
-    # The audit chain starts from a head row (service audit.services); seeding it here spares two
-    # first writers a race to create it.
+    # The audit chain starts from a head row (audit.services); seeding it here spares two first
+    # writers a race to create it.
     audit_head = sa.table(
         "audit_head", sa.column("id", sa.Integer), sa.column("seq", sa.Integer), sa.column("hash", sa.String)
     )

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: ce230ff0fac8
+Revision ID: 5a91ba144c2d
 Revises:
-Create Date: 2026-11-29 22:51:14.705494
+Create Date: 2026-11-29 23:44:34.690541
 
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import service.database
 
 # revision identifiers, used by Alembic.
-revision = "ce230ff0fac8"
+revision = "5a91ba144c2d"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -35,7 +35,7 @@ def upgrade():
         sa.Column("failed_attempts", sa.Integer(), nullable=False),
         sa.Column("locked_until", service.database.UTCDateTime(timezone=True), nullable=True),
         sa.Column("disabled_at", service.database.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("session_epoch", sa.Integer(), nullable=False),
+        sa.Column("sessions", sa.JSON(), nullable=False),
         sa.Column("created_at", service.database.UTCDateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=64), nullable=True),
         sa.Column("last_sign_in_at", service.database.UTCDateTime(timezone=True), nullable=True),
@@ -269,8 +269,8 @@ def upgrade():
         batch_op.create_index(batch_op.f("ix_material_links_linked_case_id"), ["linked_case_id"], unique=False)
 
     # ### end Alembic commands ###
-    # The audit chain starts from a head row (service audit.services); seeding it here spares two
-    # first writers a race to create it.
+    # The audit chain starts from a head row (audit.services); seeding it here spares two first
+    # writers a race to create it.
     audit_head = sa.table(
         "audit_head", sa.column("id", sa.Integer), sa.column("seq", sa.Integer), sa.column("hash", sa.String)
     )

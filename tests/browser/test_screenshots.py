@@ -1,0 +1,86 @@
+"""The screenshots in docs/: the main pages with realistic data (``make screenshots`` regenerates them).
+
+In the normal test run they go to ``var/screenshots/docs/`` and are checked with axe-core like every page;
+``make screenshots`` sets ``HOTLINE_SCREENSHOTS=docs/screenshots`` to replace the ones in the docs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from playwright.sync_api import Browser
+
+from demo.network import Network
+from tests.browser.conftest import SHOTS, as_role, looks_right
+
+OUT = Path(os.environ.get("HOTLINE_SCREENSHOTS") or SHOTS / "docs")
+
+
+def seed(network: Network) -> str:
+    """A few reports each way, an urgent one, a removal, a duplicate: enough for every page to show something."""
+    nl, de = network.client("hotline-nl"), network.client("hotline-de")
+    urgent = nl.report(
+        url="http://img-host.example/gallery/81127/view.php?id=4410",
+        hosting_country="DE",
+        legal_status="baseline",
+        priority="urgent",
+        content_hashes=[{"alg": "sha256", "value": "3f" * 32}],
+        media_type="image",
+        site_type="image_host",
+    )
+    others = [
+        nl.report(url=f"http://files.example/d/{n}x7k", hosting_country="DE", legal_status="baseline") for n in range(3)
+    ]
+    incoming = [
+        de.report(url=f"http://forum.example.nl/t/{n}/page-2", hosting_country="NL", legal_status="baseline")
+        for n in range(4)
+    ]
+    for report in (urgent, *others):
+        de.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True)
+    for report, status in (
+        (others[0], {"status": "ntd_sent"}),
+        (others[1], {"status": "removed", "note": "Host confirmed."}),
+    ):
+        assert de.request("POST", f"/api/v1/cases/{report['id']}/status", json=status).status_code == 201
+    nl.wait_for(f"/api/v1/cases/{incoming[-1]['id']}", lambda c: True)
+    nl.wait_for(f"/api/v1/reports/{others[1]['id']}", lambda r: r["state"] == "removed")
+    return str(urgent["id"])
+
+
+def shoot(page: object, name: str) -> None:
+    looks_right(page, f"docs-{name}")  # type: ignore[arg-type]
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_screenshots_of_the_main_pages(browser: Browser, console_network: Network) -> None:
+    urgent = seed(console_network)
+    nl = console_network.layout.members["hotline-nl"].console_url
+    de = console_network.layout.members["hotline-de"].console_url
+    page = as_role(browser, console_network, "hotline-nl", "supervisor")
+    page.goto(nl + "/")
+    shoot(page, "node-home")
+    page.goto(nl + "/reports")
+    shoot(page, "node-sent")
+    page.goto(f"{nl}/reports/{urgent}")
+    shoot(page, "node-report")
+    page.goto(nl + "/cases")
+    shoot(page, "node-received")
+    page.goto(nl + "/accounts")
+    shoot(page, "node-accounts")
+    page.goto(nl + "/audit")
+    shoot(page, "node-audit")
+    page.context.close()
+    page = as_role(browser, console_network, "hotline-de", "supervisor")
+    page.goto(f"{de}/cases/{urgent}")
+    shoot(page, "node-case")
+    page.context.close()
+    page = as_role(browser, console_network, "exchange", "secretariat-admin")
+    page.goto(console_network.layout.exchange.console_url + "/")
+    shoot(page, "exchange-network")
+    page.context.close()
+    signed_out = browser.new_context(ignore_https_errors=True).new_page()
+    signed_out.goto(nl + "/sign-in")
+    shoot(signed_out, "sign-in")
+    signed_out.context.close()
