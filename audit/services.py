@@ -296,3 +296,17 @@ def export_csv(entries: Iterator[Any]) -> Iterator[str]:
             ]
         )
         yield buffer.getvalue()
+
+
+def entries_about(
+    session: DBSession, models: AuditModels, object_type: str, object_id: str, *, limit: int
+) -> list[Any]:
+    """The newest ``limit`` entries about one object (a partner's calls, a case's history), newest first."""
+    entry = models.entry
+    query = (
+        select(entry)
+        .where(entry.object_id == object_id, entry.object_type == object_type)
+        .order_by(entry.seq.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))

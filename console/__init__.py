@@ -13,10 +13,13 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale, gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 from sqlalchemy import Select, func, select
@@ -167,12 +170,17 @@ def _security_headers(response: Response) -> Response:
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/openapi.json"
+    return request.path.startswith(("/api/", "/oauth/")) or request.path == "/openapi.json"
 
 
 def problem(status: int, code: str, detail: str, *, title: str | None = None, **extra: Any) -> Response:
     """An RFC 9457 problem document, with our machine-readable ``code``."""
-    body = {"type": "about:blank", "title": title or _TITLES.get(status, "Error"), "status": status, "detail": detail}
+    body = {
+        "type": "about:blank",
+        "title": str(title or _TITLES.get(status, "Error")),
+        "status": status,
+        "detail": detail,
+    }
     body.update(code=code, **extra)
     response = jsonify(body)
     response.status_code = status
@@ -181,18 +189,18 @@ def problem(status: int, code: str, detail: str, *, title: str | None = None, **
 
 
 _TITLES = {
-    400: "Bad request",
-    401: "Not signed in",
-    403: "Not allowed",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Too large",
-    415: "Unsupported media type",
-    422: "Not acceptable",
-    429: "Too many requests",
-    500: "Something went wrong",
-    503: "Temporarily unavailable",
+    400: _l("Bad request"),
+    401: _l("Not signed in"),
+    403: _l("Not allowed"),
+    404: _l("Not found"),
+    405: _l("Method not allowed"),
+    409: _l("Conflict"),
+    413: _l("Too large"),
+    415: _l("Unsupported media type"),
+    422: _l("Not acceptable"),
+    429: _l("Too many requests"),
+    500: _l("Something went wrong"),
+    503: _l("Temporarily unavailable"),
 }
 
 
@@ -202,12 +210,25 @@ def error_page(status: int, title: str, message: str, *, code: str = "error") ->
     return render_template("console/error.html", status=status, title=title, message=message), status
 
 
-def init_app(app: Flask, *, service_name: str, nav: list[NavItem], home: str, behind_proxy: int = 0) -> None:
-    """Make ``app`` a people's surface with the shared look, headers and error handling."""
+def init_app(
+    app: Flask,
+    *,
+    service_name: str,
+    nav: list[NavItem],
+    home: str,
+    behind_proxy: int = 0,
+    translations: Path | None = None,
+    locale_selector: Callable[[], str] | None = None,
+    public: bool = False,
+) -> None:
+    """Make ``app`` a people's surface with the shared look, headers, languages and error handling."""
+    from console import i18n
+
+    i18n.init_app(app, translations=translations, locale_selector=locale_selector)
     if behind_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=behind_proxy, x_proto=behind_proxy, x_host=behind_proxy)  # type: ignore[method-assign]
     app.register_blueprint(blueprint)
-    app.extensions["console"] = {"service_name": service_name, "nav": nav, "home": home}
+    app.extensions["console"] = {"service_name": service_name, "nav": nav, "home": home, "public": public}
     app.after_request(_security_headers)
     app.jinja_env.filters.update(defang=defang, when=when, ago=ago)
     app.jinja_env.globals.update(url_with=url_with, service_name=service_name)
@@ -225,7 +246,13 @@ def _context() -> dict[str, Any]:
         and getattr(principal, "role", None)
         and (item.roles is None or principal.role in item.roles)
     ]
-    return {"principal": principal, "nav": nav, "home_endpoint": console["home"]}
+    return {
+        "principal": principal,
+        "nav": nav,
+        "home_endpoint": console["home"],
+        "lang": str(get_locale() or "en"),
+        "public_site": console["public"],
+    }
 
 
 def _console() -> dict[str, Any]:
@@ -270,7 +297,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(ProtocolError)
     def _protocol(error: ProtocolError) -> Any:
-        response = error_page(error.status, _TITLES.get(error.status, "Error"), error.message, code=error.code)
+        response = error_page(error.status, str(_TITLES.get(error.status, "Error")), error.message, code=error.code)
         if error.retry_after is not None:
             response_obj = response if isinstance(response, Response) else app.make_response(response)
             response_obj.headers["Retry-After"] = str(error.retry_after)
@@ -280,27 +307,39 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(InternalError)
     def _internal(error: InternalError) -> Any:
         log.error("internal error on %s %s: %s", request.method, request.path, error, exc_info=error)
-        return error_page(503, "Temporarily unavailable", "This service cannot do that right now. It has been logged.")
+        return error_page(
+            503,
+            gettext("Temporarily unavailable"),
+            gettext("This service cannot do that right now. It has been logged."),
+        )
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Any:
         status = error.code or 500
         messages = {
-            404: "There is nothing at this address. Check the link, or go back to the start.",
-            405: "That cannot be done from here.",
-            413: "What was sent is larger than this service accepts.",
+            404: gettext("There is nothing at this address. Check the link, or go back to the start."),
+            405: gettext("That cannot be done from here."),
+            413: gettext("What was sent is larger than this service accepts."),
         }
-        return error_page(
-            status, _TITLES.get(status, "Error"), messages.get(status, error.description or ""), code=f"http_{status}"
+        page = error_page(
+            status,
+            str(_TITLES.get(status, "Error")),
+            messages.get(status, error.description or ""),
+            code=f"http_{status}",
         )
+        response = app.make_response(page)
+        for name, value in error.get_headers():
+            if name.lower() in ("allow", "retry-after", "www-authenticate"):
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_page(
             500,
-            "Something went wrong",
-            "The error has been logged. Try again, or tell your administrator.",
+            gettext("Something went wrong"),
+            gettext("The error has been logged. Try again later."),
             code="internal_error",
         )
 

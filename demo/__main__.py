@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from demo.network import Layout, Network, lay_out, register_members
+from demo.network import Layout, Network, PublicReporter, lay_out, register_members
 
 
 def _say(text: str) -> None:
@@ -51,6 +51,47 @@ def walk_through(network: Network) -> None:
     )
 
 
+def seed_intake(network: Network) -> None:
+    """A few reports from the public (in three languages) and a partner batch, so every queue has rows."""
+    layout = network.layout
+    for member_id, lang in (("hotline-nl", "nl"), ("hotline-de", "de")):
+        reporter = PublicReporter(network.public(member_id), layout.web.ca)
+        reporter.report("http://images.example/gallery/?id=4411", lang=lang, seen_on="website")
+        reporter.report(
+            "https://social.example/p/8812",
+            lang=lang,
+            seen_on="social_media",
+            description="A video of a very young child, posted with a link to more.",
+        )
+        reporter.report(
+            "http://forum.example/t/55#post-3",
+            lang="en",
+            seen_on="chat",
+            contact_email="reporter@mail.example",
+            contact_name="R.",
+        )
+        reporter.close()
+        partner = network.partner(member_id)
+        result = partner.submit(
+            [
+                {"url": f"https://cdn.example/{member_id}/a1.jpg", "external_id": "flag-1001", "seen_on": "website"},
+                {
+                    "url": f"https://cdn.example/{member_id}/a2.jpg",
+                    "external_id": "flag-1002",
+                    "content_hashes": [{"alg": "md5", "value": "0f" * 16}],
+                },
+                {"url": f"https://cdn.example/{member_id}/a1.jpg", "external_id": "flag-1003"},
+                {"url": "javascript:alert(1)", "external_id": "flag-1004"},
+            ],
+            idempotency_key=f"demo-{member_id}",
+        )
+        partner.close()
+        _say(
+            f"6. {member_id}: 3 reports through its public page, and a partner batch "
+            f"({result['accepted']} accepted, {result['duplicates']} duplicate, {result['refused']} refused)"
+        )
+
+
 def print_guide(layout: Layout) -> None:
     _say("\nRunning (every surface of every service is its own process):")
     for spec in layout.services():
@@ -58,7 +99,9 @@ def print_guide(layout: Layout) -> None:
         _say(f"  {spec.member_id:<12} {where}")
         _say(f"    console   {spec.console_url}/")
         if spec.kind == "node":
-            _say(f"    public    {spec.public_url}/")
+            _say(f"    public    {spec.public_url}/  (reporting page; partner API {spec.public_url}/openapi.json)")
+            if spec.partner:
+                _say(f"    partner   client id {spec.partner['client_id']}  secret {spec.partner['client_secret']}")
         if "network" in spec.all_surfaces:
             _say(f"    network   {spec.url}  (mutual TLS)")
         for account in spec.accounts:
@@ -98,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         network.start_all_surfaces()
         _say(f"Started the exchange and {len(layout.members)} member nodes, every surface in its own process.\n")
         walk_through(network)
+        seed_intake(network)
         print_guide(layout)
         if not args.once:
             while not stopping:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import requests.adapters
 
 from certs.devnet import DEV_MEMBERS, EXCHANGE_ID, DevMember, WebTLS, write_dev_network, write_web_tls
 from demo.zygote import Zygote
@@ -73,6 +75,8 @@ class ServiceSpec:
     public_port: int = 0
     api_token: str = ""
     accounts: list[dict[str, str]] = field(default_factory=list)
+    partner: dict[str, str] = field(default_factory=dict)
+    """A node's demo partner (OAuth2 client id and secret, both scopes): made at run time, demo only."""
 
     @property
     def url(self) -> str:
@@ -134,6 +138,8 @@ class Layout:
             }
             if spec.kind == "node":
                 described["public_url"] = spec.public_url
+                described["openapi"] = [f"{spec.public_url}/openapi.json"]
+                described["partner"] = spec.partner
             return described
 
         return {
@@ -299,6 +305,7 @@ def register_members(
         app = service_app(spec)
         with app.app_context():
             spec.api_token = _operator_token(app)
+            spec.partner = _demo_partner(app)
             if demo_accounts:
                 spec.accounts = _demo_accounts(app)
             app.extensions["service_db"].engine.dispose()
@@ -335,6 +342,25 @@ def _operator_token(app: Any, role: str = "analyst") -> str:
     _, plaintext = book.create_token(account, "operator client")
     book.session.commit()
     return str(plaintext)
+
+
+def _demo_partner(app: Any) -> dict[str, str]:
+    """A partner platform with both scopes, registered as a supervisor would in the console."""
+    import datetime as dt
+
+    from node.db import db
+    from node.partners.services import PartnerBook
+
+    partner, secret = PartnerBook(db.session).register(
+        name="Example Platform (demo)",
+        contact="trust-and-safety@platform.example",
+        scopes=["reports:write", "reports:read"],
+        by="demo",
+        now=dt.datetime.now(dt.UTC),
+    )
+    described = {"name": partner.name, "client_id": partner.client_id, "client_secret": secret}
+    db.session.commit()
+    return described
 
 
 def _demo_accounts(app: Any) -> list[dict[str, str]]:
@@ -585,6 +611,127 @@ class Network:
         if member_id not in self._clients:
             self._clients[member_id] = OperatorClient(self.layout.spec(member_id), self.layout.web.ca)
         return self._clients[member_id]
+
+    def public(self, member_id: str) -> str:
+        """The node's public site (started the first time): its base URL."""
+        service = self.processes[member_id]
+        public = service.surfaces.get("public")
+        if public is None or not public.running:
+            service.start(("public",))
+            service.surfaces["public"].wait_ready()
+        return service.spec.public_url
+
+    def partner(self, member_id: str) -> PartnerClient:
+        """The node's demo partner, calling its public API with OAuth2 client credentials."""
+        self.public(member_id)
+        return PartnerClient(self.layout.spec(member_id), self.layout.web.ca)
+
+
+class PublicReporter:
+    """Someone using a node's public reporting page, as a browser would (the form, its CSRF cookie)."""
+
+    _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+    _REFERENCE = re.compile(r'class="reference">([^<]+)<')
+
+    def __init__(self, public_url: str, web_ca: Path, *, source_address: str | None = None) -> None:
+        self.public_url = public_url
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.verify = str(web_ca)
+        if source_address:
+            adapter = _SourceAddressAdapter(source_address)
+            self.session.mount("https://", adapter)
+
+    def form(self, lang: str = "en") -> str:
+        response = self.session.get(f"{self.public_url}/{lang}/report", timeout=30)
+        response.raise_for_status()
+        found = self._TOKEN.search(response.text)
+        if found is None:
+            raise RuntimeError("the report form has no CSRF token")
+        return found.group(1)
+
+    def report(
+        self, url: str, *, lang: str = "en", seen_on: str = "website", token: str | None = None, **fields: str
+    ) -> str:
+        """Send one report; return its reference (raises with the page's text when it is refused)."""
+        data = {"csrf_token": token or self.form(lang), "url": url, "seen_on": seen_on, **fields}
+        response = self.session.post(f"{self.public_url}/{lang}/report", data=data, timeout=30)
+        found = self._REFERENCE.search(response.text)
+        if response.status_code != 200 or found is None:
+            raise RuntimeError(f"report refused: {response.status_code} {response.text[:300]}")
+        return found.group(1)
+
+    def status(self, reference: str, *, lang: str = "en") -> requests.Response:
+        """Look up a report's status with its reference (the page, as answered)."""
+        page = self.session.get(f"{self.public_url}/{lang}/status", timeout=30)
+        found = self._TOKEN.search(page.text)
+        if found is None:
+            raise RuntimeError("the status form has no CSRF token")
+        data = {"csrf_token": found.group(1), "reference": reference}
+        return self.session.post(f"{self.public_url}/{lang}/status", data=data, timeout=30)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class _SourceAddressAdapter(requests.adapters.HTTPAdapter):
+    """Connect from a given loopback address (127.0.0.0/8 is all this machine), as if from another reporter."""
+
+    def __init__(self, source_address: str) -> None:
+        self.source_address = source_address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.source_address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+class PartnerClient:
+    """A partner platform's integration: a token from ``/oauth/token``, then the partner API."""
+
+    def __init__(self, spec: ServiceSpec, web_ca: Path, *, scope: str | None = None) -> None:
+        self.spec = spec
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.verify = str(web_ca)
+        self.scope = scope
+        self.token: str | None = None
+
+    def fetch_token(self, scope: str | None = None) -> dict[str, Any]:
+        data = {"grant_type": "client_credentials"}
+        if scope or self.scope:
+            data["scope"] = scope or self.scope or ""
+        response = self.session.post(
+            f"{self.spec.public_url}/oauth/token",
+            data=data,
+            auth=(self.spec.partner["client_id"], self.spec.partner["client_secret"]),
+            verify=self.session.verify,
+            timeout=30,
+        )
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        self.token = body["access_token"]
+        return body
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        if self.token is None:
+            self.fetch_token()
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", 60)
+        return self.session.request(
+            method, f"{self.spec.public_url}{path}", headers=headers, verify=self.session.verify, **kwargs
+        )
+
+    def submit(self, reports: list[dict[str, Any]], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        response = self.request("POST", "/api/v1/reports/batch", json={"reports": reports}, headers=headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"batch refused: {response.status_code} {response.text[:300]}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    def close(self) -> None:
+        self.session.close()
 
 
 class OperatorClient:

@@ -25,6 +25,7 @@ SURFACES = ("network", "console", "public", "worker")
 def create_app(config: Mapping[str, Any] | None = None, *, surface: str = "network") -> Flask:
     """Build the node's app for one surface: load config, wire its parts, register its endpoints."""
     import people
+    from node import models as _every_table  # noqa: F401 - the whole schema, on every surface.
     from node import surfaces
     from node.accounts.models import Account, ApiToken
     from node.audit.models import AUDIT
@@ -42,7 +43,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, surface: str = "netwo
     if app.config["INBOUND_MODE"] not in ("pull", "push"):
         raise ConfigError(f"INBOUND_MODE must be 'pull' or 'push', not {app.config['INBOUND_MODE']!r}")
     if surface != "public":  # The internet-facing surface never loads the signing key.
-        surfaces.runtime_for(app, worker=surface == "worker")
+        rt = surfaces.runtime_for(app, worker=surface == "worker")
+        app.extensions["clock"] = lambda: rt.clock()
+    else:
+        import datetime as dt
+
+        app.extensions["clock"] = lambda: dt.datetime.now(dt.UTC)
     surfaces.SETUP[surface](app)
     policies.require_declared(app)
     return app

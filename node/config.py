@@ -19,6 +19,19 @@ DEFAULTS: dict[str, Any] = {
     "MAILBOX_WAIT_SECONDS": 20,
     # How often the signed member directory is fetched again (it is also fetched when a check needs it).
     "DIRECTORY_REFRESH_SECONDS": 300,
+    # The public reporting page: the emergency number it shows, how long a reporter's contact details are
+    # kept, and the limits per (hashed, daily-keyed) address. Limits are "N/unit" rules separated by ";".
+    "PUBLIC_EMERGENCY_NUMBER": "112",
+    "PUBLIC_CONTACT_DAYS": 90,
+    "PUBLIC_RATE_LIMIT_REPORTS": "10/minute;30/hour",
+    "PUBLIC_RATE_LIMIT_STATUS": "20/minute;60/hour",
+    "PUBLIC_RATE_LIMIT_TOKEN": "30/minute",
+    # Partners (OAuth2 client credentials): token lifetime, requests per partner, the largest body, and how
+    # long an Idempotency-Key's answer is kept.
+    "PARTNER_TOKEN_SECONDS": 3600,
+    "PARTNER_RATE_LIMIT": "600/minute",
+    "PARTNER_MAX_BODY_BYTES": 16 * 1024 * 1024,
+    "IDEMPOTENCY_HOURS": 24,
 }
 NODE_NETWORK_KEYS = (*NETWORK_KEYS, "EXCHANGE_URL", "EXCHANGE_ID")
 
@@ -32,6 +45,15 @@ NODE = ServiceConfig(
         "public": ("SQLALCHEMY_DATABASE_URI", "SECRET_KEY"),
         "worker": NODE_NETWORK_KEYS,
     },
-    extra_positive=("PUBLIC_PORT", "PUBLIC_THREADS", "MAILBOX_WAIT_SECONDS", "DIRECTORY_REFRESH_SECONDS"),
+    extra_positive=(
+        "PUBLIC_PORT",
+        "PUBLIC_THREADS",
+        "MAILBOX_WAIT_SECONDS",
+        "DIRECTORY_REFRESH_SECONDS",
+        "PUBLIC_CONTACT_DAYS",
+        "PARTNER_TOKEN_SECONDS",
+        "PARTNER_MAX_BODY_BYTES",
+        "IDEMPOTENCY_HOURS",
+    ),
     extra_paths=("PUBLIC_TLS_CERT", "PUBLIC_TLS_KEY"),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from flask import Flask
 
@@ -20,9 +21,11 @@ from node.audit.models import AUDIT
 from node.db import db
 from node.directory import tasks as directory_tasks
 from node.directory.services import WAKE_REFRESH, DirectoryCache
+from node.intake import tasks as intake_tasks
 from node.messaging.models import MODELS
 from people.services import NODE_ROLES
 from service import policies
+from service.config import ConfigError
 from service.worker import Task
 
 
@@ -85,6 +88,8 @@ def console(app: Flask) -> None:
     import console as console_kit
     import people
     from node.cases import views as case_views
+    from node.intake import views as intake_views
+    from node.partners import views as partner_views
     from node.reports import views as report_views
 
     people.init_app(
@@ -101,8 +106,10 @@ def console(app: Flask) -> None:
         service_name=_name(app),
         nav=[
             NavItem("Home", "reports.home"),
+            NavItem("New reports", "submissions.index"),
             NavItem("Sent abroad", "reports.index"),
             NavItem("Received", "cases.index"),
+            NavItem("Partners", "partners.index", ("supervisor",)),
             NavItem("Accounts", "people.accounts", NODE_ROLES.managers),
             NavItem("Audit trail", "audit.index", NODE_ROLES.managers),
         ],
@@ -114,29 +121,74 @@ def console(app: Flask) -> None:
     app.register_blueprint(report_views.api)
     app.register_blueprint(case_views.pages)
     app.register_blueprint(case_views.api)
+    app.register_blueprint(intake_views.queue)
+    app.register_blueprint(intake_views.queue_api)
+    app.register_blueprint(partner_views.pages)
+
+
+TRANSLATIONS = Path(__file__).parent / "translations"
 
 
 def public(app: Flask) -> None:
-    """The public reporting page and the partner API (built by the intake work)."""
+    """The public reporting page and the partner API: internet-facing, anonymous or OAuth2, no signing key."""
     import console as console_kit
+    from node.intake import api as partner_api
     from node.intake import views as intake_views
+    from node.partners import oauth
+    from node.partners import views as partner_views
+    from service import logs
+    from service.throttle import AnonymousThrottle
 
-    console_kit.init_app(
-        app, service_name=_name(app), nav=[], home="intake.start", behind_proxy=app.config["PROXY_HOPS"]
+    logs.anonymize()  # No log line of this process may carry a reporter's address.
+    app.config.update(
+        # The one cookie of the public site: it carries the form's CSRF token (and, for one page view, the
+        # reference just issued), lives until the browser closes, and goes back to this site only.
+        SESSION_COOKIE_NAME="__Host-report-form",
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=4 * 3600,
+        MAX_CONTENT_LENGTH=app.config["PARTNER_MAX_BODY_BYTES"],
     )
+    try:
+        app.extensions["intake_throttle"] = AnonymousThrottle(
+            app.config["RATE_LIMIT_STORAGE_URI"],
+            {
+                "report": app.config["PUBLIC_RATE_LIMIT_REPORTS"],
+                "status": app.config["PUBLIC_RATE_LIMIT_STATUS"],
+                "token": app.config["PUBLIC_RATE_LIMIT_TOKEN"],
+            },
+            namespace="hotline-public",
+        )
+    except ValueError as exc:
+        raise ConfigError(f"a PUBLIC_RATE_LIMIT_* value is not a rate limit like '10/minute;30/hour': {exc}") from exc
+    console_kit.init_app(
+        app,
+        service_name=_name(app, default="Report abuse online"),
+        nav=[],
+        home="intake.root",
+        behind_proxy=app.config["PROXY_HOPS"],
+        translations=TRANSLATIONS,
+        locale_selector=intake_views.locale,
+        public=True,
+    )
+    oauth.init_app(app)
     policies.init_app(app)
     app.register_blueprint(intake_views.pages)
+    app.register_blueprint(partner_views.oauth)
+    app.register_blueprint(partner_api.api)
+    app.register_blueprint(partner_api.document)
 
 
 def worker(app: Flask) -> None:
     """No endpoints: the worker only sends, polls and runs jobs."""
 
 
-def _name(app: Flask) -> str:
-    return str(app.config.get("HOTLINE_NAME") or "Hotline console")
+def _name(app: Flask, default: str = "Hotline console") -> str:
+    return str(app.config.get("HOTLINE_NAME") or default)
 
 
 SETUP: dict[str, Callable[[Flask], None]] = {"network": network, "console": console, "public": public, "worker": worker}
 
-TASKS: list[Task] = [*federation_tasks.TASKS, *directory_tasks.TASKS, *audit_tasks.TASKS]
+TASKS: list[Task] = [*federation_tasks.TASKS, *directory_tasks.TASKS, *audit_tasks.TASKS, *intake_tasks.TASKS]
 """Every scheduled job of the node, run by its one worker (and each a ``tasks run`` command)."""

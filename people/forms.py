@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
@@ -24,10 +25,10 @@ class Form(FlaskForm):
         for field in self:
             raw = getattr(field, "raw_data", None) or []
             if len(raw) > 1:
-                field.errors = [*field.errors, "Send this field once."]
+                field.errors = [*field.errors, str(_l("Send this field once."))]
                 valid = False
             elif any(isinstance(value, str) and _CONTROL.search(value) for value in raw):
-                field.errors = [*field.errors, "Remove the control characters from this field."]
+                field.errors = [*field.errors, str(_l("Remove the control characters from this field."))]
                 valid = False
         return valid
 

@@ -1,5 +1,9 @@
 """The JSON Schemas (2020-12) of every network message, and the one validator every boundary uses.
 
+Besides the network's messages, the folder holds the request bodies of the node's partner API
+(``partner-report``, ``partner-batch``): they share the network's definitions (content hashes) and are
+served inside the API's OpenAPI document.
+
 Schemas are files beside this module (``<name>.schema.json``) so that other hotlines can use them as they
 are. They refer to each other by ``$id`` (``urn:hotline-net:schema:v1:<name>``), resolved here from the
 same folder and never over the network. Formats (``date-time``) are checked: without a format checker
@@ -45,6 +49,8 @@ SCHEMA_NAMES = (
     "directory",
     "audit-checkpoint",
     "error",
+    "partner-report",
+    "partner-batch",
 )
 _URN = "urn:hotline-net:schema:v1:"
 
@@ -92,6 +98,12 @@ def _inline(node: Any, base: str) -> Any:
         rest = {key: value for key, value in node.items() if key != "$ref"}
         return _inline({**target, **rest} if rest else target, document)
     return {key: _inline(value, base) for key, value in node.items() if key not in ("$defs", "$id", "$schema")}
+
+
+def self_contained(name: str) -> dict[str, Any]:
+    """Schema ``name`` with every reference inlined, for documents that embed it (the OpenAPI documents)."""
+    inlined: dict[str, Any] = _inline(load_schema(name), f"{_URN}{name}")
+    return inlined
 
 
 @cache

@@ -102,4 +102,15 @@ def db_group(command: str) -> click.Group:
             raise click.ClickException(f"the schema differs from the models: {differences}")
         click.echo("database is at the newest revision and matches the models")
 
+    @group.command("revision")
+    @click.option("-m", "--message", required=True, help="What the migration does, in a few words.")
+    @with_app("worker")
+    def revision_command(message: str) -> None:
+        """For developers: write a migration from the difference between the models and an up-to-date database."""
+        from flask_migrate import migrate as alembic_migrate
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        upgrade(app)
+        alembic_migrate(directory=_directory(app), message=message)
+
     return group

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 def web_server(app: Flask, *, host: str, port: int, threads: int, cert: str = "", key: str = "") -> wsgi.Server:
     """A cheroot server for a people's surface: HTTPS with ``cert``/``key``, else plain HTTP (behind a proxy)."""
     server = wsgi.Server((host, port), app, numthreads=threads, server_name="hotline-web")
+    server.error_log = _log_through_logging  # type: ignore[method-assign]
     if cert:
         adapter = BuiltinSSLAdapter(cert, key)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -34,6 +35,12 @@ def web_server(app: Flask, *, host: str, port: int, threads: int, cert: str = ""
         adapter.context = context
         server.ssl_adapter = adapter
     return server
+
+
+def _log_through_logging(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+    """cheroot's messages (a dropped handshake names the client's address) go through logging, where the
+    public surface's filter removes addresses, instead of straight to stderr."""
+    logging.getLogger("cheroot").log(level, "%s", msg, exc_info=traceback)
 
 
 def serve(

@@ -1,0 +1,25 @@
+"""Every table of the node, imported in one place so that each surface, the migrations and the drift
+check see the whole schema (a surface that uses few tables still checks that the database is current)."""
+
+from node.accounts.models import Account, ApiToken
+from node.audit.models import AUDIT
+from node.cases.models import CaseEvent, InboundCase, InboundReport
+from node.intake.models import IdempotentRequest, Submission
+from node.messaging.models import MODELS
+from node.partners.models import Partner, PartnerToken
+from node.reports.models import Report
+
+__all__ = [
+    "AUDIT",
+    "MODELS",
+    "Account",
+    "ApiToken",
+    "CaseEvent",
+    "IdempotentRequest",
+    "InboundCase",
+    "InboundReport",
+    "Partner",
+    "PartnerToken",
+    "Report",
+    "Submission",
+]

@@ -1,0 +1,1 @@
+"""Partners: platforms and trusted flaggers that report through the node's API (OAuth2 client credentials)."""
