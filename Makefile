@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean tools screenshots
+.PHONY: demo test lint bench bench-intake install clean tools screenshots translations
 
 # The tests drive curl and openssl against the real servers, and Debian's Chromium (through Playwright,
 # which is told where it is: its own browser download cannot work here); install what a fresh machine lacks.
@@ -30,6 +30,14 @@ test: $(STAMP) tools
 screenshots: $(STAMP) tools
 	HOTLINE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser/test_screenshots.py
 
+# The public pages' catalogues (node/translations): collect the strings of the pages, add the new ones to
+# every language's .po file (translators fill them in), compile. Services also compile stale catalogues at
+# start-up, so this is only needed after changing a page's text.
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -o node/translations/messages.pot --no-location --omit-header --sort-output -k _l .
+	$(BIN)/pybabel update -i node/translations/messages.pot -d node/translations --no-location --omit-header --width 120
+	$(BIN)/pybabel compile -d node/translations --statistics
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -37,6 +45,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/intake.py
+
+bench-intake: $(STAMP)
+	$(BIN)/python bench/intake.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -16,15 +16,15 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 class Form(FlaskForm):
     """Every console form: one value per field, and no control characters (a NUL byte, say) in any text.
 
-    Browsers never send either; a field sent twice or a NUL byte is refused next to the field instead of
-    being half-understood (or, for the NUL byte, refused by PostgreSQL with a 500).
+    Browsers never send either (a multiple choice aside); a field sent twice or a NUL byte is refused next
+    to the field instead of being half-understood (or, for the NUL byte, refused by PostgreSQL with a 500).
     """
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid: bool = super().validate(extra_validators)
         for field in self:
             raw = getattr(field, "raw_data", None) or []
-            if len(raw) > 1:
+            if len(raw) > 1 and not isinstance(field, SelectMultipleField):
                 field.errors = [*field.errors, str(_l("Send this field once."))]
                 valid = False
             elif any(isinstance(value, str) and _CONTROL.search(value) for value in raw):

@@ -69,8 +69,11 @@ def home() -> Any:
     )
     recent = list(session.scalars(select(Report).order_by(Report.confirmed_at.desc()).limit(5)))
     latest = list(session.scalars(select(InboundCase).order_by(InboundCase.received_at.desc()).limit(5)))
+    from node.intake.views import queue_counts
+
     return render_template(
         "reports/home.html",
+        new_reports=queue_counts(),
         sent=sent,
         received=received,
         open_cases=open_cases,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser
 
-from demo.network import Network
+from demo.network import Network, PublicReporter
 from tests.browser.conftest import SHOTS, as_role, looks_right
 
 OUT = Path(os.environ.get("HOTLINE_SCREENSHOTS") or SHOTS / "docs")
@@ -45,6 +45,22 @@ def seed(network: Network) -> str:
         assert de.request("POST", f"/api/v1/cases/{report['id']}/status", json=status).status_code == 201
     nl.wait_for(f"/api/v1/cases/{incoming[-1]['id']}", lambda c: True)
     nl.wait_for(f"/api/v1/reports/{others[1]['id']}", lambda r: r["state"] == "removed")
+    public = PublicReporter(network.public("hotline-nl"), network.layout.web.ca)
+    for url, seen_on, description in (
+        ("http://img-board.example/b/res/55120.html", "website", "Pictures of a young girl, posted in a thread."),
+        ("https://social.example/u/k99/status/7781", "social_media", ""),
+        ("http://chat-share.example/f/ab12cd", "chat", "Sent to me in a group chat."),
+    ):
+        public.report(url, lang="nl", seen_on=seen_on, description=description)
+    public.close()
+    partner = network.partner("hotline-nl")
+    partner.submit(
+        [
+            {"url": f"https://cdn.video.example/v/{n:04x}.mp4", "external_id": f"VP-{4410 + n}", "seen_on": "website"}
+            for n in range(4)
+        ]
+    )
+    partner.close()
     return str(urgent["id"])
 
 
@@ -67,6 +83,10 @@ def test_screenshots_of_the_main_pages(browser: Browser, console_network: Networ
     shoot(page, "node-report")
     page.goto(nl + "/cases")
     shoot(page, "node-received")
+    page.goto(nl + "/intake")
+    shoot(page, "node-new-reports")
+    page.goto(nl + "/partners")
+    shoot(page, "node-partners")
     page.goto(nl + "/accounts")
     shoot(page, "node-accounts")
     page.goto(nl + "/audit")
@@ -84,3 +104,14 @@ def test_screenshots_of_the_main_pages(browser: Browser, console_network: Networ
     signed_out.goto(nl + "/sign-in")
     shoot(signed_out, "sign-in")
     signed_out.context.close()
+    public_site = console_network.layout.members["hotline-nl"].public_url
+    reporter = browser.new_context(ignore_https_errors=True, locale="nl-NL").new_page()
+    reporter.goto(public_site + "/")
+    shoot(reporter, "public-start")
+    reporter.goto(public_site + "/en/report")
+    shoot(reporter, "public-report")
+    reporter.fill("#url", "http://img-board.example/b/res/55120.html")
+    reporter.locator("input[name=seen_on][value=website]").check()
+    reporter.locator("main form button[type=submit]").click()
+    shoot(reporter, "public-sent")
+    reporter.context.close()
