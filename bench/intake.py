@@ -12,8 +12,9 @@ measures, in one run on this machine:
    by the throttle as the separate household it would be). Each reporter loops: load the form, think
    (``--think`` seconds, uniformly random around it), submit (POST, follow the redirect to the
    confirmation page). The submit's latency, from sending the POST to having the confirmation page, is
-   what a reporter waits for: median, p95, p99. A second round with no think time at all shows where the
-   page saturates.
+   what a reporter waits for: median, p95, p99. The reporters run as threads of a few processes
+   (``--client-processes``), not of the bench process, so that the load generator's own interpreter lock
+   is not what is measured. A second round with no think time at all shows where the page saturates.
 3. **The floor**: one kept-alive HTTPS POST of a 1,000-report body to a trivial WSGI app on the same
    server (cheroot, same TLS); per report, the checks every item gets (schema, canonicalisation and
    fingerprint); one multi-row SQLite insert of 1,000 rows.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import random
 import sqlite3
 import ssl
@@ -45,7 +47,16 @@ if str(REPO) not in sys.path:  # Runnable as ``python bench/intake.py`` from any
 import requests  # noqa: E402
 
 import schemas  # noqa: E402
-from bench.measure import cpu_seconds, load_average, machine, per_call_us, percentile, say, show_table  # noqa: E402
+from bench.measure import (  # noqa: E402
+    cpu_seconds,
+    load_average,
+    machine,
+    per_call_us,
+    percentile,
+    say,
+    settings_from,
+    show_table,
+)
 from certs.devnet import DevMember  # noqa: E402
 from demo.network import Network, PartnerClient, PublicReporter, lay_out, register_members  # noqa: E402
 from node.intake.services import check_url  # noqa: E402
@@ -121,15 +132,18 @@ def partner_round(network: Network, args: argparse.Namespace, pid: int, clients:
     }
 
 
-def public_phase(network: Network, args: argparse.Namespace, pid: int, think: float) -> dict[str, Any]:
-    url = network.public(NODE.member_id)
-    stop = time.monotonic() + args.duration
+def reporters_in_one_process(
+    url: str, ca: str, numbers: list[int], think: float, stop_at: float
+) -> tuple[list[float], list[str]]:
+    """Some of the reporters, as threads of one process (run in a child: see :func:`public_phase`)."""
     latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
+    # The children start at slightly different moments: all of them run until the same wall-clock time.
+    stop = time.monotonic() + (stop_at - time.time())
 
     def reporter(number: int) -> None:
-        who = PublicReporter(url, network.layout.web.ca, source_address=f"127.0.1.{number + 1}")
+        who = PublicReporter(url, Path(ca), source_address=f"127.0.1.{number + 1}")
         rng = random.Random(number)
         try:
             while time.monotonic() < stop:
@@ -153,15 +167,30 @@ def public_phase(network: Network, args: argparse.Namespace, pid: int, think: fl
         finally:
             who.close()
 
-    cpu_before = cpu_seconds(pid)
-    started = time.perf_counter()
-    threads = [threading.Thread(target=reporter, args=(n,)) for n in range(args.reporters)]
+    threads = [threading.Thread(target=reporter, args=(number,)) for number in numbers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return latencies, failures
+
+
+def public_phase(network: Network, args: argparse.Namespace, pid: int, think: float) -> dict[str, Any]:
+    """``args.reporters`` reporters, spread over ``args.client_processes`` processes: fifty people are fifty
+    browsers, and fifty threads of one Python process would mostly measure that process's own lock."""
+    url = network.public(NODE.member_id)
+    ca = str(network.layout.web.ca)
+    stop_at = time.time() + args.duration + 2
+    groups = [list(range(args.reporters))[i :: args.client_processes] for i in range(args.client_processes)]
+    context = multiprocessing.get_context("spawn")
+    cpu_before = cpu_seconds(pid)
+    started = time.perf_counter()
+    with context.Pool(len(groups)) as pool:
+        results = pool.starmap(reporters_in_one_process, [(url, ca, group, think, stop_at) for group in groups])
     wall = time.perf_counter() - started
     cpu = cpu_seconds(pid) - cpu_before
+    latencies = [value for values, _ in results for value in values]
+    failures = [failure for _, found in results for failure in found]
     if not latencies:
         raise RuntimeError(f"no report went through: {failures[:3]}")
     return {
@@ -261,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reporters", type=int, default=50, help="Concurrent public reporters (default 50).")
     parser.add_argument("--think", type=float, default=1.0, help="Seconds a reporter takes between form and submit.")
     parser.add_argument("--duration", type=float, default=20.0, help="Seconds each public round lasts.")
+    parser.add_argument(
+        "--client-processes", type=int, default=5, help="Processes the reporters are spread over (default 5)."
+    )
+    parser.add_argument(
+        "--setting", action="append", default=[], metavar="KEY=VALUE", help="A node setting (repeatable)."
+    )
     parser.add_argument("--json", type=Path, help="Also write every figure to this file.")
     parser.add_argument("--keep", action="store_true", help="Keep the folder (logs, database).")
     args = parser.parse_args(argv)
@@ -273,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         "PARTNER_RATE_LIMIT": "100000/minute",
         "PUBLIC_RATE_LIMIT_REPORTS": "100000/minute",
         "LOG_LEVEL": "WARNING",
+        **settings_from(args.setting),
     }
     layout = lay_out(root, members=(NODE,), settings=settings)
     register_members(layout)

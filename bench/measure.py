@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import sqlite3
@@ -122,3 +123,15 @@ def ms_summary(values: list[float]) -> tuple[str, str, str]:
     if not values:
         return ("-", "-", "-")
     return (f"{statistics.median(values):.1f}", f"{percentile(values, 0.99):.1f}", f"{max(values):.1f}")
+
+
+def settings_from(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs (``--setting``) as config values, JSON where they parse."""
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        try:
+            settings[key] = json.loads(raw)
+        except ValueError:
+            settings[key] = raw
+    return settings

@@ -67,6 +67,7 @@ from bench.measure import (  # noqa: E402
     percentile,
     read_only,
     say,
+    settings_from,
     show_table,
     sqlite_path,
 )
@@ -754,17 +755,6 @@ def profile_in_process(root: Path, settings: dict[str, Any], args: argparse.Name
 
 
 # --- the run ---------------------------------------------------------------------------------------------
-
-
-def settings_from(pairs: list[str]) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, raw = pair.partition("=")
-        try:
-            settings[key] = json.loads(raw)
-        except ValueError:
-            settings[key] = raw
-    return settings
 
 
 def start_network(root: Path, settings: dict[str, Any], *member_ids: str) -> tuple[Layout, Network]:

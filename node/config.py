@@ -9,7 +9,7 @@ DEFAULTS: dict[str, Any] = {
     "CONSOLE_PORT": 9444,
     "PUBLIC_HOST": "127.0.0.1",
     "PUBLIC_PORT": 9445,
-    "PUBLIC_THREADS": 32,
+    "PUBLIC_THREADS": 8,
     "PUBLIC_TLS_CERT": "",
     "PUBLIC_TLS_KEY": "",
     "EXCHANGE_ID": "exchange",

@@ -56,7 +56,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     # The console (staff) surface.
     "CONSOLE_HOST": "127.0.0.1",
     "CONSOLE_PORT": 8080,
-    "CONSOLE_THREADS": 16,
+    "CONSOLE_THREADS": 8,
     "CONSOLE_TLS_CERT": "",
     "CONSOLE_TLS_KEY": "",
     "SECRET_KEY": "",
