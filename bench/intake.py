@@ -69,7 +69,7 @@ def batch(index: int, size: int, run: str) -> dict[str, Any]:
     return {
         "reports": [
             {
-                "url": f"https://cdn{n % 7}.video.example/{run}/{index}/{n:05d}/clip.mp4?t={n * 31 % 997}",
+                "url": f"https://media{n % 7}.video-host.example/{run}/{index}/{n:05d}/clip.mp4?t={n * 31 % 997}",
                 "external_id": f"{run}-{index}-{n}",
                 "seen_on": "website",
                 **({"content_hashes": [{"alg": "md5", "value": f"{n:032x}"}]} if n % 3 == 0 else {}),

@@ -74,13 +74,13 @@ def seed_intake(network: Network) -> None:
         partner = network.partner(member_id)
         result = partner.submit(
             [
-                {"url": f"https://cdn.example/{member_id}/a1.jpg", "external_id": "flag-1001", "seen_on": "website"},
+                {"url": f"https://media-host.example/{member_id}/a1.jpg", "external_id": "flag-1001", "seen_on": "website"},
                 {
-                    "url": f"https://cdn.example/{member_id}/a2.jpg",
+                    "url": f"https://media-host.example/{member_id}/a2.jpg",
                     "external_id": "flag-1002",
                     "content_hashes": [{"alg": "md5", "value": "0f" * 16}],
                 },
-                {"url": f"https://cdn.example/{member_id}/a1.jpg", "external_id": "flag-1003"},
+                {"url": f"https://media-host.example/{member_id}/a1.jpg", "external_id": "flag-1003"},
                 {"url": "javascript:alert(1)", "external_id": "flag-1004"},
             ],
             idempotency_key=f"demo-{member_id}",
