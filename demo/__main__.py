@@ -74,7 +74,11 @@ def seed_intake(network: Network) -> None:
         partner = network.partner(member_id)
         result = partner.submit(
             [
-                {"url": f"https://media-host.example/{member_id}/a1.jpg", "external_id": "flag-1001", "seen_on": "website"},
+                {
+                    "url": f"https://media-host.example/{member_id}/a1.jpg",
+                    "external_id": "flag-1001",
+                    "seen_on": "website",
+                },
                 {
                     "url": f"https://media-host.example/{member_id}/a2.jpg",
                     "external_id": "flag-1002",

@@ -31,7 +31,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, surface: str = "netwo
     from node.audit.models import AUDIT
     from node.config import NODE
     from people.services import NODE_ROLES
-    from service import database, logs, migrations, policies
+    from service import clock, database, logs, migrations, policies
     from service.config import ConfigError, load_config
 
     app = Flask(__name__)
@@ -44,11 +44,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, surface: str = "netwo
         raise ConfigError(f"INBOUND_MODE must be 'pull' or 'push', not {app.config['INBOUND_MODE']!r}")
     if surface != "public":  # The internet-facing surface never loads the signing key.
         rt = surfaces.runtime_for(app, worker=surface == "worker")
-        app.extensions["clock"] = lambda: rt.clock()
+        clock.init_app(app, lambda: rt.clock())
     else:
-        import datetime as dt
-
-        app.extensions["clock"] = lambda: dt.datetime.now(dt.UTC)
+        clock.init_app(app)
     surfaces.SETUP[surface](app)
     policies.require_declared(app)
     return app

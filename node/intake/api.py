@@ -24,6 +24,7 @@ from node.intake import openapi, services
 from node.intake.models import Submission
 from node.partners.oauth import PartnerAccess, PartnerPrincipal, TokenRefusedError, current_partner
 from schemas import SchemaValidationError
+from service.clock import now as _now
 from service.policies import Public, policy
 
 api = Blueprint("partner_api", __name__, url_prefix="/api/v1/reports")
@@ -38,11 +39,6 @@ MAX_PER_PAGE = 200
 class ParameterError(ProtocolError):
     status = 400
     code = "invalid_parameter"
-
-
-def _now() -> dt.datetime:
-    found: dt.datetime = current_app.extensions["clock"]()
-    return found
 
 
 def _audit(action: str, object_id: str, **detail: Any) -> None:

@@ -44,6 +44,7 @@ from node.intake.models import CLOSE_REASONS, CLOSED, NEW, PARTNER, PUBLIC, SOUR
 from node.partners.models import Partner
 from people.forms import Form
 from people.sessions import StaffAccess, current_principal
+from service.clock import now as _now
 from service.policies import Public, policy
 from service.throttle import AnonymousThrottle
 
@@ -243,10 +244,6 @@ def status() -> Any:
     return render_template(
         "intake/status.html", form=StatusForm(formdata=None), found=found, label=label, explanation=explanation
     )
-
-
-def _now() -> Any:
-    return current_app.extensions["clock"]()
 
 
 # --- the console's queue of new reports ------------------------------------------------------------------

@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -41,6 +40,7 @@ from federation.ratelimit import RateLimits
 from node.db import db
 from node.partners.models import SCOPES, Partner, PartnerToken
 from node.partners.services import PartnerBook, actor_of
+from service.clock import now as clock
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,11 @@ TOKEN_PREFIX = "hpt_"  # noqa: S105 - a prefix that marks our tokens, not a secr
 REALM = "partner-api"
 
 
-def clock() -> dt.datetime:
-    """The public surface's clock (tests replace ``app.extensions["clock"]``)."""
-    found: Callable[[], dt.datetime] = current_app.extensions["clock"]
-    return found()
+def _token_refused(partner: Partner, reason: str) -> None:
+    """A known partner was refused a token: the audit trail says so (the view commits it)."""
+    PartnerBook(db.session).audit.record(
+        actor_of(partner), "partner.token_refused", "partner", partner.id, now=clock(), reason=reason
+    )
 
 
 class PartnerClient(ClientMixin):  # type: ignore[misc]

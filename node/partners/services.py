@@ -15,7 +15,6 @@ import hmac
 import re
 import secrets
 import uuid
-from typing import Any
 
 from sqlalchemy import select, update
 
@@ -176,14 +175,3 @@ class PartnerBook:
         for token in old:
             self.session.delete(token)
         return len(old)
-
-
-def describe(partner: Partner) -> dict[str, Any]:
-    return {
-        "client_id": partner.client_id,
-        "name": partner.name,
-        "contact": partner.contact,
-        "scopes": partner.scope_list,
-        "status": partner.status,
-        "created_at": partner.created_at,
-    }

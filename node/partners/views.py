@@ -25,6 +25,7 @@ from node.partners.oauth import authorization_server
 from node.partners.services import PartnerBook, PartnerInputError
 from people.forms import ConfirmForm, Form
 from people.sessions import StaffAccess, current_principal
+from service.clock import now as _now
 from service.policies import Public, policy
 from service.throttle import AnonymousThrottle
 
@@ -52,12 +53,6 @@ class PartnerForm(Form):
 
 class ScopesForm(Form):
     scopes = ScopesField("What it may do", choices=list(SCOPES.items()))
-
-
-def _now() -> Any:
-    from people.sessions import utcnow
-
-    return utcnow()
 
 
 def _partner(partner_id: str) -> Partner:

@@ -56,7 +56,11 @@ def seed(network: Network) -> str:
     partner = network.partner("hotline-nl")
     partner.submit(
         [
-            {"url": f"https://media.video-host.example/v/{n:04x}.mp4", "external_id": f"VP-{4410 + n}", "seen_on": "website"}
+            {
+                "url": f"https://media.video-host.example/v/{n:04x}.mp4",
+                "external_id": f"VP-{4410 + n}",
+                "seen_on": "website",
+            }
             for n in range(4)
         ]
     )
