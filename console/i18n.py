@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, request
@@ -74,3 +75,12 @@ def negotiated() -> str:
     """The best of the offered languages for this request's ``Accept-Language`` (English if none fits)."""
     best = request.accept_languages.best_match(languages())
     return best or SOURCE_LANGUAGE
+
+
+def display_name(code: str) -> str:
+    """A language's name in itself (``Nederlands``, ``Deutsch``), for the switcher."""
+    try:
+        name = Locale.parse(code).get_display_name(code) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name[:1].upper() + name[1:]

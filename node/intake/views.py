@@ -139,9 +139,8 @@ def locale() -> str:
 
 @pages.context_processor
 def _languages() -> dict[str, Any]:
-    names = {"en": "English", "nl": "Nederlands", "de": "Deutsch", "fr": "Français"}
     return {
-        "languages": [(code, names.get(code, code)) for code in i18n.languages()],
+        "languages": [(code, i18n.display_name(code)) for code in i18n.languages()],
         "current_language": locale(),
         "emergency_number": current_app.config["PUBLIC_EMERGENCY_NUMBER"],
         "contact_days": current_app.config["PUBLIC_CONTACT_DAYS"],

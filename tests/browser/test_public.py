@@ -188,3 +188,38 @@ def test_a_supervisor_registers_a_partner_and_sees_the_secret_once(browser: Brow
     response = analyst.goto(console + "/partners")
     assert response is not None and response.status == 403
     analyst.context.close()
+
+
+def test_script_in_what_reporters_and_partners_send_is_only_text_on_the_analysts_pages(
+    browser: Browser, console_network: Network, public_url: str
+) -> None:
+    payload = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    from demo.network import PublicReporter
+
+    who = PublicReporter(public_url, console_network.layout.web.ca)
+    who.report(
+        f"http://inject.example/p?q={payload}",
+        description=payload,
+        contact_name=payload[:100],
+        contact_email="inject@mail.example",
+    )
+    who.close()
+    partner = console_network.partner(NL)
+    partner.submit(
+        [{"url": f"http://inject-partner.example/{payload}", "external_id": payload, "description": payload}]
+    )
+    partner.close()
+    analyst = as_role(browser, console_network, NL, "analyst")
+    dialogs: list[str] = []
+    analyst.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    console = console_network.layout.spec(NL).console_url
+    analyst.goto(console + "/intake?q=inject")
+    expect(analyst.locator("table tbody tr")).to_have_count(2)
+    for index in range(2):
+        analyst.goto(console + "/intake?q=inject")
+        analyst.locator("table tbody tr a").nth(index).click()
+        expect(analyst.get_by_text(payload).first).to_be_visible()
+        assert analyst.locator("img[src=x]").count() == 0
+    assert dialogs == []
+    looks_right(analyst, "console-intake-injection")
+    analyst.context.close()
