@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-intake install clean tools screenshots translations
+.PHONY: demo test lint bench bench-intake install clean tools screenshots translations catalogues
 
 # The tests drive curl and openssl against the real servers, and Debian's Chromium (through Playwright,
 # which is told where it is: its own browser download cannot work here); install what a fresh machine lacks.
@@ -20,10 +20,14 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The public pages' compiled catalogues (*.mo, not in git); services also compile stale ones at start-up.
+catalogues: $(STAMP)
+	@$(BIN)/pybabel -q compile -d node/translations
+
+demo: $(STAMP) catalogues
 	$(BIN)/hotline-demo
 
-test: $(STAMP) tools
+test: $(STAMP) tools catalogues
 	$(BIN)/python -m pytest -q
 
 # The screenshots in docs/ (and the README's), from the browser tests' pages with realistic data.

@@ -14,6 +14,7 @@ consoles are English for now (the roadmap brings their translations).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,8 +47,11 @@ def compile_catalogues(directory: Path) -> list[str]:
         try:
             with po.open("rb") as source:
                 catalogue = read_po(source, locale=language)
-            with mo.open("wb") as target:
+            # Written aside and renamed: processes starting together never read half a catalogue.
+            partial = mo.with_name(f".{mo.name}.{os.getpid()}")
+            with partial.open("wb") as target:
                 write_mo(target, catalogue)
+            os.replace(partial, mo)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{po}: cannot compile the catalogue ({exc}); run `make translations`") from exc
         log.info("compiled %s", mo)
