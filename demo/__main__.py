@@ -31,7 +31,7 @@ def walk_through(network: Network) -> None:
         content_hashes=[{"alg": "sha256", "value": "ab" * 32}],
     )
     _say(f"1. hotline-nl confirmed report {report['id']} (hosted in DE), fingerprint {report['url_fingerprint'][:16]}…")
-    case = de.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True)
+    case = de.wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
     _say(
         f"2. hotline-de received it from {case['origin']} after {1000 * (time.perf_counter() - started):.0f} ms "
         "(origin's signature verified at the destination)"
@@ -39,7 +39,7 @@ def walk_through(network: Network) -> None:
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["received_at"] is not None)
     _say("3. hotline-nl got hotline-de's signed receipt")
     for status in ("ntd_sent", "removed"):
-        response = de.request("POST", f"/api/v1/cases/{report['id']}/status", json={"status": status})
+        response = de.request("POST", f"/api/v1/received/{report['id']}/status", json={"status": status})
         response.raise_for_status()
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "removed")
     _say("4. hotline-de sent 'ntd_sent' then 'removed'; hotline-nl's timeline shows both")

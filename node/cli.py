@@ -192,7 +192,7 @@ def case_status_command(case_id: str, status: str, note: str | None) -> None:
     from audit.services import AuditLog
     from federation.runtime import runtime
     from node.audit.models import AUDIT
-    from node.cases.services import record_status
+    from node.received.services import record_status
 
     rt = runtime()
     record_status(

@@ -3,10 +3,10 @@ check see the whole schema (a surface that uses few tables still checks that the
 
 from node.accounts.models import Account, ApiToken
 from node.audit.models import AUDIT
-from node.cases.models import CaseEvent, InboundCase, InboundReport
 from node.intake.models import IdempotentRequest, Submission
 from node.messaging.models import MODELS
 from node.partners.models import Partner, PartnerToken
+from node.received.models import CaseEvent, InboundCase, InboundReport
 from node.reports.models import Report
 
 __all__ = [

@@ -51,8 +51,8 @@ def runtime_for(app: Flask, *, worker: bool) -> Runtime:
 
 
 def _handlers(rt: Runtime, *, exchange_id: str, exchange_url: str) -> Mapping[str, Handler]:
-    from node.cases.services import InboundRules
     from node.messaging.handlers import make_handlers
+    from node.received.services import InboundRules
     from node.reports.services import FollowRules
 
     directory = DirectoryCache(rt, exchange_id=exchange_id, exchange_url=exchange_url)
@@ -87,9 +87,9 @@ def console(app: Flask) -> None:
     """The hotline's analysts and supervisors: queues, cases, reports; the operator API behind tokens."""
     import console as console_kit
     import people
-    from node.cases import views as case_views
     from node.intake import views as intake_views
     from node.partners import views as partner_views
+    from node.received import views as received_views
     from node.reports import views as report_views
 
     people.init_app(
@@ -108,7 +108,7 @@ def console(app: Flask) -> None:
             NavItem("Home", "reports.home"),
             NavItem("New reports", "submissions.index"),
             NavItem("Sent abroad", "reports.index"),
-            NavItem("Received", "cases.index"),
+            NavItem("Received", "received.index"),
             NavItem("Partners", "partners.index", ("supervisor",)),
             NavItem("Accounts", "people.accounts", NODE_ROLES.managers),
             NavItem("Audit trail", "audit.index", NODE_ROLES.managers),
@@ -119,8 +119,8 @@ def console(app: Flask) -> None:
     policies.init_app(app)
     app.register_blueprint(report_views.pages)
     app.register_blueprint(report_views.api)
-    app.register_blueprint(case_views.pages)
-    app.register_blueprint(case_views.api)
+    app.register_blueprint(received_views.pages)
+    app.register_blueprint(received_views.api)
     app.register_blueprint(intake_views.queue)
     app.register_blueprint(intake_views.queue_api)
     app.register_blueprint(partner_views.pages)

@@ -30,7 +30,7 @@ def test_report_reaches_destination_and_receipt_and_status_come_back(network: Ne
     )
     assert report["canonical_url"] == "https://example.org/a/c.html"
 
-    case = de.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True)
+    case = de.wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
     assert case["origin"] == "hotline-nl"
     assert case["url"] == "https://Example.org/a/./b/../c.html#frag"  # The body passes through untouched.
     assert case["priority"] == "urgent" and case["details"] == {"media_type": "image"}
@@ -39,7 +39,7 @@ def test_report_reaches_destination_and_receipt_and_status_come_back(network: Ne
     assert delivered["destination"] == "hotline-de" and delivered["case_id"] == report["id"]
 
     for status in ("ntd_sent", "removed"):
-        assert de.request("POST", f"/api/v1/cases/{report['id']}/status", json={"status": status}).status_code == 201
+        assert de.request("POST", f"/api/v1/received/{report['id']}/status", json={"status": status}).status_code == 201
     final = nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "removed")
     assert [event["status"] for event in final["timeline"]] == ["ntd_sent", "removed"]
     assert {event["by"] for event in final["timeline"]} == {"hotline-de"}
@@ -76,11 +76,11 @@ def test_a_second_report_of_the_same_url_joins_the_case_and_follows_it(network: 
     assert linked["first_reported_at"] is not None
 
     # The destination files both reports under one case: nobody there assesses the location twice.
-    cases = de.items("/api/v1/cases")
+    cases = de.items("/api/v1/received")
     assert len(cases) == 1
     assert {r["origin"] for r in cases[0]["reports"]} == {"hotline-nl", "hotline-fr"}
 
-    de.request("POST", f"/api/v1/cases/{first['id']}/status", json={"status": "removed", "note": "gone"})
+    de.request("POST", f"/api/v1/received/{first['id']}/status", json={"status": "removed", "note": "gone"})
     origin_view = nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["state"] == "removed")
     duplicate_view = fr.wait_for(f"/api/v1/reports/{by_url['id']}", lambda r: r["state"] == "removed")
     # Free text goes to the origin alone; the duplicate reporter gets the code and the time.
@@ -108,7 +108,7 @@ def test_the_same_material_at_another_url_is_a_case_of_its_own_linked_as_same_ma
     moved = sec.report(
         url="http://host-b.example/copy.jpg", hosting_country="FR", legal_status="baseline", content_hashes=[md5]
     )
-    arrived = fr.wait_for(f"/api/v1/cases/{moved['id']}", lambda c: c["same_material"] != [])
+    arrived = fr.wait_for(f"/api/v1/received/{moved['id']}", lambda c: c["same_material"] != [])
     link = arrived["same_material"][0]
     assert link["case_id"] == first["id"] and link["matched_on"] == ["md5"]
     assert link["legal_status"] == "baseline" and link["hosting_country"] == "DE"
@@ -116,10 +116,10 @@ def test_the_same_material_at_another_url_is_a_case_of_its_own_linked_as_same_ma
     assert reached["destination"] == "hotline-fr" and reached["duplicate_of"] is None
 
     # The status of one location never carries over to another.
-    de.request("POST", f"/api/v1/cases/{first['id']}/status", json={"status": "removed"})
+    de.request("POST", f"/api/v1/received/{first['id']}/status", json={"status": "removed"})
     nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["state"] == "removed")
     assert sec.get(f"/api/v1/reports/{moved['id']}")["state"] == "received"
-    assert len(de.items("/api/v1/cases")) == 1 and len(fr.items("/api/v1/cases")) == 1
+    assert len(de.items("/api/v1/received")) == 1 and len(fr.items("/api/v1/received")) == 1
     exchange_db = network.layout.exchange.database
     assert count_rows(exchange_db, "cases", "material_links") == {"cases": 2, "material_links": 1}
     # Duplicates avoided counts only the same location, never same material.
@@ -148,8 +148,8 @@ def _status(network: Network, member_id: str | None = None) -> dict:  # type: ig
 def test_a_late_duplicate_hears_the_case_history(network: Network) -> None:
     nl, de, fr = network.client("hotline-nl"), network.client("hotline-de"), network.client("hotline-fr")
     first = nl.report(url="http://late.example/x", hosting_country="AT", legal_status="baseline")
-    de.wait_for(f"/api/v1/cases/{first['id']}", lambda c: True)
-    de.request("POST", f"/api/v1/cases/{first['id']}/status", json={"status": "ntd_sent"})
+    de.wait_for(f"/api/v1/received/{first['id']}", lambda c: True)
+    de.request("POST", f"/api/v1/received/{first['id']}/status", json={"status": "ntd_sent"})
     nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["state"] == "ntd_sent")
     late = fr.report(url="http://late.example/x", hosting_country="AT", legal_status="baseline")
     followed = fr.wait_for(f"/api/v1/reports/{late['id']}", lambda r: r["state"] == "ntd_sent")
@@ -160,7 +160,7 @@ def test_a_late_duplicate_hears_the_case_history(network: Network) -> None:
 def test_uncovered_country_goes_to_the_fallback(network: Network) -> None:
     nl, sec = network.client("hotline-nl"), network.client("secretariat")
     report = nl.report(url="http://nowhere.example/", hosting_country="BR", legal_status="baseline")
-    case = sec.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True)
+    case = sec.wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
     assert case["hosting_country"] == "BR"
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["destination"] == "secretariat")
 
@@ -223,7 +223,7 @@ def test_network_status_counts_cases_and_member_health(network: Network) -> None
     nl, de = network.client("hotline-nl"), network.client("hotline-de")
     report = nl.report(url="http://status.example/1", hosting_country="DE", legal_status="baseline")
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["received_at"] is not None)
-    de.request("POST", f"/api/v1/cases/{report['id']}/status", json={"status": "removed"})
+    de.request("POST", f"/api/v1/received/{report['id']}/status", json={"status": "removed"})
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "removed")
     status = _status(network)
     assert status["cases"]["total"] == 1 and status["cases"]["removed"] == 1
@@ -244,10 +244,10 @@ def test_a_member_without_an_inbound_port_collects_from_the_mailbox(network: Net
     assert network.layout.members["hotline-fr"].inbound == "pull"
     nl, fr = network.client("hotline-nl"), network.client("hotline-fr")
     report = nl.report(url="http://pull.example/1", hosting_country="LU", legal_status="baseline")
-    case = fr.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True, timeout=10)
+    case = fr.wait_for(f"/api/v1/received/{report['id']}", lambda c: True, timeout=10)
     assert case["origin"] == "hotline-nl"
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["destination"] == "hotline-fr")
-    fr.request("POST", f"/api/v1/cases/{report['id']}/status", json={"status": "police_notified"})
+    fr.request("POST", f"/api/v1/received/{report['id']}/status", json={"status": "police_notified"})
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "police_notified")
     rows = query(network.layout.exchange.database, "SELECT state FROM outbox WHERE destination = 'hotline-fr'")
     assert rows and {row[0] for row in rows} == {"delivered"}

@@ -70,7 +70,7 @@ def test_a_poisoned_header_cannot_swallow_later_genuine_reports(network_factory:
 
     nl, de = network.client("hotline-nl"), network.client("hotline-de")
     genuine = nl.report(url=victim, hosting_country="DE", legal_status="baseline", priority="urgent")
-    case = de.wait_for(f"/api/v1/cases/{genuine['id']}", lambda c: True)
+    case = de.wait_for(f"/api/v1/received/{genuine['id']}", lambda c: True)
     assert case["priority"] == "urgent" and case["origin"] == "hotline-nl"
     reached = nl.wait_for(f"/api/v1/reports/{genuine['id']}", lambda r: r["received_at"] is not None)
     assert reached["state"] == "received" and reached["duplicate_of"] is None
@@ -99,10 +99,10 @@ def test_reports_held_on_a_provisional_case_are_routed_on_their_own_when_it_is_r
     # The two genuine reports raced to the exchange from two nodes: whichever arrived first opens the new
     # case at the location, and the other joins it. Either way hotline-de has one case with both reporters.
     wait_until(
-        lambda: len(de.items("/api/v1/cases")) == 1 and len(de.items("/api/v1/cases")[0]["reports"]) == 2,
+        lambda: len(de.items("/api/v1/received")) == 1 and len(de.items("/api/v1/received")[0]["reports"]) == 2,
         what="one case at hotline-de with both reports",
     )
-    [case] = de.items("/api/v1/cases")
+    [case] = de.items("/api/v1/received")
     assert {r["origin"] for r in case["reports"]} == {"hotline-nl", "secretariat"}
     assert case["id"] in (first["id"], second["id"])
     views = {
@@ -134,7 +134,7 @@ def test_a_member_without_the_url_learns_nothing_from_a_fingerprint(network_fact
     known = "http://known.example/x"
     case = nl.report(url=known, hosting_country="DE", legal_status="baseline")
     nl.wait_for(f"/api/v1/reports/{case['id']}", lambda r: r["received_at"] is not None)
-    de.request("POST", f"/api/v1/cases/{case['id']}/status", json={"status": "ntd_sent"})
+    de.request("POST", f"/api/v1/received/{case['id']}/status", json={"status": "ntd_sent"})
     nl.wait_for(f"/api/v1/reports/{case['id']}", lambda r: r["state"] == "ntd_sent")
 
     # hotline-fr holds the fingerprint of a known location (and claims a hash for it), and of an unknown one.
@@ -150,7 +150,7 @@ def test_a_member_without_the_url_learns_nothing_from_a_fingerprint(network_fact
     # The claimed hash never joined the case: only a report whose URL the destination checked brings hashes.
     hashes = query(network.layout.exchange.database, "SELECT alg, value FROM case_hashes")
     assert ("sha256", "ee" * 32) not in [tuple(row) for row in hashes]
-    assert [r["origin"] for r in de.get(f"/api/v1/cases/{case['id']}")["reports"]] == ["hotline-nl"]
+    assert [r["origin"] for r in de.get(f"/api/v1/received/{case['id']}")["reports"]] == ["hotline-nl"]
 
 
 def test_whether_a_report_is_accepted_depends_on_its_header_alone(network_factory: Any) -> None:

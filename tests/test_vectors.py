@@ -15,7 +15,7 @@ from federation.canonical import url_fingerprint
 from federation.errors import ProtocolError
 from federation.signing import verify_jws
 from federation.trust import TrustStore, TrustStoreError
-from node.cases.services import FingerprintMismatchError
+from node.received.services import FingerprintMismatchError
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "messages.json").read_text())
 VERIFY_AT = dt.datetime.fromisoformat(VECTORS["verify_at"])

@@ -28,7 +28,7 @@ def test_a_second_worker_waits_and_takes_over_when_the_first_dies(network_factor
         )
         nl, de = network.client("hotline-nl"), network.client("hotline-de")
         first = nl.report(url="http://one-worker.example/1", hosting_country="DE", legal_status="baseline")
-        de.wait_for(f"/api/v1/cases/{first['id']}", lambda c: True)
+        de.wait_for(f"/api/v1/received/{first['id']}", lambda c: True)
         assert "worker started" not in standby.log_path.read_text()  # Still waiting: only one worker ran.
 
         network.processes["exchange"].surfaces["worker"].kill()
@@ -36,7 +36,7 @@ def test_a_second_worker_waits_and_takes_over_when_the_first_dies(network_factor
         standby.wait_ready(timeout=20)  # "worker started": it took the lock.
         assert time.monotonic() - started < 10
         second = nl.report(url="http://one-worker.example/2", hosting_country="DE", legal_status="baseline")
-        de.wait_for(f"/api/v1/cases/{second['id']}", lambda c: True)
+        de.wait_for(f"/api/v1/received/{second['id']}", lambda c: True)
         nl.wait_for(f"/api/v1/reports/{second['id']}", lambda r: r["received_at"] is not None)
     finally:
         standby.stop()

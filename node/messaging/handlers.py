@@ -6,7 +6,7 @@ from functools import partial
 
 from federation.inbox import Handler
 from federation.messages import DUPLICATE, MATERIAL, NOTE, RECEIPT, REFUSAL, REPORT, STATUS
-from node.cases.services import InboundRules, accept_report, apply_material
+from node.received.services import InboundRules, accept_report, apply_material
 from node.reports.services import (
     FollowRules,
     apply_duplicate,

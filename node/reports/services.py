@@ -16,8 +16,8 @@ from federation.inbox import InboxContext, WrongRecipientError
 from federation.messages import REPORT, format_timestamp, queue_priority
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
-from node.cases.models import CaseEvent
 from node.directory.services import DirectoryCache, UnexpectedMemberError
+from node.received.models import CaseEvent
 from node.reports.models import DUPLICATE, RECEIVED, REFUSED, SENT, Report
 from service.database import DBSession
 

@@ -18,7 +18,7 @@ from console import page_json, page_number, paginate
 from federation.runtime import runtime
 from federation.web import json_body
 from node.audit.models import AUDIT
-from node.cases.models import CaseEvent, InboundCase
+from node.received.models import CaseEvent, InboundCase
 from node.reports.models import DUPLICATE, RECEIVED, REFUSED, SENT, Report
 from node.reports.services import UnknownReportError, confirm_report, report_view
 from people.sessions import StaffAccess, current_principal

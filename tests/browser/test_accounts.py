@@ -29,7 +29,7 @@ def test_an_analyst_signs_in_without_a_second_factor_and_signs_out(page: Page, c
     looks_right(page, "node-home-analyst")
     page.get_by_role("button", name="Sign out").click()
     expect(page.locator(".notice")).to_contain_text("You are signed out")
-    page.goto(console(console_network) + "/cases")
+    page.goto(console(console_network) + "/received")
     expect(page).to_have_url(re.compile(r"/sign-in"))
 
 
@@ -77,7 +77,7 @@ def test_a_supervisor_creates_an_analyst_who_signs_in_and_chooses_a_password(
     other.click("main button[type=submit]")
     expect(other).to_have_url(re.compile(r"/account/password$"))  # A made-up password must be replaced first.
     expect(other.locator("h1")).to_have_text("Choose your own password")
-    other.goto(console(console_network) + "/cases")
+    other.goto(console(console_network) + "/received")
     expect(other).to_have_url(re.compile(r"/account/password$"))
     other.fill("#current", first_password)
     other.fill("#new", "password123456")
@@ -88,7 +88,7 @@ def test_a_supervisor_creates_an_analyst_who_signs_in_and_chooses_a_password(
     other.fill("#new", "violet otters juggle quietly")
     other.click("main button[type=submit]")
     expect(other.locator(".notice")).to_contain_text("Your password is changed")
-    other.goto(console(console_network) + "/cases")
+    other.goto(console(console_network) + "/received")
     expect(other.locator("h1")).to_have_text("Received from abroad")
     other.context.close()
 
@@ -167,7 +167,7 @@ def test_sign_out_everywhere_ends_other_sessions(browser: Browser, page: Page, c
     page.goto(console(console_network, "hotline-de") + "/account")
     looks_right(page, "node-settings")
     page.get_by_role("button", name="Sign out on every device").click()
-    other.goto(console(console_network, "hotline-de") + "/cases")
+    other.goto(console(console_network, "hotline-de") + "/received")
     expect(other).to_have_url(re.compile(r"/sign-in"))
     other.context.close()
 
@@ -193,7 +193,7 @@ def test_a_person_enrols_a_second_factor_and_creates_an_api_token(page: Page, co
     assert token.startswith("hnt_")
     looks_right(page, "node-token-created")
     answer = requests.get(
-        console(console_network, "hotline-de") + "/api/v1/cases",
+        console(console_network, "hotline-de") + "/api/v1/received",
         headers={"Authorization": f"Bearer {token}"},
         verify=str(console_network.layout.web.ca),
         timeout=10,
@@ -249,12 +249,12 @@ def test_a_secretariat_viewer_reads_but_manages_nothing(page: Page, console_netw
 def test_pages_fit_a_phone_and_errors_look_like_the_rest(browser: Browser, console_network: Network) -> None:
     page = as_role(browser, console_network, "hotline-nl", "supervisor")
     page.set_viewport_size({"width": 390, "height": 844})
-    for path, name in (("/", "phone-home"), ("/cases", "phone-received"), ("/account", "phone-settings")):
+    for path, name in (("/", "phone-home"), ("/received", "phone-received"), ("/account", "phone-settings")):
         page.goto(console(console_network) + path)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, (path, overflow)
         looks_right(page, name)
-    missing = page.goto(console(console_network) + "/cases/no-such-case")
+    missing = page.goto(console(console_network) + "/received/no-such-case")
     assert missing is not None and missing.status == 404
     expect(page.locator("h1")).to_have_text("Not found")
     looks_right(page, "node-not-found")

@@ -139,21 +139,21 @@ def test_the_case_status_form(console_network: Network, supervisor: Browserless,
     if not hasattr(test_the_case_status_form, "case_id"):
         de, nl = console_network.client("hotline-de"), console_network.client("hotline-nl")
         report = de.report(url="http://form-input.example/x", hosting_country="NL", legal_status="baseline")
-        nl.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True)
+        nl.wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
         test_the_case_status_form.case_id = report["id"]  # type: ignore[attr-defined]
     case_id = test_the_case_status_form.case_id  # type: ignore[attr-defined]
     database = console_network.layout.members["hotline-nl"].database
     before = query(database, "SELECT count(*) FROM case_events")
-    path = f"/cases/{case_id}/status"
-    answer = supervisor.post(path, {"status": value, "note": ""}, form_path=f"/cases/{case_id}")
+    path = f"/received/{case_id}/status"
+    answer = supervisor.post(path, {"status": value, "note": ""}, form_path=f"/received/{case_id}")
     refused_cleanly(answer)
     assert answer.status_code == 422
-    answer = supervisor.post(path, {"status": "assessed", "note": value}, form_path=f"/cases/{case_id}")
+    answer = supervisor.post(path, {"status": "assessed", "note": value}, form_path=f"/received/{case_id}")
     refused_cleanly(answer)
     stored = query(database, "SELECT count(*) FROM case_events")[0][0] - before[0][0]
     if value in ("", " ", SCRIPT, "Ünïcödé 名前 🙂"):
         assert answer.status_code == 200 and stored == 1  # A note is optional, and any text is shown escaped.
-        page = supervisor.session.get(supervisor.base + f"/cases/{case_id}", timeout=10).text
+        page = supervisor.session.get(supervisor.base + f"/received/{case_id}", timeout=10).text
         assert SCRIPT not in page
     else:
         assert answer.status_code == 422 and stored == 0

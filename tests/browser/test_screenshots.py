@@ -37,13 +37,13 @@ def seed(network: Network) -> str:
         for n in range(4)
     ]
     for report in (urgent, *others):
-        de.wait_for(f"/api/v1/cases/{report['id']}", lambda c: True)
+        de.wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
     for report, status in (
         (others[0], {"status": "ntd_sent"}),
         (others[1], {"status": "removed", "note": "Host confirmed."}),
     ):
-        assert de.request("POST", f"/api/v1/cases/{report['id']}/status", json=status).status_code == 201
-    nl.wait_for(f"/api/v1/cases/{incoming[-1]['id']}", lambda c: True)
+        assert de.request("POST", f"/api/v1/received/{report['id']}/status", json=status).status_code == 201
+    nl.wait_for(f"/api/v1/received/{incoming[-1]['id']}", lambda c: True)
     nl.wait_for(f"/api/v1/reports/{others[1]['id']}", lambda r: r["state"] == "removed")
     public = PublicReporter(network.public("hotline-nl"), network.layout.web.ca)
     for url, seen_on, description in (
@@ -85,7 +85,7 @@ def test_screenshots_of_the_main_pages(browser: Browser, console_network: Networ
     shoot(page, "node-sent")
     page.goto(f"{nl}/reports/{urgent}")
     shoot(page, "node-report")
-    page.goto(nl + "/cases")
+    page.goto(nl + "/received")
     shoot(page, "node-received")
     page.goto(nl + "/intake")
     shoot(page, "node-new-reports")
@@ -97,7 +97,7 @@ def test_screenshots_of_the_main_pages(browser: Browser, console_network: Networ
     shoot(page, "node-audit")
     page.context.close()
     page = as_role(browser, console_network, "hotline-de", "supervisor")
-    page.goto(f"{de}/cases/{urgent}")
+    page.goto(f"{de}/received/{urgent}")
     shoot(page, "node-case")
     page.context.close()
     page = as_role(browser, console_network, "exchange", "secretariat-admin")

@@ -22,8 +22,8 @@ from federation.inbox import InboxContext, WrongRecipientError
 from federation.messages import CASE_STATUSES, NOTE, RECEIPT, STATUS, format_timestamp, queue_priority
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
-from node.cases.models import CaseEvent, InboundCase, InboundReport
 from node.directory.services import DirectoryCache
+from node.received.models import CaseEvent, InboundCase, InboundReport
 from service.database import DBSession
 
 

@@ -1,4 +1,4 @@
-"""Cases received from abroad, in the console (pages) and in the operator API (``/api/v1/cases``)."""
+"""Cases received from abroad, in the console (pages) and in the operator API (``/api/v1/received``)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from federation.messages import CASE_STATUSES
 from federation.runtime import runtime
 from federation.web import json_body
 from node.audit.models import AUDIT
-from node.cases.models import CaseEvent, InboundCase, InboundReport
-from node.cases.services import StatusInputError, UnknownCaseError, case_view, record_status
+from node.received.models import CaseEvent, InboundCase, InboundReport
+from node.received.services import StatusInputError, UnknownCaseError, case_view, record_status
 from people.forms import Form
 from people.sessions import StaffAccess, current_principal
 from service.policies import policy
 
 STAFF = ("analyst", "supervisor")
-pages = Blueprint("cases", __name__, template_folder="templates")
-api = Blueprint("cases_api", __name__, url_prefix="/api/v1/cases")
+pages = Blueprint("received", __name__, template_folder="templates")
+api = Blueprint("received_api", __name__, url_prefix="/api/v1/received")
 
 STATUS_LABELS = {
     "received": "Received",
@@ -72,16 +72,16 @@ def _case(case_id: str) -> InboundCase:
     return found
 
 
-@pages.get("/cases")
+@pages.get("/received")
 @policy(StaffAccess(roles=STAFF))
 def index() -> Any:
     query, filters = _filtered()
     number, size = page_number()
     page = paginate(runtime().db.session, query, number=number, size=size)
-    return render_template("cases/index.html", page=page, filters=filters, labels=STATUS_LABELS)
+    return render_template("received/index.html", page=page, filters=filters, labels=STATUS_LABELS)
 
 
-@pages.get("/cases/<case_id>")
+@pages.get("/received/<case_id>")
 @policy(StaffAccess(roles=STAFF))
 def show(case_id: str) -> Any:
     return _show(_case(case_id), StatusForm())
@@ -119,11 +119,17 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
     AuditLog(session, AUDIT).record(current_principal().actor, "case.view", "case", found.id, now=rt.clock())
     session.commit()
     return render_template(
-        "cases/show.html", case=found, reports=reports, events=timeline, form=form, labels=STATUS_LABELS, closed=CLOSED
+        "received/show.html",
+        case=found,
+        reports=reports,
+        events=timeline,
+        form=form,
+        labels=STATUS_LABELS,
+        closed=CLOSED,
     ), status
 
 
-@pages.post("/cases/<case_id>/status")
+@pages.post("/received/<case_id>/status")
 @policy(StaffAccess(roles=STAFF))
 def add_status(case_id: str) -> Any:
     found = _case(case_id)
@@ -139,7 +145,7 @@ def add_status(case_id: str) -> Any:
     rt.db.session.commit()
     label = STATUS_LABELS.get(form.status.data or "", form.status.data)
     flash(f"Recorded: {label}. Every hotline that reported this location is told.", "success")
-    return redirect(url_for("cases.show", case_id=case_id))
+    return redirect(url_for("received.show", case_id=case_id))
 
 
 def _record(found: InboundCase, unverified_input: Any) -> CaseEvent:
