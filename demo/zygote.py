@@ -70,10 +70,10 @@ class Zygote:
 
     def spawn(self, module: str, argv: list[str], env: Mapping[str, str], log: Path) -> ForkedProcess:
         answer = self._ask(cmd="spawn", module=module, argv=argv, env=dict(env), log=str(log))
-        return ForkedProcess(self, int(answer["pid"]))
+        return ForkedProcess(self, int(answer["pid"]), int(answer["serial"]))
 
-    def returncode(self, pid: int) -> int | None:
-        answer = self._ask(cmd="poll", pid=pid)
+    def returncode(self, serial: int) -> int | None:
+        answer = self._ask(cmd="poll", serial=serial)
         code = answer.get("returncode")
         return None if code is None else int(code)
 
@@ -93,14 +93,15 @@ class Zygote:
 class ForkedProcess:
     """A child of the fork server, with the part of ``subprocess.Popen``'s interface the runner uses."""
 
-    def __init__(self, zygote: Zygote, pid: int) -> None:
+    def __init__(self, zygote: Zygote, pid: int, serial: int) -> None:
         self.zygote = zygote
         self.pid = pid
+        self.serial = serial
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.returncode = self.zygote.returncode(self.pid)
+            self.returncode = self.zygote.returncode(self.serial)
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
@@ -127,7 +128,11 @@ def serve() -> None:
     _parent_death_signal()
     for module in PRELOAD:
         importlib.import_module(module)
-    exits: dict[int, int] = {}
+    # Children are known by a serial number, not by pid: the kernel reuses pids, and a new child must
+    # never be reported with the exit code of an earlier one that had its pid.
+    running: dict[int, int] = {}  # pid -> serial
+    exits: dict[int, int] = {}  # serial -> exit code
+    serials = iter(range(1, 1 << 62))
 
     def reap(_signum: int, _frame: Any) -> None:
         while True:
@@ -137,7 +142,9 @@ def serve() -> None:
                 return
             if pid == 0:
                 return
-            exits[pid] = os.waitstatus_to_exitcode(status)
+            serial = running.pop(pid, None)
+            if serial is not None:
+                exits[serial] = os.waitstatus_to_exitcode(status)
 
     signal.signal(signal.SIGCHLD, reap)
     out: IO[str] = sys.stdout
@@ -146,12 +153,21 @@ def serve() -> None:
     for line in sys.stdin:
         request = json.loads(line)
         if request["cmd"] == "poll":
-            out.write(json.dumps({"returncode": exits.get(request["pid"])}) + "\n")
+            out.write(json.dumps({"returncode": exits.get(request["serial"])}) + "\n")
         elif request["cmd"] == "spawn":
-            pid = os.fork()
-            if pid == 0:
-                _child(request)
-            out.write(json.dumps({"pid": pid}) + "\n")
+            serial = next(serials)
+            # SIGCHLD is held back until the new child is in ``running``, so one that dies at once is reaped
+            # under its own serial.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+                    _child(request)
+                running[pid] = serial
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            out.write(json.dumps({"pid": pid, "serial": serial}) + "\n")
         out.flush()
 
 
