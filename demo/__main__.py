@@ -6,13 +6,24 @@ Press Ctrl-C to stop every process. ``--once`` stops after the walk-through (use
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
 import time
 from pathlib import Path
 
-from demo.network import Layout, Network, PublicReporter, lay_out, register_members
+from demo.network import (
+    Layout,
+    Network,
+    OperatorClient,
+    PublicReporter,
+    lay_out,
+    read_toml,
+    register_members,
+    staff_token,
+    write_toml,
+)
 
 
 def _say(text: str) -> None:
@@ -96,6 +107,59 @@ def seed_intake(network: Network) -> None:
         )
 
 
+def seed_cases(network: Network) -> None:
+    """Move some of hotline-nl's new cases along, as its analysts would, so every queue has something:
+    one forwarded abroad, one hosted here, one assessed and ready to route, one assigned to Ana; and one of
+    hotline-de's awaiting its supervisor's review (hotline-de asks for four eyes)."""
+    nl = network.client("hotline-nl")
+    forwarded = nl.case_for("https://social.example/p/8812")["id"]
+    nl.act(
+        forwarded,
+        "assess",
+        {
+            "legal_status": "baseline",
+            "media_type": "video",
+            "age_group": "infant_toddler",
+            "gender": "female",
+            "site_type": "social_networking_site",
+            "urgent": True,
+            "urgent_reason": "Recent, self-produced, the child may be identifiable.",
+            "content_hashes": ["sha256:" + "9e" * 32],
+            "notes": "Account posts links to more material.",
+        },
+    )
+    nl.act(forwarded, "trace")
+    sent = nl.act(forwarded, "decide", {"decision": "forward"})
+    here = nl.case_for("https://media-host.example/hotline-nl/a1.jpg")["id"]
+    nl.act(here, "assess", {"legal_status": "nationally_illegal", "media_type": "image", "site_type": "image_host"})
+    nl.act(here, "trace")
+    nl.act(here, "decide", {"decision": "here"})
+    ready = nl.case_for("http://images.example/gallery/?id=4411")["id"]
+    nl.act(
+        ready,
+        "assess",
+        {"legal_status": "baseline", "media_type": "image", "age_group": "prepubescent", "site_type": "image_host"},
+    )
+    nl.act(ready, "trace")
+    cdn = nl.case_for("http://forum.example/t/55#post-3")["id"]
+    nl.act(cdn, "trace")
+    # Sam, hotline-nl's supervisor, gives a case to Ana (with a token of his, as a script of his would).
+    nl_spec = network.layout.spec("hotline-nl")
+    sam = OperatorClient(
+        dataclasses.replace(nl_spec, api_token=staff_token(nl_spec, "sam", "supervisor")), network.layout.web.ca
+    )
+    sam.act(nl.case_for("https://media-host.example/hotline-nl/a2.jpg")["id"], "assign", {"to": "ana"})
+    sam.close()
+    de = network.client("hotline-de")
+    review = de.case_for("https://social.example/p/8812")["id"]
+    de.act(review, "assess", {"legal_status": "baseline", "media_type": "video"})
+    _say(
+        f"7. hotline-nl's analysts: case {forwarded[:8]} assessed, traced to FR and forwarded to "
+        f"{sent['destination']}; one kept here (hosted in NL); one ready to route; hotline-de's case "
+        f"{review[:8]} awaits its supervisor's review"
+    )
+
+
 def print_guide(layout: Layout) -> None:
     _say("\nRunning (every surface of every service is its own process):")
     for spec in layout.services():
@@ -131,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _say("Generating a throwaway PKI and configs…")
     layout = lay_out(args.root)
+    de = layout.spec("hotline-de")
+    write_toml(de.config, {**read_toml(de.config), "FOUR_EYES_REVIEW": True})
     register_members(layout, demo_accounts=True)
     network = Network(layout)
     stopping = False
@@ -146,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"Started the exchange and {len(layout.members)} member nodes, every surface in its own process.\n")
         walk_through(network)
         seed_intake(network)
+        seed_cases(network)
         print_guide(layout)
         if not args.once:
             while not stopping:

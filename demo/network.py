@@ -207,6 +207,7 @@ def lay_out(
             fallback=member.fallback,
             inbound=member.inbound,
         )
+    hosting = write_hosting_tables(root / "hosting")
     for service in layout.services():
         values: dict[str, Any] = {
             "HOST": "127.0.0.1",
@@ -232,11 +233,52 @@ def lay_out(
                 PUBLIC_PORT=service.public_port,
                 PUBLIC_TLS_CERT=str(web.cert),
                 PUBLIC_TLS_KEY=str(web.key),
+                **hosting,
             )
         values.update(settings or {})
         write_toml(service.config, values)
     layout.write_description()
     return layout
+
+
+# The hosting trace of demo and test networks: names resolved from a table (never real DNS), placed in
+# documentation ranges (RFC 5737, RFC 3849) by a table of networks, one of them a stand-in CDN.
+DEMO_HOSTS = {
+    "images.example": ["192.0.2.10"],
+    "social.example": ["198.51.100.20", "2001:db8:20::20"],
+    "forum.example": ["203.0.113.5"],
+    "media-host.example": ["2001:db8:10::7"],
+    "gallery.example": ["192.0.2.44"],
+    "example.com": ["192.0.2.80"],
+    "private.example": ["10.1.2.3"],
+}
+DEMO_NETWORKS = [
+    {"prefix": "192.0.2.0/24", "country": "DE", "asn": 64501, "as_name": "Example Hosting GmbH"},
+    {"prefix": "198.51.100.0/24", "country": "FR", "asn": 64502, "as_name": "Hébergeur Exemple SAS"},
+    {"prefix": "2001:db8:20::/48", "country": "FR", "asn": 64502, "as_name": "Hébergeur Exemple SAS"},
+    {"prefix": "2001:db8:10::/48", "country": "NL", "asn": 64503, "as_name": "Voorbeeld Hosting B.V."},
+    {"prefix": "203.0.113.0/24", "country": "US", "asn": 64510, "as_name": "Example CDN Inc."},
+]
+DEMO_CDN = {
+    "name": "Example CDN",
+    "source": "demo",
+    "guidance": "Ask Example CDN's abuse desk for the origin host behind this site.",
+    "ranges": ["203.0.113.0/24"],
+}
+
+
+def write_hosting_tables(folder: Path) -> dict[str, str]:
+    """Write the demo's resolver, network and CDN tables; the config keys that point at them."""
+    from node.hosting.cdn import PACKAGED
+
+    folder.mkdir(parents=True, exist_ok=True)
+    resolver, networks, cdn = folder / "resolver.json", folder / "networks.json", folder / "cdn-ranges.json"
+    resolver.write_text(json.dumps(DEMO_HOSTS, indent=1), encoding="utf-8")
+    networks.write_text(json.dumps({"updated": "2026-11-01", "networks": DEMO_NETWORKS}, indent=1), encoding="utf-8")
+    ranges = json.loads(PACKAGED.read_text(encoding="utf-8"))
+    ranges["providers"].append(DEMO_CDN)
+    cdn.write_text(json.dumps(ranges), encoding="utf-8")
+    return {"RESOLVER_TABLE": str(resolver), "NETWORK_TABLE": str(networks), "CDN_RANGES_FILE": str(cdn)}
 
 
 def service_app(spec: ServiceSpec, surface: str = "worker", **overrides: Any) -> Any:
@@ -333,11 +375,21 @@ def _book(app: Any) -> Any:
     )
 
 
-def _operator_token(app: Any, role: str = "analyst") -> str:
+def staff_token(spec: ServiceSpec, username: str, role: str) -> str:
+    """A personal API token for a (new) account ``username`` with ``role`` on the service: a script of
+    that person's, as a supervisor's or analyst's own token would be."""
+    app = service_app(spec)
+    with app.app_context():
+        token = _operator_token(app, role=role, username=username)
+        app.extensions["service_db"].engine.dispose()
+    return token
+
+
+def _operator_token(app: Any, role: str = "analyst", username: str = OPERATOR) -> str:
     book = _book(app)
-    account = book.by_username(OPERATOR)
+    account = book.by_username(username)
     if account is None:
-        account, _ = book.create(username=OPERATOR, display_name="Operator script", role=role, by="setup")
+        account, _ = book.create(username=username, display_name=f"{username} (script)", role=role, by="setup")
         account.must_change_password = False
     _, plaintext = book.create_token(account, "operator client")
     book.session.commit()
@@ -451,7 +503,8 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                tail = self.log_path.read_text(errors="replace")[self._log_start :][-2000:]
+                written = self.log_path.read_text(errors="replace") if self.log_path.exists() else "(no log written)"
+                tail = written[self._log_start :][-2000:]
                 raise RuntimeError(
                     f"{self.spec.member_id} {self.surface} exited with {self.process.returncode}:\n{tail}"
                 )
@@ -771,6 +824,20 @@ class OperatorClient:
             if page >= body["pages"]:
                 return found
             page += 1
+
+    def case_for(self, url: str) -> dict[str, Any]:
+        """The case of a reported URL (as reported, or canonical), from the queue's API."""
+        item = next(i for i in self.items("/api/v1/intake") if url in (i["url"], i["canonical_url"]))
+        found: dict[str, Any] = self.get(f"/api/v1/cases/{item['case_id']}")
+        return found
+
+    def act(self, case_id: str, step: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One step on a case (``assess``, ``trace``, ``decide``, ...); its new state, or raises."""
+        response = self.request("POST", f"/api/v1/cases/{case_id}/{step}", json=body or {})
+        if response.status_code != 200:
+            raise RuntimeError(f"case {case_id[:8]} {step}: {response.status_code} {response.text[:300]}")
+        result: dict[str, Any] = response.json()
+        return result
 
     def wait_for(self, path: str, predicate: Callable[[Any], bool], timeout: float = 20.0) -> Any:
         """Poll ``path`` until ``predicate`` holds for its JSON; return that JSON."""

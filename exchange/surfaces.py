@@ -11,6 +11,7 @@ from console import NavItem
 from exchange.accounts.models import Account, ApiToken
 from exchange.audit.models import AUDIT
 from exchange.db import db
+from exchange.lookup import views as lookup_views
 from exchange.mailbox import tasks as mailbox_tasks
 from exchange.mailbox import views as mailbox_views
 from exchange.members import views as member_views
@@ -32,11 +33,13 @@ def network(app: Flask) -> None:
         rate_limits={
             "transactions": app.config["RATE_LIMIT_TRANSACTIONS"],
             "mailbox": app.config["RATE_LIMIT_MAILBOX"],
+            "lookup": app.config["RATE_LIMIT_LOOKUP"],
         },
     )
     app.register_blueprint(transactions_blueprint(sender_roles=("member",)))
     app.register_blueprint(member_views.blueprint)
     app.register_blueprint(mailbox_views.blueprint)
+    app.register_blueprint(lookup_views.blueprint)
     app.register_blueprint(status_views.network)
 
 

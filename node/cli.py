@@ -12,6 +12,7 @@ import click
 from flask import Flask, current_app
 
 from audit.commands import audit_group
+from node.hosting.commands import hosting_group
 from people.commands import accounts_group
 from service.cli import service_group, with_app
 from service.commands import outbox_command, tasks_group
@@ -212,5 +213,6 @@ def case_status_command(case_id: str, status: str, note: str | None) -> None:
 main.add_command(accounts_group())
 main.add_command(audit_group())
 main.add_command(db_group(NAME))
+main.add_command(hosting_group)
 main.add_command(outbox_command)
 main.add_command(tasks_group(_tasks()))

@@ -32,6 +32,18 @@ DEFAULTS: dict[str, Any] = {
     "PARTNER_RATE_LIMIT": "600/minute",
     "PARTNER_MAX_BODY_BYTES": 16 * 1024 * 1024,
     "IDEMPOTENCY_HOURS": 24,
+    # The analyst's day: how often new cases are triaged against the network, whether an assessment needs a
+    # supervisor's second look, and the hosting trace's sources (a resolver table replaces DNS in tests and
+    # the demo; MaxMind files replace the packaged database; a CDN list replaces the packaged one).
+    "TRIAGE_SECONDS": 15,
+    "FOUR_EYES_REVIEW": False,
+    "RESOLVER_TABLE": "",
+    "DNS_SERVERS": [],
+    "DNS_TIMEOUT_SECONDS": 4,
+    "NETWORK_TABLE": "",
+    "GEOIP_COUNTRY_DB": "",
+    "GEOIP_ASN_DB": "",
+    "CDN_RANGES_FILE": "",
 }
 NODE_NETWORK_KEYS = (*NETWORK_KEYS, "EXCHANGE_URL", "EXCHANGE_ID")
 
@@ -54,6 +66,16 @@ NODE = ServiceConfig(
         "PARTNER_TOKEN_SECONDS",
         "PARTNER_MAX_BODY_BYTES",
         "IDEMPOTENCY_HOURS",
+        "TRIAGE_SECONDS",
+        "DNS_TIMEOUT_SECONDS",
     ),
-    extra_paths=("PUBLIC_TLS_CERT", "PUBLIC_TLS_KEY"),
+    extra_paths=(
+        "PUBLIC_TLS_CERT",
+        "PUBLIC_TLS_KEY",
+        "RESOLVER_TABLE",
+        "NETWORK_TABLE",
+        "GEOIP_COUNTRY_DB",
+        "GEOIP_ASN_DB",
+        "CDN_RANGES_FILE",
+    ),
 )

@@ -3,6 +3,7 @@ check see the whole schema (a surface that uses few tables still checks that the
 
 from node.accounts.models import Account, ApiToken
 from node.audit.models import AUDIT
+from node.cases.models import Case
 from node.intake.models import IdempotentRequest, Submission
 from node.messaging.models import MODELS
 from node.partners.models import Partner, PartnerToken
@@ -14,6 +15,7 @@ __all__ = [
     "MODELS",
     "Account",
     "ApiToken",
+    "Case",
     "CaseEvent",
     "IdempotentRequest",
     "InboundCase",

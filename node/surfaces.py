@@ -18,6 +18,7 @@ from federation.views import transactions_blueprint
 from federation.web import ForbiddenError
 from node.accounts.models import Account, ApiToken
 from node.audit.models import AUDIT
+from node.cases import tasks as case_tasks
 from node.db import db
 from node.directory import tasks as directory_tasks
 from node.directory.services import WAKE_REFRESH, DirectoryCache
@@ -87,6 +88,8 @@ def console(app: Flask) -> None:
     """The hotline's analysts and supervisors: queues, cases, reports; the operator API behind tokens."""
     import console as console_kit
     import people
+    from node.cases import views as case_views
+    from node.hosting import services as hosting
     from node.intake import views as intake_views
     from node.partners import views as partner_views
     from node.received import views as received_views
@@ -106,10 +109,11 @@ def console(app: Flask) -> None:
         service_name=_name(app),
         nav=[
             NavItem("Home", "reports.home"),
-            NavItem("New reports", "submissions.index"),
+            NavItem("Cases", "cases.index"),
             NavItem("Sent abroad", "reports.index"),
             NavItem("Received", "received.index"),
             NavItem("Partners", "partners.index", ("supervisor",)),
+            NavItem("Exposure", "cases.exposure", ("supervisor",)),
             NavItem("Accounts", "people.accounts", NODE_ROLES.managers),
             NavItem("Audit trail", "audit.index", NODE_ROLES.managers),
         ],
@@ -117,11 +121,13 @@ def console(app: Flask) -> None:
         behind_proxy=app.config["PROXY_HOPS"],
     )
     policies.init_app(app)
+    hosting.tools(app)  # A hosting trace that cannot start is a configuration error, said at start-up.
     app.register_blueprint(report_views.pages)
     app.register_blueprint(report_views.api)
     app.register_blueprint(received_views.pages)
     app.register_blueprint(received_views.api)
-    app.register_blueprint(intake_views.queue)
+    app.register_blueprint(case_views.pages)
+    app.register_blueprint(case_views.api)
     app.register_blueprint(intake_views.queue_api)
     app.register_blueprint(partner_views.pages)
 
@@ -190,5 +196,11 @@ def _name(app: Flask, default: str = "Hotline console") -> str:
 
 SETUP: dict[str, Callable[[Flask], None]] = {"network": network, "console": console, "public": public, "worker": worker}
 
-TASKS: list[Task] = [*federation_tasks.TASKS, *directory_tasks.TASKS, *audit_tasks.TASKS, *intake_tasks.TASKS]
+TASKS: list[Task] = [
+    *federation_tasks.TASKS,
+    *directory_tasks.TASKS,
+    *audit_tasks.TASKS,
+    *intake_tasks.TASKS,
+    *case_tasks.TASKS,
+]
 """Every scheduled job of the node, run by its one worker (and each a ``tasks run`` command)."""

@@ -51,6 +51,8 @@ SCHEMA_NAMES = (
     "error",
     "partner-report",
     "partner-batch",
+    "lookup-request",
+    "lookup-answer",
 )
 _URN = "urn:hotline-net:schema:v1:"
 

@@ -50,6 +50,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_TRANSACTIONS": "100/second",
     "RATE_LIMIT_MAILBOX": "100/second",
     "RATE_LIMIT_DEFAULT": "20/second",
+    "RATE_LIMIT_LOOKUP": "20/second",
     "RATE_LIMIT_STORAGE_URI": "memory://",
     # How often erased tokens are made unrecoverable from the database files (SQLite checkpoint).
     "FORGET_SECONDS": 10,

@@ -24,6 +24,7 @@ COMMANDS = {
         "report",
         "case-status",
         "outbox",
+        "hosting",
         "tasks",
     },
     "hotline-exchange": {

@@ -24,6 +24,8 @@ def test_demo_walks_a_report_through_a_fresh_network(tmp_path: Path) -> None:
         "3. hotline-nl got",
         "4. hotline-de sent",
         "5. hotline-fr reported the same URL",
+        "6. hotline-nl: 3 reports",
+        "7. hotline-nl's analysts",
     ):
         assert step in result.stdout
     network = json.loads((tmp_path / "demo" / "network.json").read_text())

@@ -16,11 +16,6 @@ PUBLIC = "public"
 PARTNER = "partner"
 SOURCES = (PUBLIC, PARTNER)
 
-# Where a report stands in this node's work (the analyst's day adds assessment and routing).
-NEW = "new"
-CLOSED = "closed"
-STATES = (NEW, CLOSED)
-
 # What the reporter may see with the reference (or a partner through the API): coarse, never the
 # assessment, never who else reported it or where it was sent.
 RECEIVED = "received"
@@ -32,27 +27,19 @@ PUBLIC_STATUSES = (RECEIVED, ASSESSED, ACTION_TAKEN, PUBLIC_CLOSED)
 # Where the reporter saw it.
 SEEN_ON = ("website", "social_media", "chat", "email", "other")
 
-# Why an analyst closed a report without acting on it (shown to staff only; the reporter sees "closed").
-CLOSE_REASONS = {
-    "no_content": "Nothing found at the address",
-    "not_illegal": "Not illegal",
-    "out_of_remit": "Not child sexual abuse material (outside the hotline's remit)",
-    "already_known": "Already reported and handled",
-    "not_a_report": "Not a report (test, spam or abuse of the form)",
-}
-
 
 class Submission(db.Model):  # type: ignore[name-defined,misc]
     """One report as it reached this node: a URL, and what its reporter chose to tell."""
 
     __tablename__ = "submissions"
     __table_args__ = (
-        Index("ix_submissions_state_received_at", "state", "received_at"),
         Index("ix_submissions_partner_received_at", "partner_id", "received_at"),
         Index("ix_submissions_partner_fingerprint", "partner_id", "url_fingerprint"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    """The location's case at this node (node.cases): every report of the same URL joins one case."""
     source: Mapped[str] = mapped_column(String(16))
     reference_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     """SHA-256 of the public reference: the reporter's key to the coarse status, never stored in clear."""
@@ -76,11 +63,9 @@ class Submission(db.Model):  # type: ignore[name-defined,misc]
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     """The item's place in its partner batch: reports received together keep the partner's order."""
-    state: Mapped[str] = mapped_column(String(16), default=NEW)
     public_status: Mapped[str] = mapped_column(String(16), default=RECEIVED)
+    """What the reporter sees: follows the case's state (node.cases.models.PUBLIC_STATUS)."""
     status_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    closed_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    closed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class IdempotentRequest(db.Model):  # type: ignore[name-defined,misc]

@@ -39,16 +39,9 @@ import schemas
 from federation.canonical import MAX_URL_LENGTH, InvalidURLError, canonicalize_url, url_fingerprint
 from federation.errors import ProtocolError
 from federation.timestamps import parse_timestamp
-from node.intake.models import (
-    CLOSE_REASONS,
-    CLOSED,
-    NEW,
-    PARTNER,
-    PUBLIC,
-    PUBLIC_CLOSED,
-    IdempotentRequest,
-    Submission,
-)
+from node.cases.models import CLOSED, PUBLIC_STATUS, Case
+from node.cases.services import Location, case_for_report, cases_for_reports
+from node.intake.models import PARTNER, PUBLIC, IdempotentRequest, Submission
 from service.database import DBSession
 
 # Crockford's base32: no I, L, O or U, so a reference read aloud or written by hand survives.
@@ -165,11 +158,14 @@ class PublicReport:
 def receive_public(
     session: DBSession, report: PublicReport, *, now: dt.datetime, contact_days: int
 ) -> tuple[Submission, str]:
-    """Store a public report in the queue of new reports; return it and the reporter's reference."""
+    """Store a public report with its location's case; return it and the reporter's reference."""
     reference = new_reference()
     has_contact = bool(report.contact_email)
+    case_id = case_for_report(session, Location(report.url.url, report.url.canonical, report.url.fingerprint), now=now)
+    case_state = session.scalar(select(Case.state).where(Case.id == case_id)) or "new"
     submission = Submission(
         id=str(uuid.uuid4()),
+        case_id=case_id,
         source=PUBLIC,
         reference_hash=reference_hash(reference),
         url=report.url.url,
@@ -183,7 +179,7 @@ def receive_public(
         contact_erase_at=now + dt.timedelta(days=contact_days) if has_contact else None,
         language=report.language,
         received_at=now,
-        state=NEW,
+        public_status=PUBLIC_STATUS[case_state],
         status_changed_at=now,
     )
     session.add(submission)
@@ -267,8 +263,6 @@ def _check_item(index: int, unverified: Any, *, now: dt.datetime) -> tuple[dict[
         "content_hashes": unverified.get("content_hashes", []),
         "detected_at": detected_at,
         "received_at": now,
-        "state": NEW,
-        "public_status": "received",
         "status_changed_at": now,
         "language": "en",
     }
@@ -337,22 +331,38 @@ def receive_partner_reports(
         new_rows.append(row)
         outcomes[index] = ItemOutcome(index, "accepted", id=row["id"], external_id=row["external_id"])
     if new_rows:
+        locations = [Location(r["url"], r["canonical_url"], r["url_fingerprint"]) for r in new_rows]
+        case_ids = cases_for_reports(session, locations, now=now)
+        states = _states(session, set(case_ids.values()))
+        for row in new_rows:
+            row["case_id"] = case_ids[row["url_fingerprint"]]
+            row["public_status"] = PUBLIC_STATUS[states[row["case_id"]]]
         session.execute(insert(Submission), new_rows)
     return [outcome for outcome in outcomes if outcome is not None]
 
 
+def _states(session: DBSession, case_ids: set[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    ordered = sorted(case_ids)
+    for start in range(0, len(ordered), _FINGERPRINT_CHUNK):
+        chunk = ordered[start : start + _FINGERPRINT_CHUNK]
+        found.update(session.execute(select(Case.id, Case.state).where(Case.id.in_(chunk))).tuples().all())
+    return found
+
+
 def _open_reports_by_fingerprint(session: DBSession, partner_id: str, fingerprints: set[str]) -> dict[str, str]:
-    """The partner's earliest open report of each location among ``fingerprints``."""
+    """The partner's earliest report of each location among ``fingerprints`` whose case is not closed."""
     found: dict[str, str] = {}
     ordered = sorted(fingerprints)
     for start in range(0, len(ordered), _FINGERPRINT_CHUNK):
         chunk = ordered[start : start + _FINGERPRINT_CHUNK]
         query = (
             select(Submission.url_fingerprint, Submission.id)
+            .join(Case, Case.id == Submission.case_id)
             .where(
                 Submission.partner_id == partner_id,
                 Submission.url_fingerprint.in_(chunk),
-                Submission.state != CLOSED,
+                Case.state != CLOSED,
             )
             .order_by(Submission.received_at.desc())
         )
@@ -382,22 +392,6 @@ def body_json(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ProtocolError("the body is not valid JSON in UTF-8", code="malformed_json", status=400) from None
-
-
-# --- the console -------------------------------------------------------------------------------------
-
-
-def close(submission: Submission, *, reason: str, by: str, now: dt.datetime) -> None:
-    """Close a report without acting on it; the reporter sees "closed"."""
-    if reason not in CLOSE_REASONS:
-        raise IntakeError("choose a reason from the list", code="invalid_reason", field="reason")
-    if submission.state == CLOSED:
-        raise ProtocolError("this report is already closed", code="already_closed", status=409)
-    submission.state = CLOSED
-    submission.closed_reason = reason
-    submission.closed_by = by
-    submission.public_status = PUBLIC_CLOSED
-    submission.status_changed_at = now
 
 
 def forget_contacts(session: DBSession, *, now: dt.datetime) -> int:

@@ -17,7 +17,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     g,
     jsonify,
     make_response,
@@ -29,9 +28,7 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
-from wtforms import SelectField
-from wtforms.validators import DataRequired
+from sqlalchemy import or_, select
 
 from audit.services import AuditLog
 from console import i18n, page_json, page_number, paginate
@@ -40,9 +37,8 @@ from node.audit.models import AUDIT
 from node.db import db
 from node.intake import services
 from node.intake.forms import SEEN_ON_LABELS, ReportForm, StatusForm
-from node.intake.models import CLOSE_REASONS, CLOSED, NEW, PARTNER, PUBLIC, SOURCES, Submission
+from node.intake.models import SOURCES, Submission
 from node.partners.models import Partner
-from people.forms import Form
 from people.sessions import StaffAccess, current_principal
 from service.clock import now as _now
 from service.policies import Public, policy
@@ -51,7 +47,6 @@ from service.throttle import AnonymousThrottle
 log = logging.getLogger(__name__)
 
 pages = Blueprint("intake", __name__, template_folder="templates")
-queue = Blueprint("submissions", __name__, template_folder="templates")
 queue_api = Blueprint("submissions_api", __name__, url_prefix="/api/v1/intake")
 
 URL_MESSAGES = {
@@ -245,123 +240,23 @@ def status() -> Any:
     )
 
 
-# --- the console's queue of new reports ------------------------------------------------------------------
+# --- the reports as received, for scripts (personal API tokens) -------------------------------------------
 
 STAFF = ("analyst", "supervisor")
-SOURCE_LABELS = {PUBLIC: "Public", PARTNER: "Partner"}
 
 
-class CloseForm(Form):
-    reason = SelectField(
-        "Why close it",
-        choices=[("", "Choose a reason"), *CLOSE_REASONS.items()],
-        validators=[DataRequired("Choose a reason.")],
-    )
-
-
-def _filtered() -> tuple[Any, dict[str, str]]:
-    filters = {key: request.args.get(key, "").strip()[:200] for key in ("state", "source", "partner", "q", "sort")}
+def _filtered() -> Any:
+    filters = {key: request.args.get(key, "").strip()[:200] for key in ("source", "partner", "q", "case")}
     query = select(Submission)
-    if filters["state"] in (NEW, CLOSED):
-        query = query.where(Submission.state == filters["state"])
-    elif filters["state"] != "all":
-        filters["state"] = NEW
-        query = query.where(Submission.state == NEW)
     if filters["source"] in SOURCES:
         query = query.where(Submission.source == filters["source"])
     if filters["partner"]:
         query = query.join(Partner, Partner.id == Submission.partner_id).where(Partner.client_id == filters["partner"])
+    if filters["case"]:
+        query = query.where(Submission.case_id == filters["case"])
     if filters["q"]:
         query = query.where(or_(Submission.id == filters["q"], Submission.canonical_url.contains(filters["q"])))
-    if filters["sort"] == "newest":
-        return query.order_by(Submission.received_at.desc(), Submission.position.desc(), Submission.id), filters
-    return query.order_by(Submission.received_at, Submission.position, Submission.id), filters
-
-
-def queue_counts() -> dict[str, int]:
-    """New reports by source, for the home page and the tabs."""
-    rows = db.session.execute(
-        select(Submission.source, func.count()).where(Submission.state == NEW).group_by(Submission.source)
-    ).all()
-    return {source: count for source, count in rows}
-
-
-@queue.get("/intake")
-@policy(StaffAccess(roles=STAFF))
-def index() -> Any:
-    query, filters = _filtered()
-    number, size = page_number()
-    page = paginate(db.session, query, number=number, size=size)
-    partners = {p.id: p for p in db.session.scalars(select(Partner))}
-    return render_template(
-        "intake/queue.html",
-        page=page,
-        filters=filters,
-        partners=partners,
-        counts=queue_counts(),
-        sources=SOURCE_LABELS,
-        seen_on=SEEN_ON_LABELS,
-    )
-
-
-def _submission(submission_id: str) -> Submission:
-    found = db.session.get(Submission, submission_id)
-    if found is None:
-        abort(404)
-    return found
-
-
-def _show(found: Submission, form: CloseForm, status: int = 200) -> Any:
-    partner = db.session.get(Partner, found.partner_id) if found.partner_id else None
-    AuditLog(db.session, AUDIT).record(current_principal().actor, "submission.view", "submission", found.id, now=_now())
-    db.session.commit()
-    return (
-        render_template(
-            "intake/submission.html",
-            submission=found,
-            partner=partner,
-            form=form,
-            reasons=CLOSE_REASONS,
-            sources=SOURCE_LABELS,
-            seen_on=SEEN_ON_LABELS,
-            public_status=PUBLIC_STATUS_TEXT,
-        ),
-        status,
-    )
-
-
-@queue.get("/intake/<submission_id>")
-@policy(StaffAccess(roles=STAFF))
-def show(submission_id: str) -> Any:
-    return _show(_submission(submission_id), CloseForm())
-
-
-@queue.post("/intake/<submission_id>/close")
-@policy(StaffAccess(roles=STAFF))
-def close(submission_id: str) -> Any:
-    found = _submission(submission_id)
-    form = CloseForm()
-    if not form.validate():
-        return _show(found, form, 422)
-    if found.state == CLOSED:
-        form.reason.errors = ["This report is already closed."]
-        return _show(found, form, 409)
-    actor = current_principal().actor
-    before = found.state
-    services.close(found, reason=form.reason.data or "", by=actor, now=_now())
-    AuditLog(db.session, AUDIT).record(
-        actor,
-        "submission.close",
-        "submission",
-        found.id,
-        now=_now(),
-        before=before,
-        after=CLOSED,
-        reason=found.closed_reason,
-    )
-    db.session.commit()
-    flash("Report closed. The reporter's status now says “closed”.", "success")
-    return redirect(url_for("submissions.show", submission_id=found.id))
+    return query.order_by(Submission.received_at, Submission.position, Submission.id)
 
 
 # --- the same queue for scripts (personal API tokens) ------------------------------------------------------
@@ -382,16 +277,15 @@ def submission_view(found: Submission) -> dict[str, Any]:
         "has_contact": bool(found.contact_email),
         "language": found.language,
         "received_at": found.received_at.isoformat(),
-        "state": found.state,
+        "case_id": found.case_id,
         "public_status": found.public_status,
-        "closed_reason": found.closed_reason,
     }
 
 
 @queue_api.get("")
 @policy(StaffAccess(roles=STAFF, api=True, tokens=True))
 def list_submissions() -> Any:
-    query, _ = _filtered()
+    query = _filtered()
     number, size = page_number()
     page = paginate(db.session, query, number=number, size=size)
     return jsonify(page_json(page, submission_view))

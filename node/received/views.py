@@ -15,6 +15,7 @@ from federation.messages import CASE_STATUSES
 from federation.runtime import runtime
 from federation.web import json_body
 from node.audit.models import AUDIT
+from node.cases import assessment as vocabulary
 from node.received.models import CaseEvent, InboundCase, InboundReport
 from node.received.services import StatusInputError, UnknownCaseError, case_view, record_status
 from people.forms import Form
@@ -126,6 +127,7 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
         form=form,
         labels=STATUS_LABELS,
         closed=CLOSED,
+        vocabulary=vocabulary,
     ), status
 
 

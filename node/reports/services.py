@@ -22,7 +22,17 @@ from node.reports.models import DUPLICATE, RECEIVED, REFUSED, SENT, Report
 from service.database import DBSession
 
 HEADER_FIELDS = ("hosting_country", "legal_status", "priority")
-BODY_FIELDS = ("media_type", "site_type", "age_group", "gender", "commercial", "notes")
+BODY_FIELDS = (
+    "media_type",
+    "site_type",
+    "age_group",
+    "gender",
+    "commercial",
+    "payment_method",
+    "virtual",
+    "urgent_reason",
+    "notes",
+)
 MAX_DOCUMENT_CHARS = 32768
 """A document's limit inside a transaction (schemas/transaction.schema.json)."""
 INPUT_FIELDS = {"url", "content_hashes", *HEADER_FIELDS, *BODY_FIELDS}

@@ -69,11 +69,11 @@ def home() -> Any:
     )
     recent = list(session.scalars(select(Report).order_by(Report.confirmed_at.desc()).limit(5)))
     latest = list(session.scalars(select(InboundCase).order_by(InboundCase.received_at.desc()).limit(5)))
-    from node.intake.views import queue_counts
+    from node.cases.views import queue_counts
 
     return render_template(
         "reports/home.html",
-        new_reports=queue_counts(),
+        queues=queue_counts(),
         sent=sent,
         received=received,
         open_cases=open_cases,
@@ -103,10 +103,10 @@ def show(report_id: str) -> Any:
     view = report_view(rt.db.session, report)
     AuditLog(rt.db.session, AUDIT).record(current_principal().actor, "report.view", "report", report.id, now=rt.clock())
     rt.db.session.commit()
-    return render_template("reports/show.html", report=report, view=view, states=STATES, events=_timeline(report))
+    return render_template("reports/show.html", report=report, view=view, states=STATES, events=report_timeline(report))
 
 
-def _timeline(report: Report) -> list[dict[str, Any]]:
+def report_timeline(report: Report) -> list[dict[str, Any]]:
     """One chronological story: confirmed, received, joined a case, every status, refused."""
     events: list[dict[str, Any]] = [
         {"at": report.confirmed_at, "who": "this hotline", "what": "Confirmed and forwarded"}

@@ -85,14 +85,14 @@ def test_a_public_report_in_each_language_reaches_the_analysts_queue(
     # The analyst sees it in the queue of new reports, defanged, and opens it.
     analyst = as_role(browser, console_network, NL, "analyst")
     console = console_network.layout.spec(NL).console_url
-    analyst.goto(console + "/intake?source=public")
+    analyst.goto(console + "/cases?source=public")
     row = analyst.locator("table tbody tr", has_text=f"browser-{lang}[.]example")
     expect(row).to_have_count(1)
-    looks_right(analyst, "console-intake-queue")
+    looks_right(analyst, "console-cases-queue")
     row.locator("a").first.click()
-    expect(analyst.locator(".url")).to_contain_text(f"hxxp://browser-{lang}[.]example/album/4411?p=2")
+    expect(analyst.locator(".url").first).to_contain_text(f"hxxp://browser-{lang}[.]example/album/4411?p=2")
     expect(analyst.get_by_text(f"Reported in {lang}")).to_be_visible()
-    looks_right(analyst, "console-intake-report")
+    looks_right(analyst, "console-case-reported")
     analyst.context.close()
 
 
@@ -213,13 +213,13 @@ def test_script_in_what_reporters_and_partners_send_is_only_text_on_the_analysts
     dialogs: list[str] = []
     analyst.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     console = console_network.layout.spec(NL).console_url
-    analyst.goto(console + "/intake?q=inject")
+    analyst.goto(console + "/cases?queue=all&q=inject")
     expect(analyst.locator("table tbody tr")).to_have_count(2)
     for index in range(2):
-        analyst.goto(console + "/intake?q=inject")
+        analyst.goto(console + "/cases?queue=all&q=inject")
         analyst.locator("table tbody tr a").nth(index).click()
         expect(analyst.get_by_text(payload).first).to_be_visible()
         assert analyst.locator("img[src=x]").count() == 0
     assert dialogs == []
-    looks_right(analyst, "console-intake-injection")
+    looks_right(analyst, "console-case-injection")
     analyst.context.close()

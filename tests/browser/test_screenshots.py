@@ -48,7 +48,7 @@ def seed(network: Network) -> str:
     public = PublicReporter(network.public("hotline-nl"), network.layout.web.ca)
     for url, seen_on, description in (
         ("http://img-board.example/b/res/55120.html", "website", "Pictures of a young girl, posted in a thread."),
-        ("https://social.example/u/k99/status/7781", "social_media", ""),
+        ("https://social.example/p/8812", "social_media", "A video of a very young child, with a link to more."),
         ("http://chat-share.example/f/ab12cd", "chat", "Sent to me in a group chat."),
     ):
         public.report(url, lang="nl", seen_on=seen_on, description=description)
@@ -65,6 +65,26 @@ def seed(network: Network) -> str:
         ]
     )
     partner.close()
+    # One case taken all the way: assessed, traced (to FR) and forwarded; another assessed, ready to route.
+    case_id = nl.case_for("https://social.example/p/8812")["id"]
+    nl.act(
+        case_id,
+        "assess",
+        {
+            "legal_status": "baseline",
+            "media_type": "video",
+            "age_group": "infant_toddler",
+            "site_type": "social_networking_site",
+            "urgent": True,
+            "urgent_reason": "Recent, self-produced; the child may be identifiable.",
+            "content_hashes": ["sha256:" + "9e" * 32],
+        },
+    )
+    nl.act(case_id, "trace")
+    sent = nl.act(case_id, "decide", {"decision": "forward"})
+    nl.wait_for(f"/api/v1/reports/{sent['report_id']}", lambda r: r["received_at"] is not None)
+    ready = nl.case_for("http://chat-share.example/f/ab12cd")["id"]
+    nl.act(ready, "assess", {"legal_status": "nationally_illegal", "media_type": "image"})
     return str(urgent["id"])
 
 
@@ -87,8 +107,16 @@ def test_screenshots_of_the_main_pages(browser: Browser, console_network: Networ
     shoot(page, "node-report")
     page.goto(nl + "/received")
     shoot(page, "node-received")
-    page.goto(nl + "/intake")
-    shoot(page, "node-new-reports")
+    page.goto(nl + "/cases")
+    shoot(page, "node-cases")
+    page.goto(nl + "/cases?queue=all")
+    page.locator("table tbody tr", has_text="social[.]example/p/8812").locator("a").first.click()
+    shoot(page, "node-case-forwarded")
+    page.goto(nl + "/cases?queue=new")
+    page.locator("table tbody tr", has_text="img-board[.]example").locator("a").first.click()
+    shoot(page, "node-case-new")
+    page.goto(nl + "/exposure")
+    shoot(page, "node-exposure")
     page.goto(nl + "/partners")
     shoot(page, "node-partners")
     page.goto(nl + "/accounts")
@@ -98,7 +126,7 @@ def test_screenshots_of_the_main_pages(browser: Browser, console_network: Networ
     page.context.close()
     page = as_role(browser, console_network, "hotline-de", "supervisor")
     page.goto(f"{de}/received/{urgent}")
-    shoot(page, "node-case")
+    shoot(page, "node-received-case")
     page.context.close()
     page = as_role(browser, console_network, "exchange", "secretariat-admin")
     page.goto(console_network.layout.exchange.console_url + "/")
