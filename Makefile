@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-intake install clean tools screenshots translations catalogues
+.PHONY: demo test lint bench bench-intake bench-cases install clean tools screenshots translations catalogues
 
 # The tests drive curl and openssl against the real servers, and Debian's Chromium (through Playwright,
 # which is told where it is: its own browser download cannot work here); install what a fresh machine lacks.
@@ -50,9 +50,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/cases.py
 
 bench-intake: $(STAMP)
 	$(BIN)/python bench/intake.py
+
+# The analyst's pages at 100,000 cases and the exchange's prefix lookup at 10 million fingerprints.
+bench-cases: $(STAMP)
+	$(BIN)/python bench/cases.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
