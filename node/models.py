@@ -3,7 +3,7 @@ check see the whole schema (a surface that uses few tables still checks that the
 
 from node.accounts.models import Account, ApiToken
 from node.audit.models import AUDIT
-from node.cases.models import Case
+from node.cases.models import Case, CaseHash
 from node.intake.models import IdempotentRequest, Submission
 from node.messaging.models import MODELS
 from node.partners.models import Partner, PartnerToken
@@ -17,6 +17,7 @@ __all__ = [
     "ApiToken",
     "Case",
     "CaseEvent",
+    "CaseHash",
     "IdempotentRequest",
     "InboundCase",
     "InboundReport",

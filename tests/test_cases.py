@@ -223,6 +223,13 @@ def test_triage_asks_the_exchange_by_prefixes_and_finds_known_locations_and_mate
     assert forwarded.json()["state"] == "forwarded" and forwarded.json()["destination"] == DE
     report_id = forwarded.json()["report_id"]
     nl.wait_for(f"/api/v1/reports/{report_id}", lambda r: r["received_at"] is not None)
+    # The same material reported again here, at another address: this hotline's own case is named.
+    net.partner(NL).submit(
+        [{"url": "http://copy.example/same.jpg", "content_hashes": [{"alg": "sha256", "value": SHA}]}]
+    )
+    copy = triaged(nl, case_of(nl, "http://copy.example/same.jpg")["id"])
+    assert copy["known"] is True
+    assert [m["case_id"] for m in copy["triage"]["here"]["material"]] == [case_id]
     # At the destination, with the assessment as recorded.
     received = net.client(DE).wait_for(f"/api/v1/received/{report_id}", lambda c: True)
     assert received["legal_status"] == "baseline"

@@ -93,3 +93,14 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     @property
     def open(self) -> bool:
         return self.state in OPEN_STATES
+
+
+class CaseHash(db.Model):  # type: ignore[name-defined,misc]
+    """A content hash the assessment of a case recorded: how this hotline finds its own cases of the same
+    material (triage), by index rather than by reading every assessment."""
+
+    __tablename__ = "case_content_hashes"
+
+    alg: Mapped[str] = mapped_column(String(8), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True, index=True)

@@ -23,12 +23,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from audit.services import AuditLog
 from federation.errors import ProtocolError
 from node.audit.models import AUDIT
-from node.cases.models import ASSESSED, CLOSED, FORWARDED, HOSTED_HERE, NEW, OPEN_STATES, PUBLIC_STATUS, REVIEW, Case
+from node.cases.models import (
+    ASSESSED,
+    CLOSED,
+    FORWARDED,
+    HOSTED_HERE,
+    NEW,
+    OPEN_STATES,
+    PUBLIC_STATUS,
+    REVIEW,
+    Case,
+    CaseHash,
+)
 from node.intake.models import Submission
 from service.database import DBSession
 
@@ -215,6 +226,11 @@ class CaseBook:
         case.assessed_by = self.actor
         case.assessed_at = self.now
         case.reviewed_by = case.reviewed_at = None
+        self.session.execute(delete(CaseHash).where(CaseHash.case_id == case.id))
+        self.session.add_all(
+            CaseHash(alg=item["alg"], value=item["value"], case_id=case.id)
+            for item in {(h["alg"], h["value"]): h for h in assessment.get("content_hashes", [])}.values()
+        )
         target = REVIEW if four_eyes else ASSESSED
         summary = {k: v for k, v in assessment.items() if k not in ("notes", "content_hashes", "urgent_reason")}
         self._move(case, target, "case.assess", assessment=summary, hashes=len(assessment.get("content_hashes", [])))

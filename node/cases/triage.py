@@ -20,12 +20,12 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 import schemas
 from federation.errors import ProtocolError
 from federation.runtime import Runtime
-from node.cases.models import NEW, Case
+from node.cases.models import NEW, Case, CaseHash
 from node.intake.models import Submission
 from node.received.models import InboundCase
 from node.reports.models import Report
@@ -111,19 +111,14 @@ def known_here(session: DBSession, case: Case, hashes: list[tuple[str, str]]) ->
     ]
     material: list[dict[str, Any]] = []
     if hashes:
-        wanted = set(hashes)
-        others = session.scalars(
+        wanted = tuple_(CaseHash.alg, CaseHash.value).in_(hashes)
+        for other in session.scalars(
             select(Case)
-            .where(Case.id != case.id, Case.assessment.is_not(None))
+            .where(Case.id != case.id, Case.id.in_(select(CaseHash.case_id).where(wanted)))
             .order_by(Case.assessed_at.desc())
-            .limit(2000)
-        )
-        for other in others:
-            theirs = {(h["alg"], h["value"]) for h in (other.assessment or {}).get("content_hashes", [])}
-            if theirs & wanted:
-                material.append({"case_id": other.id, "legal_status": other.legal_status, "state": other.state})
-            if len(material) >= 5:
-                break
+            .limit(5)
+        ):
+            material.append({"case_id": other.id, "legal_status": other.legal_status, "state": other.state})
     return {"sent": sent, "received": received, "material": material}
 
 

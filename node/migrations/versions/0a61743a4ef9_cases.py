@@ -70,6 +70,17 @@ def upgrade():
         batch_op.create_index("ix_cases_queue", ["state", "priority", "first_reported_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_triaged_at"), ["triaged_at"], unique=False)
 
+    op.create_table(
+        "case_content_hashes",
+        sa.Column("alg", sa.String(length=8), nullable=False),
+        sa.Column("value", sa.String(length=64), nullable=False),
+        sa.Column("case_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_case_content_hashes_case_id_cases")),
+        sa.PrimaryKeyConstraint("alg", "value", "case_id", name=op.f("pk_case_content_hashes")),
+    )
+    with op.batch_alter_table("case_content_hashes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_content_hashes_case_id"), ["case_id"], unique=False)
+
     with op.batch_alter_table("submissions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("case_id", sa.String(length=36), nullable=True))
 
@@ -148,5 +159,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f("ix_cases_hosting_country"))
         batch_op.drop_index("ix_cases_assigned")
 
+    op.drop_table("case_content_hashes")
     op.drop_table("cases")
     # ### end Alembic commands ###
