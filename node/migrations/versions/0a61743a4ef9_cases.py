@@ -67,7 +67,10 @@ def upgrade():
         batch_op.create_index("ix_cases_assigned", ["assigned_to", "state"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_hosting_country"), ["hosting_country"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_legal_status"), ["legal_status"], unique=False)
-        batch_op.create_index("ix_cases_queue", ["state", "priority", "first_reported_at"], unique=False)
+        batch_op.create_index(
+            "ix_cases_queue", ["state", sa.column("priority").desc(), "first_reported_at", "id"], unique=False
+        )
+        batch_op.create_index("ix_cases_order", [sa.column("priority").desc(), "first_reported_at", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_triaged_at"), ["triaged_at"], unique=False)
 
     op.create_table(
@@ -154,6 +157,7 @@ def downgrade():
 
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cases_triaged_at"))
+        batch_op.drop_index("ix_cases_order")
         batch_op.drop_index("ix_cases_queue")
         batch_op.drop_index(batch_op.f("ix_cases_legal_status"))
         batch_op.drop_index(batch_op.f("ix_cases_hosting_country"))
