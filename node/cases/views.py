@@ -522,7 +522,9 @@ def open_url(case_id: str) -> Any:
         _actor(), "case.open_url", "case", found.id, now=_now(), known=found.known, state=found.state
     )
     db.session.commit()
-    return render_template("cases/open.html", case=found)
+    return render_template(
+        "cases/open.html", case=found, known=found.known, back=url_for("cases.show", case_id=found.id) + "#assessment"
+    )
 
 
 @pages.post("/cases/<case_id>/triage")
@@ -726,7 +728,7 @@ def exposure() -> Any:
     entry = AUDIT.entry
     rows = db.session.execute(
         select(entry.actor, entry.action, func.count())
-        .where(entry.at >= week_start, entry.action.in_(("case.open_url", "case.assess")))
+        .where(entry.at >= week_start, entry.action.in_(("case.open_url", "received.open_url", "case.assess")))
         .group_by(entry.actor, entry.action)
     ).all()
     people: dict[str, dict[str, int]] = {}
@@ -735,7 +737,9 @@ def exposure() -> Any:
         who["opened" if action.endswith("open_url") else "assessed"] += count
     # Openings of material the network already knew: a week's openings at most, read as (actor, detail).
     for actor, detail in db.session.execute(
-        select(entry.actor, entry.detail).where(entry.at >= week_start, entry.action == "case.open_url")
+        select(entry.actor, entry.detail).where(
+            entry.at >= week_start, entry.action.in_(("case.open_url", "received.open_url"))
+        )
     ):
         if (detail or {}).get("known"):
             people[actor.removeprefix("account:")]["known"] += 1

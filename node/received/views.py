@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import case, or_, select
 from wtforms import SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -18,7 +18,7 @@ from node.audit.models import AUDIT
 from node.cases import assessment as vocabulary
 from node.received.models import CaseEvent, InboundCase, InboundReport
 from node.received.services import StatusInputError, UnknownCaseError, case_view, record_status
-from people.forms import Form
+from people.forms import ConfirmForm, Form
 from people.sessions import StaffAccess, current_principal
 from service.policies import policy
 
@@ -128,7 +128,24 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
         labels=STATUS_LABELS,
         closed=CLOSED,
         vocabulary=vocabulary,
+        confirm=ConfirmForm(),
     ), status
+
+
+@pages.post("/received/<case_id>/open")
+@policy(StaffAccess(roles=STAFF))
+def open_url(case_id: str) -> Any:
+    """Opening the reported address of a case from abroad: deliberate and audited, as for the hotline's own
+    cases (it counts on the supervisors' exposure page). The material is known: another hotline assessed it."""
+    found = _case(case_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    rt = runtime()
+    AuditLog(rt.db.session, AUDIT).record(
+        current_principal().actor, "received.open_url", "case", found.id, now=rt.clock(), known=True
+    )
+    rt.db.session.commit()
+    return render_template("cases/open.html", case=found, known=True, back=url_for("received.show", case_id=found.id))
 
 
 @pages.post("/received/<case_id>/status")

@@ -124,6 +124,13 @@ def test_known_material_is_flagged_and_opening_the_address_is_deliberate_and_cou
     assert link.get_attribute("href") == "http://images.example/browser/known"
     assert "noreferrer" in (link.get_attribute("rel") or "")
     looks_right(analyst, "console-case-open")
+    # The case hotline-nl forwarded here: its address is opened the same deliberate, recorded way.
+    analyst.goto(f"{console}/received/{sent['report_id']}")
+    analyst.get_by_role("button", name="Open the address").click()
+    expect(analyst.locator("h1")).to_have_text("Open the reported address")
+    expect(analyst.get_by_role("link", name="Back to the case")).to_have_attribute(
+        "href", f"/received/{sent['report_id']}"
+    )
     analyst.context.close()
     # The supervisor sees the opening counted, and that it was of known material.
     boss = as_role(browser, console_network, DE, "supervisor")
@@ -131,7 +138,7 @@ def test_known_material_is_flagged_and_opening_the_address_is_deliberate_and_cou
     row = boss.locator("table tbody tr", has_text="ana")
     expect(row).to_be_visible()
     cells = row.locator("td")
-    assert int(cells.nth(1).inner_text()) >= 1 and int(cells.nth(2).inner_text()) >= 1
+    assert int(cells.nth(1).inner_text()) >= 2 and int(cells.nth(2).inner_text()) >= 2
     looks_right(boss, "console-exposure")
     boss.context.close()
 
