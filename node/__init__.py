@@ -42,6 +42,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, surface: str = "netwo
     people.register(app, people.StaffModels(account=Account, token=ApiToken, roles=NODE_ROLES, audit=AUDIT))
     if app.config["INBOUND_MODE"] not in ("pull", "push"):
         raise ConfigError(f"INBOUND_MODE must be 'pull' or 'push', not {app.config['INBOUND_MODE']!r}")
+    if app.config["SMTP_HOST"] and "@" not in str(app.config["NOTICE_FROM"]):
+        raise ConfigError("NOTICE_FROM must be the address notices come from (like abuse-desk@hotline.example)")
     if surface != "public":  # The internet-facing surface never loads the signing key.
         rt = surfaces.runtime_for(app, worker=surface == "worker")
         clock.init_app(app, lambda: rt.clock())

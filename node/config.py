@@ -44,6 +44,16 @@ DEFAULTS: dict[str, Any] = {
     "GEOIP_COUNTRY_DB": "",
     "GEOIP_ASN_DB": "",
     "CDN_RANGES_FILE": "",
+    # Notices: the SMTP server they go through (none: notices wait, unsent), their sender, and how often the
+    # worker sends what is due.
+    "SMTP_HOST": "",
+    "SMTP_PORT": 25,
+    "SMTP_STARTTLS": False,
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_TIMEOUT_SECONDS": 30,
+    "NOTICE_FROM": "",
+    "NOTICE_SECONDS": 5,
 }
 NODE_NETWORK_KEYS = (*NETWORK_KEYS, "EXCHANGE_URL", "EXCHANGE_ID")
 
@@ -68,6 +78,9 @@ NODE = ServiceConfig(
         "IDEMPOTENCY_HOURS",
         "TRIAGE_SECONDS",
         "DNS_TIMEOUT_SECONDS",
+        "SMTP_PORT",
+        "SMTP_TIMEOUT_SECONDS",
+        "NOTICE_SECONDS",
     ),
     extra_paths=(
         "PUBLIC_TLS_CERT",

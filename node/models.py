@@ -6,6 +6,7 @@ from node.audit.models import AUDIT
 from node.cases.models import Case, CaseHash
 from node.intake.models import IdempotentRequest, Submission
 from node.messaging.models import MODELS
+from node.notices.models import AbuseContact, Notice, NoticeTemplate
 from node.partners.models import Partner, PartnerToken
 from node.received.models import CaseEvent, InboundCase, InboundReport
 from node.reports.models import Report
@@ -13,6 +14,7 @@ from node.reports.models import Report
 __all__ = [
     "AUDIT",
     "MODELS",
+    "AbuseContact",
     "Account",
     "ApiToken",
     "Case",
@@ -21,6 +23,8 @@ __all__ = [
     "IdempotentRequest",
     "InboundCase",
     "InboundReport",
+    "Notice",
+    "NoticeTemplate",
     "Partner",
     "PartnerToken",
     "Report",

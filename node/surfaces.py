@@ -24,6 +24,7 @@ from node.directory import tasks as directory_tasks
 from node.directory.services import WAKE_REFRESH, DirectoryCache
 from node.intake import tasks as intake_tasks
 from node.messaging.models import MODELS
+from node.notices import tasks as notice_tasks
 from people.services import NODE_ROLES
 from service import policies
 from service.config import ConfigError
@@ -91,6 +92,7 @@ def console(app: Flask) -> None:
     from node.cases import views as case_views
     from node.hosting import services as hosting
     from node.intake import views as intake_views
+    from node.notices import views as notice_views
     from node.partners import views as partner_views
     from node.received import views as received_views
     from node.reports import views as report_views
@@ -112,6 +114,7 @@ def console(app: Flask) -> None:
             NavItem("Cases", "cases.index"),
             NavItem("Sent abroad", "reports.index"),
             NavItem("Received", "received.index"),
+            NavItem("Contacts", "notices.contacts"),
             NavItem("Partners", "partners.index", ("supervisor",)),
             NavItem("Exposure", "cases.exposure", ("supervisor",)),
             NavItem("Accounts", "people.accounts", NODE_ROLES.managers),
@@ -129,6 +132,8 @@ def console(app: Flask) -> None:
     app.register_blueprint(case_views.pages)
     app.register_blueprint(case_views.api)
     app.register_blueprint(intake_views.queue_api)
+    app.register_blueprint(notice_views.pages)
+    app.register_blueprint(notice_views.api)
     app.register_blueprint(partner_views.pages)
 
 
@@ -202,5 +207,6 @@ TASKS: list[Task] = [
     *audit_tasks.TASKS,
     *intake_tasks.TASKS,
     *case_tasks.TASKS,
+    *notice_tasks.TASKS,
 ]
 """Every scheduled job of the node, run by its one worker (and each a ``tasks run`` command)."""

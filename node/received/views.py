@@ -89,6 +89,8 @@ def show(case_id: str) -> Any:
 
 
 def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
+    from node.notices.views import notices_for
+
     rt = runtime()
     session = rt.db.session
     reports = list(
@@ -129,6 +131,7 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
         closed=CLOSED,
         vocabulary=vocabulary,
         confirm=ConfirmForm(),
+        notices=notices_for("received", found.id),
     ), status
 
 

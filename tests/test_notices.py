@@ -1,0 +1,346 @@
+"""Notice and takedown: the abuse-contact directory, the notice's wording and X-ARF attachment, and the
+worker sending it through a real SMTP server (the test's own, on 127.0.0.1), exactly as configured."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email
+import email.policy
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from certs.devnet import DEV_MEMBERS
+from demo.network import Network, OperatorClient, read_toml, staff_token, write_toml
+from node.notices.contacts import ContactBook, ContactError, checked, export_csv
+from node.notices.models import AbuseContact, Notice
+from node.notices.services import DEFAULT_TEMPLATES, NoticeError, check_template, render, xarf
+from tests.conftest import make_network
+
+NL, DE = DEV_MEMBERS[0].member_id, DEV_MEMBERS[1].member_id
+NOW = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
+
+
+# --- the directory, without a network ----------------------------------------------------------------------
+
+
+def test_a_contact_is_checked_field_by_field() -> None:
+    with pytest.raises(ContactError) as caught:
+        checked({"name": "", "email": "not-an-address", "asns": "AS12x", "networks": "300.1.1.0/24", "role": "isp"})
+    assert set(caught.value.errors) == {"name", "email", "asns", "networks", "role"}
+    with pytest.raises(ContactError) as nothing_to_match:
+        checked({"name": "Example Hosting", "email": "abuse@hosting.example"})
+    assert "domains" in nothing_to_match.value.errors
+    with pytest.raises(ContactError) as police:
+        checked({"name": "Police", "role": "police", "email": "cyber@police.example"})
+    assert "country" in police.value.errors
+    fine = checked(
+        {
+            "name": " Example Hosting ",
+            "email": "Abuse@Hosting.example",
+            "asns": "AS64501, 64502",
+            "networks": "192.0.2.7/24",
+            "domains": "Hosting.Example.",
+            "language": "DE",
+        }
+    )
+    assert fine["name"] == "Example Hosting" and fine["email"] == "abuse@hosting.example"
+    assert (
+        fine["asns"] == [64501, 64502]
+        and fine["networks"] == ["192.0.2.0/24"]
+        and fine["domains"] == ["hosting.example"]
+    )
+    assert fine["language"] == "de" and fine["renotice_hours"] == 24
+
+
+@pytest.fixture
+def book(tmp_path: Any) -> Iterator[ContactBook]:
+    """A contact book on a real node database (SQLite, migrated), in an app context."""
+    from demo.network import lay_out, register_members, service_app
+    from node.db import db
+    from tests.conftest import TEMPLATES
+
+    layout = lay_out(tmp_path / "net", members=(DEV_MEMBERS[0],))
+    register_members(layout, templates=TEMPLATES["sqlite"])
+    app = service_app(layout.spec(NL), "worker")
+    with app.app_context():
+        yield ContactBook(db.session, actor="account:sam", now=NOW)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_the_likeliest_contact_is_suggested_first_and_says_why(book: ContactBook) -> None:
+    for name, fields in (
+        ("Backbone", {"asns": "AS64501"}),
+        ("Wide Range", {"networks": "192.0.0.0/16"}),
+        ("Narrow Range", {"networks": "192.0.2.0/24"}),
+        ("Image Host", {"domains": "images.example"}),
+        ("Elsewhere", {"networks": "198.51.100.0/24"}),
+    ):
+        book.create({"name": name, "email": f"abuse@{name.lower().replace(' ', '-')}.example", **fields})
+    book.session.commit()
+    found = book.suggest("cdn.images.example", [{"address": "192.0.2.10", "asn": 64501}])
+    assert [s.contact.name for s in found] == ["Image Host", "Narrow Range", "Wide Range", "Backbone"]
+    assert found[0].why == "the host is in images.example"
+    assert found[1].why == "an address of the host is in 192.0.2.0/24"
+    assert found[3].why == "AS64501 announces 192.0.2.10"
+    assert book.suggest("other.example", [{"address": "203.0.113.1", "asn": None}]) == []
+    book.disable(found[0].contact)
+    assert [s.contact.name for s in book.suggest("cdn.images.example", [])] == []
+
+
+def test_a_csv_export_imports_again_and_a_bad_file_imports_nothing(book: ContactBook) -> None:
+    from sqlalchemy import func, select
+
+    book.create(
+        {
+            "name": "Image Host",
+            "email": "abuse@img.example",
+            "domains": "images.example",
+            "language": "nl",
+            "note": "Weekdays only",
+        }
+    )
+    book.create({"name": "Backbone", "email": "noc@backbone.example", "asns": "AS64501"})
+    book.session.commit()
+    text = export_csv(book.active())
+    assert text.splitlines()[0] == "name,role,email,language,asns,networks,domains,country,renotice_hours,note"
+    changed = (
+        text.replace("abuse@img.example", "abuse@images.example")
+        + "Police NL,police,cyber@politie.example,nl,,,,NL,24,\n"
+    )
+    assert book.import_csv(changed) == (1, 2)
+    book.session.commit()
+    by_name = {c.name: c for c in book.active()}
+    assert by_name["Image Host"].email == "abuse@images.example" and by_name["Image Host"].note == "Weekdays only"
+    assert by_name["Backbone"].asns == [64501] and by_name["Police NL"].country == "NL"
+    broken = changed + "No Address,hosting,,en,,,x.example,,24,\nBad Net,hosting,a@b.example,en,,999.0.0.0/8,,,24,\n"
+    with pytest.raises(ContactError) as caught:
+        book.import_csv(broken)
+    book.session.rollback()
+    assert set(caught.value.errors) == {"row 5", "row 6"} and "email" in caught.value.errors["row 5"]
+    assert book.session.scalar(select(func.count()).select_from(AbuseContact)) == 3
+    with pytest.raises(ContactError, match="header"):
+        book.import_csv("who,what\nx,y\n")
+
+
+def test_templates_render_and_a_broken_one_is_refused_with_the_reason() -> None:
+    for language, (subject, body) in DEFAULT_TEMPLATES.items():
+        check_template(subject, body)
+        _, text = render(
+            subject,
+            body,
+            {
+                "url": "hxxp://a[.]example/x",
+                "reference": "R",
+                "hotline": "H",
+                "first_reported": "2026-11-30",
+                "legal_status": "baseline",
+                "media_type": "image",
+            },
+        )
+        assert "hxxp://a[.]example/x" in text, language
+    with pytest.raises(NoticeError, match="must contain"):
+        check_template("Subject", "No address here")
+    with pytest.raises(NoticeError, match="does not work"):
+        check_template("Subject {{ reference", "{{ url }}")
+    with pytest.raises(NoticeError, match="does not work"):
+        check_template("Subject", "{{ url }} {{ nonsense }}")
+    with pytest.raises(NoticeError):
+        check_template("{{ ''.__class__.__mro__ }}", "{{ url }} {{ url.__class__.__init__.__globals__ }}")
+
+
+def test_the_xarf_attachment_is_a_v4_content_csam_report() -> None:
+    notice = Notice(
+        id="8f14e45f-ceea-4e6b-9a1b-2a3c4d5e6f70",
+        url="http://images.example/a.jpg",
+        created_at=NOW,
+        details={
+            "legal_status": "baseline",
+            "media_type": "image",
+            "first_reported": "2026-11-29T10:00:00+00:00",
+            "content_hashes": [{"alg": "sha256", "value": "ab" * 32}, {"alg": "pdq", "value": "cd" * 32}],
+        },
+    )
+    report = xarf(
+        notice,
+        org="Hotline Germany",
+        contact="abuse-desk@hotline.example",
+        domain="hotline.example",
+        host="images.example",
+    )
+    for key in (
+        "xarf_version",
+        "report_id",
+        "timestamp",
+        "reporter",
+        "sender",
+        "source_identifier",
+        "category",
+        "type",
+    ):
+        assert key in report
+    assert report["xarf_version"].startswith("4.") and report["category"] == "content" and report["type"] == "csam"
+    assert report["classification"] == "baseline" and report["detection_method"] == "manual_review"
+    assert report["hash_values"] == {"sha256": "ab" * 32} and report["url"] == "http://images.example/a.jpg"
+    assert report["reporter"] == {
+        "org": "Hotline Germany",
+        "contact": "abuse-desk@hotline.example",
+        "domain": "hotline.example",
+    }
+
+
+# --- through the network and a real SMTP server -------------------------------------------------------------------
+
+
+class Inbox:
+    """The test's SMTP server (aiosmtpd) on 127.0.0.1: keeps every message; refuses ``refuse@…``."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.lock = threading.Lock()
+        with socket.socket() as probe:  # A free port (aiosmtpd checks its server by connecting to it).
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+        if address.startswith("refuse@"):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        return "250 Message accepted"
+
+    def wait(self, count: int, timeout: float = 20) -> list[email.message.EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.05)
+        raise TimeoutError(f"{len(self.messages)} messages, expected {count}")
+
+    def close(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture(scope="module")
+def inbox() -> Iterator[Inbox]:
+    box = Inbox()
+    yield box
+    box.close()
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Iterator[Network]:
+    network = make_network(tmp_path_factory.mktemp("notices"), "sqlite", None, members=DEV_MEMBERS[:2])
+    spec = network.layout.spec(DE)
+    write_toml(
+        spec.config,
+        {
+            **read_toml(spec.config),
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": inbox.port,
+            "NOTICE_FROM": "abuse-desk@hotline-de.example",
+            "NOTICE_SECONDS": 1,
+        },
+    )
+    network.start()
+    yield network
+    network.stop()
+
+
+def supervisor(network: Network, member_id: str) -> OperatorClient:
+    spec = network.layout.spec(member_id)
+    return OperatorClient(
+        dataclasses.replace(spec, api_token=staff_token(spec, "sam-script", "supervisor")), network.layout.web.ca
+    )
+
+
+def received_case(net: Network, url: str) -> str:
+    report = net.client(NL).report(
+        url=url,
+        hosting_country="DE",
+        legal_status="baseline",
+        media_type="image",
+        content_hashes=[{"alg": "sha256", "value": "7e" * 32}],
+    )
+    net.client(DE).wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
+    return str(report["id"])
+
+
+def test_a_notice_reaches_the_providers_abuse_desk_and_the_reporting_hotline_learns_of_it(
+    net: Network, inbox: Inbox
+) -> None:
+    boss, analyst = supervisor(net, DE), net.client(DE)
+    made = boss.request(
+        "POST",
+        "/api/v1/contacts",
+        json={
+            "name": "Example Hosting GmbH",
+            "email": "abuse@hosting.example",
+            "networks": "192.0.2.0/24",
+            "language": "de",
+        },
+    )
+    assert made.status_code == 201, made.text
+    refused = boss.request("POST", "/api/v1/contacts", json={"name": "", "email": "nope"})
+    assert refused.status_code == 422 and "email" in refused.json()["detail"]
+    case_id = received_case(net, "http://images.example/notice/1")
+    suggested = analyst.get(f"/api/v1/received/{case_id}/contacts")
+    assert suggested["host"] == "images.example" and suggested["items"][0]["name"] == "Example Hosting GmbH"
+    assert suggested["items"][0]["why"] == "an address of the host is in 192.0.2.0/24"
+    queued = analyst.request("POST", f"/api/v1/received/{case_id}/notices", json={"contact_id": made.json()["id"]})
+    assert queued.status_code == 201 and queued.json()["state"] == "pending"
+    again = analyst.request("POST", f"/api/v1/received/{case_id}/notices", json={"contact_id": made.json()["id"]})
+    assert again.status_code in (201, 409)  # Queued twice only if the first was already sent.
+    [message, *_] = inbox.wait(1)
+    assert message["To"] == "abuse@hosting.example" and message["From"] == "abuse-desk@hotline-de.example"
+    assert message["Subject"].startswith("Darstellungen sexuellen Kindesmissbrauchs")
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "hxxp://images[.]example/notice/1" in text and "http://images.example" not in text
+    [attachment] = [part for part in message.iter_attachments() if part.get_filename() == "xarf.json"]
+    report = json.loads(attachment.get_content())
+    assert (
+        report["category"] == "content"
+        and report["type"] == "csam"
+        and report["url"] == "http://images.example/notice/1"
+    )
+    assert report["hash_values"] == {"sha256": "7e" * 32} and report["source_identifier"] == "images.example"
+    sent = analyst.wait_for(f"/api/v1/received/{case_id}/notices", lambda body: body["items"][0]["state"] == "sent")
+    assert sent["items"][0]["message_id"] == message["Message-ID"]
+    # "Notice sent" is recorded on the case and travels back to the hotline that reported it.
+    assert analyst.get(f"/api/v1/received/{case_id}")["status"] == "ntd_sent"
+    net.client(NL).wait_for(f"/api/v1/reports/{case_id}", lambda r: r["state"] == "ntd_sent")
+
+
+def test_a_refused_recipient_is_shown_on_the_case_and_not_retried(net: Network, inbox: Inbox) -> None:
+    boss, analyst = supervisor(net, DE), net.client(DE)
+    made = boss.request(
+        "POST",
+        "/api/v1/contacts",
+        json={"name": "Gone Hosting", "email": "refuse@gone.example", "domains": "gone.example"},
+    )
+    case_id = received_case(net, "http://www.gone.example/x")
+    queued = analyst.request("POST", f"/api/v1/received/{case_id}/notices", json={"contact_id": made.json()["id"]})
+    assert queued.status_code == 201
+    failed = analyst.wait_for(f"/api/v1/received/{case_id}/notices", lambda body: body["items"][0]["state"] == "failed")
+    assert "refused the recipient (550)" in failed["items"][0]["last_error"] and failed["items"][0]["attempts"] == 1
+    assert analyst.get(f"/api/v1/received/{case_id}")["status"] == "received"
+    unknown = analyst.request("POST", f"/api/v1/received/{case_id}/notices", json={"contact_id": "nobody"})
+    assert unknown.status_code == 404
+    malformed = analyst.request("POST", f"/api/v1/received/{case_id}/notices", json={"contact": 1})
+    assert malformed.status_code == 422
