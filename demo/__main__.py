@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from demo.mailsink import MailSink
 from demo.network import (
     Layout,
     Network,
@@ -160,6 +161,55 @@ def seed_cases(network: Network) -> None:
     )
 
 
+def seed_notices(network: Network, sink: MailSink) -> None:
+    """hotline-de's directory of abuse contacts, and a notice for a case hotline-nl sends it: the worker
+    mails it to the demo's mail sink, and "notice sent" travels back to hotline-nl."""
+    de_spec = network.layout.spec("hotline-de")
+    sam = OperatorClient(
+        dataclasses.replace(de_spec, api_token=staff_token(de_spec, "sam", "supervisor")), network.layout.web.ca
+    )
+    contacts = {}
+    for contact in (
+        {
+            "name": "Example Hosting GmbH",
+            "email": "abuse@hosting.example",
+            "networks": "192.0.2.0/24",
+            "asns": "AS64501",
+            "language": "de",
+        },
+        {"name": "Example CDN Inc.", "email": "abuse@cdn.example", "networks": "203.0.113.0/24", "language": "en"},
+        {
+            "name": "Landeskriminalamt (demo)",
+            "role": "police",
+            "email": "cybercrime@police.example",
+            "country": "DE",
+            "language": "de",
+        },
+    ):
+        made = sam.request("POST", "/api/v1/contacts", json=contact)
+        made.raise_for_status()
+        contacts[contact["name"]] = made.json()["id"]
+    sam.close()
+    nl, de = network.client("hotline-nl"), network.client("hotline-de")
+    report = nl.report(
+        url="http://images.example/album/77/photo-3.jpg",
+        hosting_country="DE",
+        legal_status="baseline",
+        media_type="image",
+        content_hashes=[{"alg": "sha256", "value": "c7" * 32}],
+    )
+    de.wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
+    suggested = de.get(f"/api/v1/received/{report['id']}/contacts")["items"][0]
+    queued = de.request("POST", f"/api/v1/received/{report['id']}/notices", json={"contact_id": suggested["id"]})
+    queued.raise_for_status()
+    de.wait_for(f"/api/v1/received/{report['id']}/notices", lambda body: body["items"][0]["state"] == "sent")
+    nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "ntd_sent")
+    _say(
+        f"8. hotline-de sent a notice to {suggested['name']} (suggested: {suggested['why']}); the message is in "
+        f"{sink.messages()[-1]}, and hotline-nl's report shows 'notice sent'"
+    )
+
+
 def print_guide(layout: Layout) -> None:
     _say("\nRunning (every surface of every service is its own process):")
     for spec in layout.services():
@@ -185,6 +235,7 @@ def print_guide(layout: Layout) -> None:
     )
     _say(f"\nNetwork description (URLs, accounts, certificates): {layout.root / 'network.json'}")
     _say(f"Logs: {layout.root / 'logs'}")
+    _say(f"Mail the nodes send (notices), as .eml files: {layout.root / 'mail'}")
     _say("Press Ctrl-C to stop.")
 
 
@@ -197,6 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     layout = lay_out(args.root)
     de = layout.spec("hotline-de")
     write_toml(de.config, {**read_toml(de.config), "FOUR_EYES_REVIEW": True})
+    sink = MailSink(args.root / "mail")
+    for spec in layout.members.values():
+        mail = {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": sink.port,
+            "NOTICE_FROM": f"abuse-desk@{spec.member_id}.example",
+            "NOTICE_SECONDS": 1,
+        }
+        write_toml(spec.config, {**read_toml(spec.config), **mail})
     register_members(layout, demo_accounts=True)
     network = Network(layout)
     stopping = False
@@ -213,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         walk_through(network)
         seed_intake(network)
         seed_cases(network)
+        seed_notices(network, sink)
         print_guide(layout)
         if not args.once:
             while not stopping:
@@ -225,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         _say("Stopping…")
         network.stop()
+        sink.close()
     _say(json.dumps({"stopped": True}))
     return 0
 

@@ -26,8 +26,11 @@ def test_demo_walks_a_report_through_a_fresh_network(tmp_path: Path) -> None:
         "5. hotline-fr reported the same URL",
         "6. hotline-nl: 3 reports",
         "7. hotline-nl's analysts",
+        "8. hotline-de sent a notice to Example Hosting GmbH",
     ):
         assert step in result.stdout
+    [notice] = sorted((tmp_path / "demo" / "mail").glob("*.eml"))
+    assert b"hxxp://images[.]example/album/77/photo-3.jpg" in notice.read_bytes()
     network = json.loads((tmp_path / "demo" / "network.json").read_text())
     assert {m["id"] for m in network["members"]} == {"hotline-nl", "hotline-de", "hotline-fr", "secretariat"}
     for member in network["members"]:

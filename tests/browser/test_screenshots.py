@@ -6,12 +6,13 @@ In the normal test run they go to ``var/screenshots/docs/`` and are checked with
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 from playwright.sync_api import Browser
 
-from demo.network import Network, PublicReporter
+from demo.network import Network, OperatorClient, PublicReporter, staff_token
 from tests.browser.conftest import SHOTS, as_role, looks_right
 
 OUT = Path(os.environ.get("HOTLINE_SCREENSHOTS") or SHOTS / "docs")
@@ -124,9 +125,42 @@ def test_screenshots_of_the_main_pages(browser: Browser, console_network: Networ
     page.goto(nl + "/audit")
     shoot(page, "node-audit")
     page.context.close()
+    de_spec = console_network.layout.spec("hotline-de")
+    sam = OperatorClient(
+        dataclasses.replace(de_spec, api_token=staff_token(de_spec, "sam-shots", "supervisor")),
+        console_network.layout.web.ca,
+    )
+    for contact in (
+        {
+            "name": "Img-Host Hosting GmbH",
+            "email": "abuse@img-host.example",
+            "domains": "img-host.example",
+            "language": "de",
+        },
+        {
+            "name": "Example Hosting GmbH",
+            "email": "abuse@hosting.example",
+            "networks": "192.0.2.0/24 2001:db8:10::/48",
+            "asns": "AS64501",
+            "language": "de",
+        },
+        {
+            "name": "Example CDN Inc.",
+            "email": "abuse@cdn.example",
+            "networks": "203.0.113.0/24",
+            "renotice_hours": "12",
+        },
+        {"name": "Landeskriminalamt (demo)", "role": "police", "email": "cybercrime@police.example", "country": "DE"},
+    ):
+        assert sam.request("POST", "/api/v1/contacts", json=contact).status_code == 201
+    sam.close()
     page = as_role(browser, console_network, "hotline-de", "supervisor")
     page.goto(f"{de}/received/{urgent}")
     shoot(page, "node-received-case")
+    page.goto(f"{de}/contacts")
+    shoot(page, "node-contacts")
+    page.goto(f"{de}/received/{urgent}/notice")
+    shoot(page, "node-notice")
     page.context.close()
     page = as_role(browser, console_network, "exchange", "secretariat-admin")
     page.goto(console_network.layout.exchange.console_url + "/")
