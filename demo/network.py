@@ -234,6 +234,9 @@ def lay_out(
                 PUBLIC_TLS_CERT=str(web.cert),
                 PUBLIC_TLS_KEY=str(web.key),
                 **hosting,
+                # Reported addresses in demo and test networks are made up: nothing fetches them (a test
+                # that checks removals turns this on, with its own web server on 127.0.0.1).
+                REMOVAL_CHECK_ENABLED=False,
             )
         values.update(settings or {})
         write_toml(service.config, values)

@@ -54,6 +54,16 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_TIMEOUT_SECONDS": 30,
     "NOTICE_FROM": "",
     "NOTICE_SECONDS": 5,
+    # Removal checks: how often the worker looks for checks that are due, how often an open case's address is
+    # checked and a removed one re-checked (for reappearance), the timeout, the egress proxy, and whether a
+    # check may go to a private or loopback address (tests and the demo only).
+    "REMOVAL_CHECK_ENABLED": True,
+    "REMOVAL_CHECK_SECONDS": 60,
+    "REMOVAL_CHECK_EVERY_SECONDS": 6 * 3600,
+    "REMOVAL_RECHECK_EVERY_SECONDS": 24 * 3600,
+    "REMOVAL_CHECK_TIMEOUT_SECONDS": 10,
+    "REMOVAL_CHECK_PROXY": "",
+    "REMOVAL_CHECK_ALLOW_PRIVATE": False,
 }
 NODE_NETWORK_KEYS = (*NETWORK_KEYS, "EXCHANGE_URL", "EXCHANGE_ID")
 
@@ -81,6 +91,10 @@ NODE = ServiceConfig(
         "SMTP_PORT",
         "SMTP_TIMEOUT_SECONDS",
         "NOTICE_SECONDS",
+        "REMOVAL_CHECK_SECONDS",
+        "REMOVAL_CHECK_EVERY_SECONDS",
+        "REMOVAL_RECHECK_EVERY_SECONDS",
+        "REMOVAL_CHECK_TIMEOUT_SECONDS",
     ),
     extra_paths=(
         "PUBLIC_TLS_CERT",

@@ -9,6 +9,7 @@ from node.messaging.models import MODELS
 from node.notices.models import AbuseContact, Notice, NoticeTemplate
 from node.partners.models import Partner, PartnerToken
 from node.received.models import CaseEvent, InboundCase, InboundReport
+from node.removal.models import Check, Watch
 from node.reports.models import Report
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Case",
     "CaseEvent",
     "CaseHash",
+    "Check",
     "IdempotentRequest",
     "InboundCase",
     "InboundReport",
@@ -29,4 +31,5 @@ __all__ = [
     "PartnerToken",
     "Report",
     "Submission",
+    "Watch",
 ]

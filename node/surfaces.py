@@ -25,6 +25,7 @@ from node.directory.services import WAKE_REFRESH, DirectoryCache
 from node.intake import tasks as intake_tasks
 from node.messaging.models import MODELS
 from node.notices import tasks as notice_tasks
+from node.removal import tasks as removal_tasks
 from people.services import NODE_ROLES
 from service import policies
 from service.config import ConfigError
@@ -95,6 +96,7 @@ def console(app: Flask) -> None:
     from node.notices import views as notice_views
     from node.partners import views as partner_views
     from node.received import views as received_views
+    from node.removal import views as removal_views
     from node.reports import views as report_views
 
     people.init_app(
@@ -134,6 +136,8 @@ def console(app: Flask) -> None:
     app.register_blueprint(intake_views.queue_api)
     app.register_blueprint(notice_views.pages)
     app.register_blueprint(notice_views.api)
+    app.register_blueprint(removal_views.pages)
+    app.register_blueprint(removal_views.api)
     app.register_blueprint(partner_views.pages)
 
 
@@ -208,5 +212,6 @@ TASKS: list[Task] = [
     *intake_tasks.TASKS,
     *case_tasks.TASKS,
     *notice_tasks.TASKS,
+    *removal_tasks.TASKS,
 ]
 """Every scheduled job of the node, run by its one worker (and each a ``tasks run`` command)."""

@@ -90,7 +90,9 @@ def show(case_id: str) -> Any:
 
 def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
     from node.notices.views import notices_for
+    from node.removal.views import checks_for
 
+    watch, checks = checks_for(found.id, limit=5)
     rt = runtime()
     session = rt.db.session
     reports = list(
@@ -132,6 +134,9 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
         vocabulary=vocabulary,
         confirm=ConfirmForm(),
         notices=notices_for("received", found.id),
+        watch=watch,
+        checks=checks,
+        checks_enabled=current_app.config["REMOVAL_CHECK_ENABLED"],
     ), status
 
 

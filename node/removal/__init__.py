@@ -1,0 +1,1 @@
+"""Removal checks: whether a reported address still answers, recorded without ever reading its content."""

@@ -1,0 +1,105 @@
+"""The worker's ``removal-check`` job: check the addresses of open cases received from abroad, record
+"removed" when one is gone, and "reappeared" when a removed one answers again."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+from sqlalchemy import and_, exists, or_, select
+
+from audit.services import AuditLog
+from node.audit.models import AUDIT
+from node.received.models import InboundCase
+from node.removal.models import Check, Watch
+from node.removal.services import Checker
+from service.worker import Task
+
+BATCH = 20
+NEVER_CHECKED = ("not_illegal_here",)
+
+
+def due_cases(session: object, now: dt.datetime, limit: int = BATCH) -> list[InboundCase]:
+    """Received cases whose check is due: never checked, or past their next check, and not marked
+    "do not fetch"; cases found not illegal here are never fetched."""
+    waiting = exists().where(
+        and_(
+            Watch.case_kind == "received",
+            Watch.case_id == InboundCase.id,
+            or_(Watch.do_not_fetch.is_(True), Watch.next_check_at > now),
+        )
+    )
+    query = (
+        select(InboundCase)
+        .where(InboundCase.status.not_in(NEVER_CHECKED), ~waiting)
+        .order_by(InboundCase.received_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))  # type: ignore[attr-defined]
+
+
+def check_removals(app: Flask) -> int:
+    """Check the addresses that are due (headers only, never the body); returns how many were checked."""
+    from node.received.services import record_status
+
+    if not app.config["REMOVAL_CHECK_ENABLED"]:
+        return 0
+    rt = app.extensions["hotline"]
+    session = rt.db.session
+    checker = Checker.from_config(app.config)
+    cases = due_cases(session, rt.clock())
+    targets = [(case.id, case.url, case.status) for case in cases]
+    session.commit()  # No transaction stays open across the requests.
+    for case_id, url, status in targets:
+        result = checker.check(url)
+        now = rt.clock()
+        session.add(
+            Check(
+                case_kind="received",
+                case_id=case_id,
+                checked_at=now,
+                outcome=result.outcome,
+                http_status=result.http_status,
+                final_url=result.final_url,
+                elapsed_ms=result.elapsed_ms,
+                error=result.error,
+            )
+        )
+        removed = status == "removed"
+        every = app.config["REMOVAL_RECHECK_EVERY_SECONDS" if removed else "REMOVAL_CHECK_EVERY_SECONDS"]
+        watch = session.get(Watch, ("received", case_id))
+        if watch is None:
+            watch = Watch(case_kind="received", case_id=case_id, do_not_fetch=False, next_check_at=now)
+            session.add(watch)
+        watch.next_check_at = now + dt.timedelta(seconds=float(every))
+        watch.last_outcome = result.outcome
+        change = None
+        if not removed and result.outcome == "gone":
+            change = "removed"
+        elif removed and result.outcome == "up":
+            change = "reappeared"
+        if change:
+            # The status goes back through the exchange to every hotline that reported the location.
+            record_status(
+                session,
+                signer=rt.signer,
+                outbox=rt.outbox(),
+                exchange_id=app.config["EXCHANGE_ID"],
+                case_id=case_id,
+                unverified_input={"status": change},
+                now=now,
+            )
+            AuditLog(session, AUDIT).record(
+                "system",
+                f"removal.{change}",
+                "case",
+                case_id,
+                now=now,
+                http_status=result.http_status,
+                final_url=result.final_url,
+            )
+        session.commit()
+    return len(targets)
+
+
+TASKS = [Task("removal-check", check_removals, seconds_key="REMOVAL_CHECK_SECONDS", help=check_removals.__doc__ or "")]
