@@ -30,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, surface: str = "netwo
     from node.accounts.models import Account, ApiToken
     from node.audit.models import AUDIT
     from node.config import NODE
+    from node.notices.ladder import check_quiet_days
     from people.services import NODE_ROLES
     from service import clock, database, logs, migrations, policies
     from service.config import ConfigError, load_config
@@ -44,6 +45,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, surface: str = "netwo
         raise ConfigError(f"INBOUND_MODE must be 'pull' or 'push', not {app.config['INBOUND_MODE']!r}")
     if app.config["SMTP_HOST"] and "@" not in str(app.config["NOTICE_FROM"]):
         raise ConfigError("NOTICE_FROM must be the address notices come from (like abuse-desk@hotline.example)")
+    try:
+        app.config["NOTICE_QUIET_DAYS"] = check_quiet_days(app.config["NOTICE_QUIET_DAYS"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"NOTICE_QUIET_DAYS lists ISO dates (2026-12-25) and weekday names (sunday): {exc}") from exc
     if surface != "public":  # The internet-facing surface never loads the signing key.
         rt = surfaces.runtime_for(app, worker=surface == "worker")
         clock.init_app(app, lambda: rt.clock())

@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_TIMEOUT_SECONDS": 30,
     "NOTICE_FROM": "",
     "NOTICE_SECONDS": 5,
+    # Days when no notice is sent (ISO dates of public holidays, or weekday names), and the hours after the
+    # first notice at which a case still up is flagged for the supervisor to escalate.
+    "NOTICE_QUIET_DAYS": [],
+    "NOTICE_DEADLINE_HOURS": 72,
     # Removal checks: how often the worker looks for checks that are due, how often an open case's address is
     # checked and a removed one re-checked (for reappearance), the timeout, the egress proxy, and whether a
     # check may go to a private or loopback address (tests and the demo only).
@@ -91,6 +95,7 @@ NODE = ServiceConfig(
         "SMTP_PORT",
         "SMTP_TIMEOUT_SECONDS",
         "NOTICE_SECONDS",
+        "NOTICE_DEADLINE_HOURS",
         "REMOVAL_CHECK_SECONDS",
         "REMOVAL_CHECK_EVERY_SECONDS",
         "REMOVAL_RECHECK_EVERY_SECONDS",

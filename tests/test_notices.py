@@ -344,3 +344,48 @@ def test_a_refused_recipient_is_shown_on_the_case_and_not_retried(net: Network, 
     assert unknown.status_code == 404
     malformed = analyst.request("POST", f"/api/v1/received/{case_id}/notices", json={"contact": 1})
     assert malformed.status_code == 422
+
+
+def test_the_provider_is_reminded_until_the_content_is_gone_never_on_a_quiet_day(net: Network, inbox: Inbox) -> None:
+    """The ladder in the worker's own code, in this process, with its clock moved a day on."""
+    from demo.network import service_app
+    from node.notices.ladder import past_deadline
+    from node.notices.tasks import send_notices
+
+    boss, analyst = supervisor(net, DE), net.client(DE)
+    made = boss.request(
+        "POST",
+        "/api/v1/contacts",
+        json={"name": "Slow Hosting", "email": "abuse@slow.example", "domains": "slow.example", "renotice_hours": "24"},
+    )
+    case_id = received_case(net, "http://www.slow.example/still-up")
+    analyst.request("POST", f"/api/v1/received/{case_id}/notices", json={"contact_id": made.json()["id"]})
+    analyst.wait_for(f"/api/v1/received/{case_id}/notices", lambda body: body["items"][0]["state"] == "sent")
+    before = len(inbox.wait(1))
+    app = service_app(net.layout.spec(DE), "worker")
+    rt = app.extensions["hotline"]
+    start = dt.datetime.now(dt.UTC)
+    with app.app_context():
+        session = rt.db.session
+        rt.clock = lambda: start + dt.timedelta(hours=23)
+        send_notices(app)
+        assert len(inbox.messages) == before  # Not yet: 24 hours after the last notice.
+        a_day_on = start + dt.timedelta(hours=25)
+        app.config["NOTICE_QUIET_DAYS"] = [a_day_on.date().isoformat()]
+        rt.clock = lambda: a_day_on
+        assert send_notices(app) == 0  # A public holiday: nothing goes out.
+        app.config["NOTICE_QUIET_DAYS"] = []
+        assert send_notices(app) >= 1
+        reminders = [m for m in inbox.wait(before + 1)[before:] if m["To"] == "abuse@slow.example"]
+        assert len(reminders) == 1 and reminders[0]["Subject"].startswith("Reminder 1: ")
+        assert "notice number 2" in reminders[0].get_body(preferencelist=("plain",)).get_content()
+        overdue = past_deadline(session, now=start + dt.timedelta(hours=73), hours=72)
+        assert case_id in {item.case.id for item in overdue}
+        assert case_id not in {
+            item.case.id for item in past_deadline(session, now=start + dt.timedelta(hours=71), hours=72)
+        }
+        session.remove()
+        rt.db.engine.dispose()
+    # The reminder is on the case; the status went back once, not once per reminder.
+    notices = analyst.get(f"/api/v1/received/{case_id}/notices")["items"]
+    assert [n["state"] for n in notices] == ["sent", "sent"]

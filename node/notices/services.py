@@ -81,6 +81,11 @@ DEFAULT_TEMPLATES = {
         "{{ hotline }}\n",
     ),
 }
+REMINDER = {
+    "en": ("Reminder", "This is notice number {number} about this address: the material is still online."),
+    "nl": ("Herinnering", "Dit is melding nummer {number} over dit adres: het materiaal staat nog online."),
+    "de": ("Erinnerung", "Dies ist Hinweis Nummer {number} zu dieser Adresse: das Material ist weiterhin online."),
+}
 _ENV = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
 
 
@@ -255,6 +260,11 @@ class Mailer:
             "media_type": str(details.get("media_type", "")),
         }
         subject, body = render(text.subject, text.body, values)
+        number = int(details.get("number", 1))
+        if number > 1:
+            label, line = REMINDER.get(notice.language, REMINDER["en"])
+            subject = f"{label} {number - 1}: {subject}"
+            body = line.format(number=number) + "\n\n" + body
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = notice.recipient

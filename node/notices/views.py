@@ -354,6 +354,22 @@ def notice_for_received(case_id: str) -> Any:
     ), 422 if form.errors else 200
 
 
+# --- past the deadline --------------------------------------------------------------------------------------------
+
+
+@pages.get("/notices/overdue")
+@policy(StaffAccess(roles=STAFF))
+def overdue() -> Any:
+    from flask import current_app
+
+    from node.notices.ladder import past_deadline
+
+    hours = float(current_app.config["NOTICE_DEADLINE_HOURS"])
+    return render_template(
+        "notices/overdue.html", overdue=past_deadline(db.session, now=_now(), hours=hours), hours=hours
+    )
+
+
 # --- the same for scripts -------------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -93,6 +94,10 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
     from node.removal.views import checks_for
 
     watch, checks = checks_for(found.id, limit=5)
+    notices = notices_for("received", found.id)
+    first_sent = min((n.sent_at for n in notices if n.sent_at), default=None)
+    deadline = dt.timedelta(hours=float(current_app.config["NOTICE_DEADLINE_HOURS"]))
+    overdue = first_sent is not None and found.status not in CLOSED and runtime().clock() - first_sent >= deadline
     rt = runtime()
     session = rt.db.session
     reports = list(
@@ -133,7 +138,8 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
         closed=CLOSED,
         vocabulary=vocabulary,
         confirm=ConfirmForm(),
-        notices=notices_for("received", found.id),
+        notices=notices,
+        overdue=overdue,
         watch=watch,
         checks=checks,
         checks_enabled=current_app.config["REMOVAL_CHECK_ENABLED"],

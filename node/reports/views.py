@@ -70,10 +70,14 @@ def home() -> Any:
     recent = list(session.scalars(select(Report).order_by(Report.confirmed_at.desc()).limit(5)))
     latest = list(session.scalars(select(InboundCase).order_by(InboundCase.received_at.desc()).limit(5)))
     from node.cases.views import queue_counts
+    from node.notices.ladder import past_deadline
 
     return render_template(
         "reports/home.html",
         queues=queue_counts(),
+        overdue=len(
+            past_deadline(session, now=runtime().clock(), hours=float(current_app.config["NOTICE_DEADLINE_HOURS"]))
+        ),
         sent=sent,
         received=received,
         open_cases=open_cases,
