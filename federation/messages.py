@@ -22,6 +22,8 @@ MATERIAL: Final = "hotline.material.v1"
 DIRECTORY: Final = "hotline.directory.v1"
 AUDIT_CHECKPOINT: Final = "hotline.audit-checkpoint.v1"
 """Not sent on the network: a service's signed statement of the head of its own audit chain (audit.services)."""
+POLICE_REFERRAL: Final = "hotline.police-referral.v1"
+"""Not sent on the network: a node's signed export of cases for the national police (node.referrals)."""
 
 DOCUMENT_TYPES: Final = (REPORT, RECEIPT, STATUS, NOTE, DUPLICATE, REFUSAL, MATERIAL)
 """Types that travel as documents inside transactions (the rest are hop-level envelopes)."""

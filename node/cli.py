@@ -13,6 +13,7 @@ from flask import Flask, current_app
 
 from audit.commands import audit_group
 from node.hosting.commands import hosting_group
+from node.referrals.commands import referrals_group
 from people.commands import accounts_group
 from service.cli import service_group, with_app
 from service.commands import outbox_command, tasks_group
@@ -214,5 +215,6 @@ main.add_command(accounts_group())
 main.add_command(audit_group())
 main.add_command(db_group(NAME))
 main.add_command(hosting_group)
+main.add_command(referrals_group)
 main.add_command(outbox_command)
 main.add_command(tasks_group(_tasks()))

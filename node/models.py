@@ -9,6 +9,7 @@ from node.messaging.models import MODELS
 from node.notices.models import AbuseContact, Notice, NoticeTemplate
 from node.partners.models import Partner, PartnerToken
 from node.received.models import CaseEvent, InboundCase, InboundReport
+from node.referrals.models import Referral
 from node.removal.models import Check, Watch
 from node.reports.models import Report
 
@@ -29,6 +30,7 @@ __all__ = [
     "NoticeTemplate",
     "Partner",
     "PartnerToken",
+    "Referral",
     "Report",
     "Submission",
     "Watch",

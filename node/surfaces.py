@@ -96,6 +96,7 @@ def console(app: Flask) -> None:
     from node.notices import views as notice_views
     from node.partners import views as partner_views
     from node.received import views as received_views
+    from node.referrals import views as referral_views
     from node.removal import views as removal_views
     from node.reports import views as report_views
 
@@ -117,6 +118,7 @@ def console(app: Flask) -> None:
             NavItem("Sent abroad", "reports.index"),
             NavItem("Received", "received.index"),
             NavItem("Contacts", "notices.contacts"),
+            NavItem("Police", "referrals.index"),
             NavItem("Partners", "partners.index", ("supervisor",)),
             NavItem("Exposure", "cases.exposure", ("supervisor",)),
             NavItem("Accounts", "people.accounts", NODE_ROLES.managers),
@@ -138,6 +140,8 @@ def console(app: Flask) -> None:
     app.register_blueprint(notice_views.api)
     app.register_blueprint(removal_views.pages)
     app.register_blueprint(removal_views.api)
+    app.register_blueprint(referral_views.pages)
+    app.register_blueprint(referral_views.api)
     app.register_blueprint(partner_views.pages)
 
 

@@ -48,6 +48,7 @@ SCHEMA_NAMES = (
     "material",
     "directory",
     "audit-checkpoint",
+    "police-referral",
     "error",
     "partner-report",
     "partner-batch",

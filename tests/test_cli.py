@@ -25,6 +25,7 @@ COMMANDS = {
         "case-status",
         "outbox",
         "hosting",
+        "referrals",
         "tasks",
     },
     "hotline-exchange": {
