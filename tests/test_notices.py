@@ -389,3 +389,52 @@ def test_the_provider_is_reminded_until_the_content_is_gone_never_on_a_quiet_day
     # The reminder is on the case; the status went back once, not once per reminder.
     notices = analyst.get(f"/api/v1/received/{case_id}/notices")["items"]
     assert [n["state"] for n in notices] == ["sent", "sent"]
+
+
+def test_notices_due_while_the_worker_is_killed_again_and_again_are_all_sent_once(net: Network, inbox: Inbox) -> None:
+    """SIGKILL the worker while 24 notices are due, again and again, each time right after the mail server
+    accepted a message: none is lost, none goes out under a second Message-ID, and every sent notice is
+    followed up. SMTP has no way to make a hand-over idempotent, so a kill that lands between the server's
+    acceptance and the worker's one-row commit resends that message, with the same Message-ID (the test
+    aims its kills at exactly that moment; at random moments the window is about a millisecond)."""
+    boss, analyst = supervisor(net, DE), net.client(DE)
+    made = boss.request(
+        "POST",
+        "/api/v1/contacts",
+        json={"name": "Crash Hosting", "email": "abuse@crash.example", "domains": "crash.example"},
+    ).json()
+    cases = [received_case(net, f"http://crash.example/{n}") for n in range(24)]
+    before = {m["Message-ID"] for m in inbox.messages}
+    worker = net.processes[DE].surfaces["worker"]
+    worker.kill()
+    for case_id in cases:
+        assert (
+            analyst.request("POST", f"/api/v1/received/{case_id}/notices", json={"contact_id": made["id"]}).status_code
+            == 201
+        )
+    kills = 0
+    for _ in range(5):
+        # Start the worker and kill it as soon as it is sending: right after the next message arrives.
+        seen = len(inbox.messages)
+        worker.start()
+        worker.wait_ready()
+        arrived = time.monotonic() + 20
+        while len(inbox.messages) == seen and time.monotonic() < arrived:
+            time.sleep(0.005)
+        worker.kill()
+        kills += 1
+    worker.start()
+    worker.wait_ready()
+    for case_id in cases:
+        analyst.wait_for(f"/api/v1/received/{case_id}/notices", lambda body: body["items"][0]["state"] == "sent")
+    expected = {analyst.get(f"/api/v1/received/{c}/notices")["items"][0]["message_id"] for c in cases}
+    assert len(expected) == 24
+    delivered = [
+        m["Message-ID"] for m in inbox.messages if m["Message-ID"] not in before and m["To"] == "abuse@crash.example"
+    ]
+    assert set(delivered) == expected  # Every notice arrived, under its own Message-ID only.
+    duplicates = len(delivered) - len(expected)
+    assert duplicates <= kills, (duplicates, kills)
+    # Every sent notice was followed up, even those whose worker died between the two commits.
+    for case_id in cases:
+        analyst.wait_for(f"/api/v1/received/{case_id}", lambda c: c["status"] == "ntd_sent")

@@ -86,6 +86,7 @@ def schedule_renotices(session: DBSession, *, now: dt.datetime) -> list[Notice]:
             created_by="system",
             due_at=now,
             attempts=0,
+            followed_up=False,
         )
         session.add(notice)
         AuditLog(session, AUDIT).record(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from node.db import db
@@ -83,3 +83,6 @@ class Notice(db.Model):  # type: ignore[name-defined,misc]
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     message_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    followed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The audit entry and the "notice sent" status were recorded (a separate commit after the send's own,
+    so the window in which a crash can resend a notice is one small UPDATE wide)."""

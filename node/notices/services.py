@@ -178,6 +178,7 @@ def decide(
         created_by=actor,
         due_at=now,
         attempts=0,
+        followed_up=False,
     )
     session.add(notice)
     AuditLog(session, AUDIT).record(

@@ -1,61 +1,82 @@
-"""The worker's ``notices`` job: send the notices that are due, one transaction per notice."""
+"""The worker's ``notices`` job: send the notices that are due, each in its own small transaction."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
+from sqlalchemy import select
 
 from audit.services import AuditLog
 from node.audit.models import AUDIT
 from node.notices.ladder import is_quiet, schedule_renotices
+from node.notices.models import SENT, Notice
 from node.notices.services import Mailer, attempt, due
 from node.received.models import InboundCase
 from service.worker import Task
 
 
+def follow_up(app: Flask, rt: Any, notice: Notice) -> None:
+    """What a sent notice leads to: the audit entry and, for a case from abroad, "notice sent" back to every
+    hotline that reported the location (once: not again for a reminder)."""
+    from node.received.services import record_status
+
+    session = rt.db.session
+    now = notice.sent_at or rt.clock()
+    AuditLog(session, AUDIT).record(
+        "system",
+        "notice.sent",
+        notice.case_kind,
+        notice.case_id,
+        now=now,
+        notice=notice.id,
+        to=notice.recipient,
+        message_id=notice.message_id,
+    )
+    case = session.get(InboundCase, notice.case_id) if notice.case_kind == "received" else None
+    if case is not None and case.status != "ntd_sent":
+        record_status(
+            session,
+            signer=rt.signer,
+            outbox=rt.outbox(),
+            exchange_id=app.config["EXCHANGE_ID"],
+            case_id=notice.case_id,
+            unverified_input={"status": "ntd_sent"},
+            now=now,
+        )
+    notice.followed_up = True
+
+
 def send_notices(app: Flask) -> int:
     """Send the notices that are due through the configured SMTP server, after writing the re-notices that
     have come due (the contact's ``renotice_hours`` after the last notice, while the content is up);
-    nothing on a quiet day. Returns how many were sent."""
-    from node.received.services import record_status
+    nothing on a quiet day. Returns how many were sent.
 
+    Each notice is marked sent in a transaction of its own, committed as soon as the mail server accepted
+    it; what follows from it (audit, status) is a second transaction, redone on the next run if the worker
+    died in between. So a crash can resend a notice only in the moment between the server's acceptance
+    and that one-row commit, and then with the same Message-ID.
+    """
     mailer = Mailer.from_config(app.config)
     if mailer is None:
         return 0
     rt = app.extensions["hotline"]
     session = rt.db.session
+    for notice in session.scalars(select(Notice).where(Notice.state == SENT, Notice.followed_up.is_(False))):
+        follow_up(app, rt, notice)
+        session.commit()
     if is_quiet(rt.clock().date(), app.config["NOTICE_QUIET_DAYS"]):
-        return 0  # A public holiday (or a day off): notices and re-notices wait for the next working day.
+        return 0  # A public holiday (or a day off): notices and reminders wait for the next working day.
     schedule_renotices(session, now=rt.clock())
     session.commit()
     sent = 0
     for notice in due(session, rt.clock()):
-        now = rt.clock()
-        message_id = attempt(session, mailer, notice, now=now)
+        message_id = attempt(session, mailer, notice, now=rt.clock())
+        session.commit()  # The send is on record at once (or its failure and next try).
         if message_id is not None:
-            AuditLog(session, AUDIT).record(
-                "system",
-                "notice.sent",
-                notice.case_kind,
-                notice.case_id,
-                now=now,
-                notice=notice.id,
-                to=notice.recipient,
-                message_id=message_id,
-            )
-            case = session.get(InboundCase, notice.case_id) if notice.case_kind == "received" else None
-            if case is not None and case.status != "ntd_sent":
-                # "Notice sent" goes back to every hotline that reported the location.
-                record_status(
-                    session,
-                    signer=rt.signer,
-                    outbox=rt.outbox(),
-                    exchange_id=app.config["EXCHANGE_ID"],
-                    case_id=notice.case_id,
-                    unverified_input={"status": "ntd_sent"},
-                    now=now,
-                )
+            follow_up(app, rt, notice)
+            session.commit()
             sent += 1
-        session.commit()
     return sent
 
 

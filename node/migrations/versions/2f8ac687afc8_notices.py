@@ -65,6 +65,7 @@ def upgrade():
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("sent_at", service.database.UTCDateTime(timezone=True), nullable=True),
         sa.Column("message_id", sa.String(length=200), nullable=True),
+        sa.Column("followed_up", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["contact_id"], ["abuse_contacts.id"], name=op.f("fk_notices_contact_id_abuse_contacts")
         ),
