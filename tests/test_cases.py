@@ -289,6 +289,17 @@ def test_routing_decision_follows_the_country_keep_here_or_forward(net: Network)
     assert wrong.status_code == 409 and "keep it here" in wrong.json()["detail"]
     kept = post(nl, f"/api/v1/cases/{here}/decide", {"decision": "here"})
     assert kept.status_code == 200 and kept.json()["state"] == "hosted_here" and kept.json()["report_id"] is None
+    # It is worked like a case received from abroad, with this hotline as its origin; its statuses stay here.
+    worked = nl.get(f"/api/v1/received/{here}")
+    assert worked["origin"] == NL and worked["status"] == "assessed" and worked["legal_status"] == "nationally_illegal"
+    recorded = nl.request("POST", f"/api/v1/received/{here}/status", json={"status": "ntd_sent", "note": "Host told."})
+    assert recorded.status_code == 201, recorded.text
+    assert nl.get(f"/api/v1/received/{here}")["status"] == "ntd_sent"
+    statuses = query(
+        net.layout.spec(NL).database,
+        "SELECT count(*) FROM outbox WHERE typ IN ('hotline.status.v1', 'hotline.note.v1')",
+    )
+    assert statuses[0][0] == 0
     # Not illegal: closed, never routed.
     public.report("http://media-host.example/v/fine", lang="nl", seen_on="website")
     fine = case_of(nl, "http://media-host.example/v/fine")["id"]

@@ -409,7 +409,7 @@ def next_action(case: Case, *, four_eyes: bool) -> str:
     if case.state == FORWARDED:
         return "Forwarded: the receiving hotline's receipt and status appear below as they arrive."
     if case.state == HOSTED_HERE:
-        return "Hosted here: send the notice to the host and refer it to the police."
+        return "Hosted here: its notices, removal checks and police referral are on its page under Received."
     return "Closed. A new report of this address opens it again."
 
 
@@ -430,6 +430,11 @@ def _show(found: Case, *, forms: dict[str, Any] | None = None, status: int = 200
         except ProtocolError as exc:
             directory_error = exc.message
     report = db.session.get(Report, found.report_id) if found.report_id else None
+    here_case = None
+    if found.state == HOSTED_HERE:
+        here_case = db.session.scalars(
+            select(InboundCase).where(InboundCase.url_fingerprint == found.url_fingerprint)
+        ).first()
     return (
         render_template(
             "cases/show.html",
@@ -450,6 +455,7 @@ def _show(found: Case, *, forms: dict[str, Any] | None = None, status: int = 200
             fallback=fallback,
             directory_error=directory_error,
             report=report,
+            here_case=here_case,
             four_eyes=four_eyes,
             supervisor=_is_supervisor(),
             me=_me(),
@@ -655,7 +661,8 @@ def _decide(found: Case, decision: str) -> str:
         if country not in _our_countries():
             raise CaseError(f"{country} is not covered by this hotline: forward it instead")
         _book().hosted_here(found)
-        return f"Kept here: hosted in {country}. The notice and the police referral are next."
+        _open_here(found)
+        return f"Kept here: hosted in {country}. Send the notice from its page under Received; the police referral too."
     if country in _our_countries():
         raise CaseError(f"{country} is covered by this hotline: keep it here")
     destination, fallback = _destination_for(country)
@@ -666,14 +673,26 @@ def _decide(found: Case, decision: str) -> str:
     return f"Forwarded through the exchange to {destination or 'the hotline that covers ' + country}."
 
 
+def _assessment_body(found: Case) -> dict[str, Any]:
+    recorded = found.assessment or {}
+    body = {key: recorded[key] for key in vocabulary.BODY_FIELDS if key in recorded}
+    if recorded.get("urgent_reason"):
+        body["urgent_reason"] = recorded["urgent_reason"]
+    return body
+
+
+def _open_here(found: Case) -> None:
+    from node.received.services import open_here
+
+    open_here(db.session, case=found, member_id=runtime().signer.member_id, body=_assessment_body(found), now=_now())
+
+
 def _forward(found: Case) -> Report:
     from node.reports.services import confirm_report
 
     rt = runtime()
     recorded = found.assessment or {}
-    body = {key: recorded[key] for key in vocabulary.BODY_FIELDS if key in recorded}
-    if recorded.get("urgent_reason"):
-        body["urgent_reason"] = recorded["urgent_reason"]
+    body = _assessment_body(found)
     report, _created = confirm_report(
         db.session,
         signer=rt.signer,

@@ -161,19 +161,21 @@ def record_status(
     if note is not None and (not isinstance(note, str) or len(note) > 2000):
         raise StatusInputError("note must be a string of at most 2000 characters")
     priority = queue_priority(case.priority)
+    local = case.origin == signer.member_id  # Opened here for a case of our own: the network never saw it.
     claims = signer.claims(
         exchange_id, now=now, case_id=case_id, status=unverified_input["status"], at=format_timestamp(now)
     )
-    outbox.enqueue(
-        exchange_id,
-        typ=STATUS,
-        token=signer.sign_compact(STATUS, claims),
-        doc_id=claims["jti"],
-        author=signer.member_id,
-        priority=priority,
-        now=now,
-    )
-    if note:
+    if not local:
+        outbox.enqueue(
+            exchange_id,
+            typ=STATUS,
+            token=signer.sign_compact(STATUS, claims),
+            doc_id=claims["jti"],
+            author=signer.member_id,
+            priority=priority,
+            now=now,
+        )
+    if note and not local:
         note_claims = signer.claims(case.origin, now=now, case_id=case_id, status_id=claims["jti"], note=note)
         outbox.enqueue(
             exchange_id,
@@ -197,6 +199,34 @@ def record_status(
     case.status = claims["status"]
     session.flush()
     return event
+
+
+def open_here(session: DBSession, *, case: Any, member_id: str, body: dict[str, Any], now: dt.datetime) -> InboundCase:
+    """The hosted-here case for one of this hotline's own cases (``node.cases``) that is hosted in a country
+    it covers: it is worked like a case received from abroad (notices, removal checks, the police), with
+    this hotline as its origin and statuses kept here. A location another hotline already sent here is
+    that case."""
+    found = session.scalars(select(InboundCase).where(InboundCase.url_fingerprint == case.url_fingerprint)).first()
+    if found is not None:
+        return found
+    hashes = (case.assessment or {}).get("content_hashes", [])
+    common = {
+        "origin": member_id,
+        "url": case.url,
+        "hosting_country": case.hosting_country,
+        "legal_status": case.legal_status,
+        "priority": case.priority,
+        "content_hashes": hashes,
+        "details": body,
+        "confirmed_at": case.first_reported_at,
+        "received_at": now,
+    }
+    opened = InboundCase(
+        id=case.id, url_fingerprint=case.url_fingerprint, status="assessed", same_material=[], **common
+    )
+    session.add(opened)
+    session.add(InboundReport(id=case.id, case_id=case.id, **common))
+    return opened
 
 
 def case_view(session: DBSession, case: InboundCase) -> dict[str, Any]:
