@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from demo.hostsim import HostingProvider
 from demo.mailsink import MailSink
 from demo.network import (
     Layout,
@@ -31,7 +32,7 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def walk_through(network: Network) -> None:
+def walk_through(network: Network, host: HostingProvider) -> None:
     """Report from the Netherlands, hosted in Germany; Germany acts; France reports the same URL later."""
     nl, de, fr = network.client("hotline-nl"), network.client("hotline-de"), network.client("hotline-fr")
     started = time.perf_counter()
@@ -50,6 +51,7 @@ def walk_through(network: Network) -> None:
     )
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["received_at"] is not None)
     _say("3. hotline-nl got hotline-de's signed receipt")
+    host.take_down("http://example.com/album/1.html")  # What hotline-de's notice achieved, at the demo host.
     for status in ("ntd_sent", "removed"):
         response = de.request("POST", f"/api/v1/received/{report['id']}/status", json={"status": status})
         response.raise_for_status()
@@ -161,7 +163,7 @@ def seed_cases(network: Network) -> None:
     )
 
 
-def seed_notices(network: Network, sink: MailSink) -> None:
+def seed_notices(network: Network, sink: MailSink, host: HostingProvider) -> None:
     """hotline-de's directory of abuse contacts, and a notice for a case hotline-nl sends it: the worker
     mails it to the demo's mail sink, and "notice sent" travels back to hotline-nl."""
     de_spec = network.layout.spec("hotline-de")
@@ -208,9 +210,16 @@ def seed_notices(network: Network, sink: MailSink) -> None:
         f"8. hotline-de sent a notice to {suggested['name']} (suggested: {suggested['why']}); the message is in "
         f"{sink.messages()[-1]}, and hotline-nl's report shows 'notice sent'"
     )
+    host.take_down("http://images.example/album/77/photo-3.jpg")
+    de.request("POST", f"/api/v1/received/{report['id']}/checks", json={"check_now": True}).raise_for_status()
+    nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "removed", timeout=30)
+    _say(
+        "9. the demo's hosting provider took it down: hotline-de's removal check found it gone (HTTP 404) and "
+        "recorded 'removed', which hotline-nl sees"
+    )
 
 
-def print_guide(layout: Layout) -> None:
+def print_guide(layout: Layout, host: HostingProvider) -> None:
     _say("\nRunning (every surface of every service is its own process):")
     for spec in layout.services():
         where = ", ".join(spec.countries) or ("fallback" if spec.fallback else "")
@@ -236,6 +245,7 @@ def print_guide(layout: Layout) -> None:
     _say(f"\nNetwork description (URLs, accounts, certificates): {layout.root / 'network.json'}")
     _say(f"Logs: {layout.root / 'logs'}")
     _say(f"Mail the nodes send (notices), as .eml files: {layout.root / 'mail'}")
+    _say(f"The demo's hosting provider (take content down, watch the removal checks): {host.url}/")
     _say("Press Ctrl-C to stop.")
 
 
@@ -249,14 +259,21 @@ def main(argv: list[str] | None = None) -> int:
     de = layout.spec("hotline-de")
     write_toml(de.config, {**read_toml(de.config), "FOUR_EYES_REVIEW": True})
     sink = MailSink(args.root / "mail")
+    host = HostingProvider()
     for spec in layout.members.values():
-        mail = {
+        demo_parts = {
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": sink.port,
             "NOTICE_FROM": f"abuse-desk@{spec.member_id}.example",
             "NOTICE_SECONDS": 1,
+            # Removal checks go through the demo's hosting provider (a proxy on 127.0.0.1): nothing leaves.
+            "REMOVAL_CHECK_ENABLED": True,
+            "REMOVAL_CHECK_PROXY": host.url,
+            "REMOVAL_CHECK_SECONDS": 1,
+            "REMOVAL_CHECK_EVERY_SECONDS": 5,
+            "REMOVAL_RECHECK_EVERY_SECONDS": 30,
         }
-        write_toml(spec.config, {**read_toml(spec.config), **mail})
+        write_toml(spec.config, {**read_toml(spec.config), **demo_parts})
     register_members(layout, demo_accounts=True)
     network = Network(layout)
     stopping = False
@@ -270,11 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         network.start_all_surfaces()
         _say(f"Started the exchange and {len(layout.members)} member nodes, every surface in its own process.\n")
-        walk_through(network)
+        walk_through(network, host)
         seed_intake(network)
         seed_cases(network)
-        seed_notices(network, sink)
-        print_guide(layout)
+        seed_notices(network, sink, host)
+        print_guide(layout, host)
         if not args.once:
             while not stopping:
                 time.sleep(0.2)
@@ -287,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         _say("Stopping…")
         network.stop()
         sink.close()
+        host.close()
     _say(json.dumps({"stopped": True}))
     return 0
 

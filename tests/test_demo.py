@@ -27,6 +27,7 @@ def test_demo_walks_a_report_through_a_fresh_network(tmp_path: Path) -> None:
         "6. hotline-nl: 3 reports",
         "7. hotline-nl's analysts",
         "8. hotline-de sent a notice to Example Hosting GmbH",
+        "9. the demo's hosting provider took it down",
     ):
         assert step in result.stdout
     [notice] = sorted((tmp_path / "demo" / "mail").glob("*.eml"))

@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import and_, exists, or_, select
 
 from audit.services import AuditLog
+from federation.canonical import canonicalize_url
 from node.audit.models import AUDIT
 from node.received.models import InboundCase
 from node.removal.models import Check, Watch
@@ -48,7 +49,8 @@ def check_removals(app: Flask) -> int:
     session = rt.db.session
     checker = Checker.from_config(app.config)
     cases = due_cases(session, rt.clock())
-    targets = [(case.id, case.url, case.status) for case in cases]
+    # The canonical form: no fragment, the host in its ASCII form, the path resolved as a browser would.
+    targets = [(case.id, canonicalize_url(case.url), case.status) for case in cases]
     session.commit()  # No transaction stays open across the requests.
     for case_id, url, status in targets:
         result = checker.check(url)
