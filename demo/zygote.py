@@ -73,6 +73,8 @@ class Zygote:
         return ForkedProcess(self, int(answer["pid"]), int(answer["serial"]))
 
     def returncode(self, serial: int) -> int | None:
+        if self._process.poll() is not None:
+            return -signal.SIGKILL  # The helper is gone, and its children died with it (parent-death signal).
         answer = self._ask(cmd="poll", serial=serial)
         code = answer.get("returncode")
         return None if code is None else int(code)
@@ -126,6 +128,9 @@ def serve() -> None:
     import importlib
 
     _parent_death_signal()
+    # Ctrl-C in a terminal goes to the whole process group: the helper leaves stopping to its parent, which
+    # stops every child in order (the children keep the default, and stop at once).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for module in PRELOAD:
         importlib.import_module(module)
     # Children are known by a serial number, not by pid: the kernel reuses pids, and a new child must
@@ -176,6 +181,7 @@ def _child(request: dict[str, Any]) -> None:
     code = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         _parent_death_signal()
         os.setpgid(0, 0)
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
