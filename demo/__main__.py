@@ -266,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             "SMTP_PORT": sink.port,
             "NOTICE_FROM": f"abuse-desk@{spec.member_id}.example",
             "NOTICE_SECONDS": 1,
+            "NOTICE_GROUP_SECONDS": 2,
             # Removal checks go through the demo's hosting provider (a proxy on 127.0.0.1): nothing leaves.
             "REMOVAL_CHECK_ENABLED": True,
             "REMOVAL_CHECK_PROXY": host.url,

@@ -45,6 +45,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, surface: str = "netwo
         raise ConfigError(f"INBOUND_MODE must be 'pull' or 'push', not {app.config['INBOUND_MODE']!r}")
     if app.config["SMTP_HOST"] and "@" not in str(app.config["NOTICE_FROM"]):
         raise ConfigError("NOTICE_FROM must be the address notices come from (like abuse-desk@hotline.example)")
+    group = app.config["NOTICE_GROUP_SECONDS"]
+    if isinstance(group, bool) or not isinstance(group, int | float) or group < 0:
+        raise ConfigError(f"NOTICE_GROUP_SECONDS must be a number of seconds, 0 or more, not {group!r}")
     try:
         app.config["NOTICE_QUIET_DAYS"] = check_quiet_days(app.config["NOTICE_QUIET_DAYS"])
     except (TypeError, ValueError) as exc:

@@ -57,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     # Days when no notice is sent (ISO dates of public holidays, or weekday names), and the hours after the
     # first notice at which a case still up is flagged for the supervisor to escalate.
     "NOTICE_QUIET_DAYS": [],
+    # Notices to one address wait this long for others to join them in one message (at most NOTICE_GROUP_MAX).
+    "NOTICE_GROUP_SECONDS": 120,
+    "NOTICE_GROUP_MAX": 20,
     "NOTICE_DEADLINE_HOURS": 72,
     # Removal checks: how often the worker looks for checks that are due, how often an open case's address is
     # checked and a removed one re-checked (for reappearance), the timeout, the egress proxy, and whether a
@@ -96,6 +99,7 @@ NODE = ServiceConfig(
         "SMTP_TIMEOUT_SECONDS",
         "NOTICE_SECONDS",
         "NOTICE_DEADLINE_HOURS",
+        "NOTICE_GROUP_MAX",
         "REMOVAL_CHECK_SECONDS",
         "REMOVAL_CHECK_EVERY_SECONDS",
         "REMOVAL_RECHECK_EVERY_SECONDS",

@@ -255,6 +255,8 @@ def net(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Iterator[Netw
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": inbox.port,
             "NOTICE_FROM": "abuse-desk@hotline-de.example",
+            "NOTICE_GROUP_SECONDS": 0,
+            "NOTICE_GROUP_MAX": 1,
             "NOTICE_SECONDS": 1,
         },
     )
@@ -438,3 +440,42 @@ def test_notices_due_while_the_worker_is_killed_again_and_again_are_all_sent_onc
     # Every sent notice was followed up, even those whose worker died between the two commits.
     for case_id in cases:
         analyst.wait_for(f"/api/v1/received/{case_id}", lambda c: c["status"] == "ntd_sent")
+
+
+def test_notices_to_one_address_within_the_window_go_in_one_message(net: Network, inbox: Inbox) -> None:
+    """Three notices to one provider queued together: one message, every address in it, one X-ARF report
+    per address; all three notices carry its Message-ID. (The worker's own code, in this process, with
+    grouping on; the node's worker is stopped meanwhile.)"""
+    from demo.network import service_app
+    from node.notices.tasks import send_notices
+
+    boss, analyst = supervisor(net, DE), net.client(DE)
+    made = boss.request(
+        "POST",
+        "/api/v1/contacts",
+        json={"name": "Batch Hosting", "email": "abuse@batch.example", "domains": "batch.example"},
+    ).json()
+    cases = [received_case(net, f"http://batch.example/{n}.jpg") for n in range(3)]
+    worker = net.processes[DE].surfaces["worker"]
+    worker.kill()
+    try:
+        for case_id in cases:
+            analyst.request("POST", f"/api/v1/received/{case_id}/notices", json={"contact_id": made["id"]})
+        before = len(inbox.messages)
+        app = service_app(net.layout.spec(DE), "worker", NOTICE_GROUP_MAX=20)
+        with app.app_context():
+            assert send_notices(app) == 3
+            app.extensions["hotline"].db.session.remove()
+            app.extensions["hotline"].db.engine.dispose()
+    finally:
+        worker.start()
+        worker.wait_ready()
+    [message] = inbox.wait(before + 1)[before:]
+    assert message["Subject"].endswith("(+2)")
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    for n in range(3):
+        assert f"hxxp://batch[.]example/{n}.jpg" in text
+    reports = [json.loads(part.get_content()) for part in message.iter_attachments()]
+    assert sorted(r["url"] for r in reports) == [f"http://batch.example/{n}.jpg" for n in range(3)]
+    ids = {analyst.get(f"/api/v1/received/{c}/notices")["items"][0]["message_id"] for c in cases}
+    assert ids == {message["Message-ID"]}

@@ -45,7 +45,7 @@ def _open_received(session: DBSession) -> dict[str, InboundCase]:
     return {c.id: c for c in session.scalars(select(InboundCase).where(InboundCase.status.not_in(FINISHED)))}
 
 
-def schedule_renotices(session: DBSession, *, now: dt.datetime) -> list[Notice]:
+def schedule_renotices(session: DBSession, *, now: dt.datetime, group_seconds: float = 0) -> list[Notice]:
     """A new notice for every (open case, contact) whose latest notice was sent ``renotice_hours`` ago and
     that has none waiting; written in the caller's transaction, sent by the ``notices`` job."""
     cases = _open_received(session)
@@ -84,7 +84,7 @@ def schedule_renotices(session: DBSession, *, now: dt.datetime) -> list[Notice]:
             state=PENDING,
             created_at=now,
             created_by="system",
-            due_at=now,
+            due_at=now + dt.timedelta(seconds=group_seconds),
             attempts=0,
             followed_up=False,
         )

@@ -143,6 +143,7 @@ def save_template(session: DBSession, language: str, subject: str, body: str, *,
 def decide(
     session: DBSession,
     *,
+    group_seconds: float = 0,
     case_kind: str,
     case_id: str,
     url: str,
@@ -176,7 +177,7 @@ def decide(
         state=PENDING,
         created_at=now,
         created_by=actor,
-        due_at=now,
+        due_at=now + dt.timedelta(seconds=group_seconds),
         attempts=0,
         followed_up=False,
     )
@@ -247,40 +248,50 @@ class Mailer:
             domain=sender.rpartition("@")[2],
         )
 
-    def message(self, session: DBSession, notice: Notice) -> EmailMessage:
+    def message(self, session: DBSession, notices: list[Notice]) -> EmailMessage:
+        """One message for one or more notices to the same contact: every address in the text (defanged),
+        one X-ARF report per address as an attachment, the first notice's id in the Message-ID."""
         from node.hosting.services import host_of
 
-        text = wording(session, notice.language)
-        details = notice.details
+        first = notices[0]
+        text = wording(session, first.language)
         values = {
-            "url": defang(notice.url),
-            "reference": f"{self.org} {notice.case_id[:8]}",
+            "url": "\n    ".join(defang(n.url) for n in notices),
+            "reference": ", ".join(f"{self.org} {n.case_id[:8]}" for n in notices),
             "hotline": self.org,
-            "first_reported": details.get("first_reported", "")[:10],
-            "legal_status": str(details.get("legal_status", "")).replace("_", " "),
-            "media_type": str(details.get("media_type", "")),
+            "first_reported": min(str(n.details.get("first_reported", "")) for n in notices)[:10],
+            "legal_status": ", ".join(
+                sorted({str(n.details.get("legal_status", "")).replace("_", " ") for n in notices})
+            ),
+            "media_type": ", ".join(sorted({str(n.details.get("media_type") or "") for n in notices} - {""})),
         }
         subject, body = render(text.subject, text.body, values)
-        number = int(details.get("number", 1))
+        if len(notices) > 1:
+            subject = f"{subject} (+{len(notices) - 1})"
+        number = max(int(n.details.get("number", 1)) for n in notices)
         if number > 1:
-            label, line = REMINDER.get(notice.language, REMINDER["en"])
+            label, line = REMINDER.get(first.language, REMINDER["en"])
             subject = f"{label} {number - 1}: {subject}"
             body = line.format(number=number) + "\n\n" + body
         message = EmailMessage()
         message["From"] = self.sender
-        message["To"] = notice.recipient
+        message["To"] = first.recipient
         message["Subject"] = subject
         message["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-        message["Message-ID"] = f"<notice-{notice.id}@{self.domain}>"
+        message["Message-ID"] = f"<notice-{first.id}@{self.domain}>"
         message["X-ARF"] = "yes"
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(body)
-        report = xarf(
-            notice, org=self.org, contact=self.sender, domain=self.domain, host=host_of(notice.url) or notice.url
-        )
-        message.add_attachment(
-            json.dumps(report, indent=2).encode(), maintype="application", subtype="json", filename="xarf.json"
-        )
+        for index, notice in enumerate(notices, start=1):
+            report = xarf(
+                notice, org=self.org, contact=self.sender, domain=self.domain, host=host_of(notice.url) or notice.url
+            )
+            message.add_attachment(
+                json.dumps(report, indent=2).encode(),
+                maintype="application",
+                subtype="json",
+                filename="xarf.json" if len(notices) == 1 else f"xarf-{index}.json",
+            )
         return message
 
     def send(self, message: EmailMessage) -> None:
@@ -293,37 +304,65 @@ class Mailer:
             smtp.send_message(message)
 
 
-def due(session: DBSession, now: dt.datetime, limit: int = 20) -> list[Notice]:
-    return list(
-        session.scalars(
-            select(Notice).where(Notice.state == PENDING, Notice.due_at <= now).order_by(Notice.due_at).limit(limit)
-        )
-    )
+def due(session: DBSession, now: dt.datetime, *, limit: int = 20, group: int = 1) -> list[list[Notice]]:
+    """The notices due now, grouped: with each due notice go the other notices waiting for the same
+    address in the same language (up to ``group`` per message), due or not yet."""
+    groups: list[list[Notice]] = []
+    taken: set[str] = set()
+    for notice in session.scalars(
+        select(Notice).where(Notice.state == PENDING, Notice.due_at <= now).order_by(Notice.due_at).limit(limit)
+    ):
+        if notice.id in taken:
+            continue
+        company = [notice]
+        if group > 1:
+            company += list(
+                session.scalars(
+                    select(Notice)
+                    .where(
+                        Notice.state == PENDING,
+                        Notice.recipient == notice.recipient,
+                        Notice.language == notice.language,
+                        Notice.id != notice.id,
+                    )
+                    .order_by(Notice.due_at, Notice.id)
+                    .limit(group - 1)
+                )
+            )
+        company = [n for n in company if n.id not in taken]
+        taken.update(n.id for n in company)
+        groups.append(company)
+    return groups
 
 
-def attempt(session: DBSession, mailer: Mailer, notice: Notice, *, now: dt.datetime) -> str | None:
-    """Send one notice; returns its Message-ID when the server accepted it (the caller records the rest
-    and commits), or None after recording the failure (retried with backoff, or failed for good)."""
-    notice.attempts += 1
+def attempt(session: DBSession, mailer: Mailer, notices: list[Notice], *, now: dt.datetime) -> str | None:
+    """Send one message for ``notices``; returns its Message-ID when the server accepted it (the caller
+    records the rest and commits), or None after recording the failure on each (retried with backoff,
+    or failed for good)."""
+    for notice in notices:
+        notice.attempts += 1
     try:
-        message = mailer.message(session, notice)
+        message = mailer.message(session, notices)
         mailer.send(message)
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
-        _failed(
-            notice,
-            f"the server refused the recipient ({', '.join(map(str, codes))})",
-            permanent=all(c >= 500 for c in codes),
-            now=now,
-        )
+        for notice in notices:
+            _failed(
+                notice,
+                f"the server refused the recipient ({', '.join(map(str, codes))})",
+                permanent=all(c >= 500 for c in codes),
+                now=now,
+            )
         return None
     except (smtplib.SMTPException, OSError, NoticeError) as exc:
         permanent = isinstance(exc, NoticeError) or (
             isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
         )
-        _failed(notice, f"{type(exc).__name__}: {exc}"[:500], permanent=permanent, now=now)
+        for notice in notices:
+            _failed(notice, f"{type(exc).__name__}: {exc}"[:500], permanent=permanent, now=now)
         return None
-    notice.state, notice.sent_at, notice.message_id, notice.last_error = SENT, now, message["Message-ID"], None
+    for notice in notices:
+        notice.state, notice.sent_at, notice.message_id, notice.last_error = SENT, now, message["Message-ID"], None
     return str(message["Message-ID"])
 
 

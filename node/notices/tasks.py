@@ -67,16 +67,17 @@ def send_notices(app: Flask) -> int:
         session.commit()
     if is_quiet(rt.clock().date(), app.config["NOTICE_QUIET_DAYS"]):
         return 0  # A public holiday (or a day off): notices and reminders wait for the next working day.
-    schedule_renotices(session, now=rt.clock())
+    schedule_renotices(session, now=rt.clock(), group_seconds=float(app.config["NOTICE_GROUP_SECONDS"]))
     session.commit()
     sent = 0
-    for notice in due(session, rt.clock()):
-        message_id = attempt(session, mailer, notice, now=rt.clock())
+    for group in due(session, rt.clock(), group=int(app.config["NOTICE_GROUP_MAX"])):
+        message_id = attempt(session, mailer, group, now=rt.clock())
         session.commit()  # The send is on record at once (or its failure and next try).
         if message_id is not None:
-            follow_up(app, rt, notice)
+            for notice in group:
+                follow_up(app, rt, notice)
             session.commit()
-            sent += 1
+            sent += len(group)
     return sent
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import or_, select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired
@@ -328,6 +328,7 @@ def notice_for_received(case_id: str) -> Any:
         try:
             decide(
                 db.session,
+                group_seconds=float(current_app.config["NOTICE_GROUP_SECONDS"]),
                 case_kind="received",
                 case_id=case.id,
                 url=case.url,
@@ -416,6 +417,7 @@ def api_send_notice(case_id: str) -> Any:
         raise ProtocolError("contact_id: the id of a contact in the directory", code="invalid_input", status=422)
     notice = decide(
         db.session,
+        group_seconds=float(current_app.config["NOTICE_GROUP_SECONDS"]),
         case_kind="received",
         case_id=case.id,
         url=case.url,
