@@ -61,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "NOTICE_GROUP_SECONDS": 120,
     "NOTICE_GROUP_MAX": 20,
     "NOTICE_DEADLINE_HOURS": 72,
+    "NOTICE_UPSTREAM_DEADLINE_HOURS": 48,
     # Removal checks: how often the worker looks for checks that are due, how often an open case's address is
     # checked and a removed one re-checked (for reappearance), the timeout, the egress proxy, and whether a
     # check may go to a private or loopback address (tests and the demo only).
@@ -99,6 +100,7 @@ NODE = ServiceConfig(
         "SMTP_TIMEOUT_SECONDS",
         "NOTICE_SECONDS",
         "NOTICE_DEADLINE_HOURS",
+        "NOTICE_UPSTREAM_DEADLINE_HOURS",
         "NOTICE_GROUP_MAX",
         "REMOVAL_CHECK_SECONDS",
         "REMOVAL_CHECK_EVERY_SECONDS",

@@ -479,3 +479,68 @@ def test_notices_to_one_address_within_the_window_go_in_one_message(net: Network
     assert sorted(r["url"] for r in reports) == [f"http://batch.example/{n}.jpg" for n in range(3)]
     ids = {analyst.get(f"/api/v1/received/{c}/notices")["items"][0]["message_id"] for c in cases}
     assert ids == {message["Message-ID"]}
+
+
+def test_past_the_hosts_deadline_the_upstream_is_notified_and_then_the_police_are_next(
+    net: Network, inbox: Inbox
+) -> None:
+    """The escalation ladder in the worker's own code, in this process, with its clock moved on."""
+    from demo.network import service_app
+    from node.notices.ladder import past_deadline
+    from node.notices.tasks import send_notices
+    from node.received.models import InboundCase
+
+    boss, analyst = supervisor(net, DE), net.client(DE)
+    host = boss.request(
+        "POST",
+        "/api/v1/contacts",
+        json={"name": "Stubborn Hosting", "email": "abuse@stubborn.example", "domains": "stubborn.example"},
+    ).json()
+    # images.example resolves (in the demo table) to 192.0.2.10, announced by AS64501.
+    upstream = boss.request(
+        "POST",
+        "/api/v1/contacts",
+        json={"name": "Transit Upstream", "role": "upstream", "email": "noc@transit.example", "asns": "AS64501"},
+    ).json()
+    assert upstream["role"] == "upstream"
+    case_id = received_case(net, "http://images.example/stubborn/1.jpg")
+    analyst.request("POST", f"/api/v1/received/{case_id}/notices", json={"contact_id": host["id"]})
+    analyst.wait_for(f"/api/v1/received/{case_id}/notices", lambda body: body["items"][0]["state"] == "sent")
+    start = dt.datetime.now(dt.UTC)
+    worker = net.processes[DE].surfaces["worker"]
+    worker.kill()  # This process plays the worker from here, with its clock moved on.
+    try:
+        app = service_app(net.layout.spec(DE), "worker")
+        rt = app.extensions["hotline"]
+        with app.app_context():
+            session = rt.db.session
+            rt.clock = lambda: start + dt.timedelta(hours=73)
+            before = len(inbox.messages)
+            while send_notices(app):  # Twenty messages a run; the other cases of this module are due too.
+                pass
+            to_upstream = [
+                m.get_body(preferencelist=("plain",)).get_content()
+                for m in inbox.messages[before:]
+                if m["To"] == "noc@transit.example"
+            ]
+            assert any("hxxp://images[.]example/stubborn/1.jpg" in text for text in to_upstream)
+            case = session.get(InboundCase, case_id)
+            assert case is not None
+            step = past_deadline(session, now=start + dt.timedelta(hours=73), hours=72, upstream_hours=48, only=case)
+            assert step == []  # The upstream has its own 48 hours now.
+            later = past_deadline(
+                session, now=start + dt.timedelta(hours=73 + 49), hours=72, upstream_hours=48, only=case
+            )
+            assert [item.step for item in later] == ["upstream"]  # Next: the police, by a person.
+            session.remove()
+            rt.db.engine.dispose()
+    finally:
+        worker.start()
+        worker.wait_ready()
+    notices = analyst.get(f"/api/v1/received/{case_id}/notices")["items"]
+    # The first notice, the host's reminder (a day on), and the escalation to its upstream.
+    assert sorted(n["to"] for n in notices) == [
+        "abuse@stubborn.example",
+        "abuse@stubborn.example",
+        "noc@transit.example",
+    ]

@@ -185,7 +185,7 @@ class CaseBook:
             index = {}
             if wanted:
                 query = select(Location.url_fingerprint, Location.case_id).where(Location.url_fingerprint.in_(wanted))
-                index = dict(self.session.connection().execute(query).tuples().all())
+                index = dict(self.session.connection().execute(query).all())
             self.cache["locations"] = index
         return index
 
@@ -435,7 +435,7 @@ class CaseBook:
         present = attached.get(case_id)
         if present is None:
             query = select(CaseHash.alg, CaseHash.value).where(CaseHash.case_id == case_id)
-            present = attached[case_id] = set(self.session.execute(query).tuples())
+            present = attached[case_id] = set(self.session.execute(query).all())
         for alg, value in link.hashes:
             if (alg, value) not in present:
                 self.session.add(CaseHash(alg=alg, value=value, case_id=case_id))

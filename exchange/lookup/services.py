@@ -121,9 +121,9 @@ def answer_lookup(session: DBSession, unverified: Any) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit + 1}
         for n, prefix in enumerate(url_prefixes):
             params[f"l{n}"], params[f"h{n}"] = _range(prefix)
-        found = sorted(session.execute(_locations_statement(len(url_prefixes)), params).tuples().all())
-        cases = _confirmed(session, {case_id for _, case_id in found})
-        found = [(fingerprint, case_id) for fingerprint, case_id in found if case_id in cases]
+        under = sorted((row[0], row[1]) for row in session.execute(_locations_statement(len(url_prefixes)), params))
+        cases = _confirmed(session, {case_id for _, case_id in under})
+        found = [(fingerprint, case_id) for fingerprint, case_id in under if case_id in cases]
         kept, truncated = _capped(found, lambda row: row[0][:PREFIX_LENGTH], limit=limit)
         for fingerprint, case_id in kept:
             _, legal, country, destination, confirmed_at, status, status_at, received_at = cases[case_id]
@@ -148,7 +148,7 @@ def answer_lookup(session: DBSession, unverified: Any) -> dict[str, Any]:
         for n, item in enumerate(hash_prefixes):
             params[f"a{n}"] = item["alg"]
             params[f"l{n}"], params[f"h{n}"] = _range(item["prefix"])
-        held = sorted(session.execute(_hashes_statement(len(hash_prefixes)), params).tuples().all())
+        held = sorted(session.execute(_hashes_statement(len(hash_prefixes)), params).all())
         cases = _confirmed(session, {case_id for _, _, case_id in held})
         held = [row for row in held if row[2] in cases]
         kept_held, cut = _capped(held, lambda row: f"{row[0]}:{row[1][:PREFIX_LENGTH]}", limit=limit)

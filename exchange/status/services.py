@@ -27,7 +27,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def _counts(session: DBSession, column: Any, *where: Any) -> dict[str, int]:
     query = select(column, func.count()).where(*where).group_by(column)
-    return {str(key): int(count) for key, count in session.execute(query).tuples()}
+    return {str(key): int(count) for key, count in session.execute(query).all()}
 
 
 def network_status(session: DBSession, *, now: dt.datetime) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def network_status(session: DBSession, *, now: dt.datetime) -> dict[str, Any]:
         (removed_at - confirmed_at).total_seconds() / 3600
         for confirmed_at, removed_at in session.execute(
             select(Case.confirmed_at, Case.removed_at).where(live, Case.removed_at.is_not(None))
-        ).tuples()
+        ).all()
         if removed_at is not None
     ]
     duplicates = session.scalar(
@@ -63,7 +63,7 @@ def network_status(session: DBSession, *, now: dt.datetime) -> dict[str, Any]:
             .where(CaseReport.refused_reason.is_not(None))
             .order_by(CaseReport.settled_at.desc())
             .limit(RECENT_REFUSALS)
-        ).tuples()
+        ).all()
     ]
     refused_total = session.scalar(
         select(func.count()).select_from(CaseReport).where(CaseReport.refused_reason.is_not(None))

@@ -203,9 +203,7 @@ def queue_counts() -> dict[str, int]:
     """Open work per queue, for the tabs and the home page."""
     session = db.session
     by_state = dict(
-        session.execute(select(Case.state, func.count()).where(Case.state != CLOSED).group_by(Case.state))
-        .tuples()
-        .all()
+        session.execute(select(Case.state, func.count()).where(Case.state != CLOSED).group_by(Case.state)).all()
     )
     mine = session.scalar(
         select(func.count())

@@ -346,7 +346,7 @@ def _states(session: DBSession, case_ids: set[str]) -> dict[str, str]:
     ordered = sorted(case_ids)
     for start in range(0, len(ordered), _FINGERPRINT_CHUNK):
         chunk = ordered[start : start + _FINGERPRINT_CHUNK]
-        found.update(session.execute(select(Case.id, Case.state).where(Case.id.in_(chunk))).tuples().all())
+        found.update(session.execute(select(Case.id, Case.state).where(Case.id.in_(chunk))).all())
     return found
 
 

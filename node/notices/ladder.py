@@ -9,6 +9,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
@@ -43,6 +44,10 @@ def is_quiet(day: dt.date, quiet_days: list[str]) -> bool:
 
 def _open_received(session: DBSession) -> dict[str, InboundCase]:
     return {c.id: c for c in session.scalars(select(InboundCase).where(InboundCase.status.not_in(FINISHED)))}
+
+
+def _one_open(case: InboundCase) -> dict[str, InboundCase]:
+    return {} if case.status in FINISHED else {case.id: case}
 
 
 def schedule_renotices(session: DBSession, *, now: dt.datetime, group_seconds: float = 0) -> list[Notice]:
@@ -103,26 +108,107 @@ def schedule_renotices(session: DBSession, *, now: dt.datetime, group_seconds: f
     return made
 
 
+UPSTREAM_ROLES = ("upstream", "registrar")
+
+
 @dataclass(frozen=True)
 class Overdue:
+    """An open case past a deadline of the ladder: ``step`` is ``hosting`` (the provider had its time:
+    the upstream network or registrar is next) or ``upstream`` (they had theirs: the police are next)."""
+
     case: InboundCase
-    first_notice_at: dt.datetime
+    step: str
+    since: dt.datetime
+    """When the step's first notice went out."""
     notices: int
 
 
-def past_deadline(session: DBSession, *, now: dt.datetime, hours: float) -> list[Overdue]:
-    """Open cases whose first notice went out more than ``hours`` ago: the supervisor escalates them."""
-    cases = _open_received(session)
-    first: dict[str, dt.datetime] = {}
+def past_deadline(
+    session: DBSession,
+    *,
+    now: dt.datetime,
+    hours: float,
+    upstream_hours: float | None = None,
+    only: InboundCase | None = None,
+) -> list[Overdue]:
+    """Open cases (or ``only`` that one) past a deadline: the first notice to the host more than ``hours``
+    ago with no notice to an upstream or registrar yet, or the first of those more than
+    ``upstream_hours`` ago."""
+    cases = _open_received(session) if only is None else _one_open(only)
+    roles = dict(session.execute(select(AbuseContact.id, AbuseContact.role)).all())
+    first: dict[tuple[str, str], dt.datetime] = {}
     counts: dict[str, int] = {}
     for notice in session.scalars(
         select(Notice).where(Notice.case_kind == "received", Notice.case_id.in_(list(cases)), Notice.state == SENT)
     ):
         if notice.sent_at is None:
             continue
+        step = "upstream" if roles.get(notice.contact_id) in UPSTREAM_ROLES else "hosting"
         counts[notice.case_id] = counts.get(notice.case_id, 0) + 1
-        if notice.case_id not in first or notice.sent_at < first[notice.case_id]:
-            first[notice.case_id] = notice.sent_at
-    deadline = now - dt.timedelta(hours=hours)
-    overdue = [Overdue(cases[cid], at, counts[cid]) for cid, at in first.items() if at <= deadline]
-    return sorted(overdue, key=lambda item: item.first_notice_at)
+        key = (notice.case_id, step)
+        if key not in first or notice.sent_at < first[key]:
+            first[key] = notice.sent_at
+    overdue: list[Overdue] = []
+    for case_id, case in cases.items():
+        upstream_at = first.get((case_id, "upstream"))
+        hosting_at = first.get((case_id, "hosting"))
+        if upstream_at is not None:
+            limit = hours if upstream_hours is None else upstream_hours
+            if upstream_at <= now - dt.timedelta(hours=limit):
+                overdue.append(Overdue(case, "upstream", upstream_at, counts[case_id]))
+        elif hosting_at is not None and hosting_at <= now - dt.timedelta(hours=hours):
+            overdue.append(Overdue(case, "hosting", hosting_at, counts[case_id]))
+    return sorted(overdue, key=lambda item: item.since)
+
+
+def escalate(
+    session: DBSession, overdue: list[Overdue], *, suggest: Any, now: dt.datetime, group_seconds: float = 0
+) -> list[Notice]:
+    """For every case past the host's deadline, a notice to the upstream network or registrar the
+    directory suggests for its address (``suggest(case)`` lists the suggestions, likeliest first); cases
+    with none stay flagged for the supervisor. The police are never notified automatically."""
+    from node.notices.services import decide
+
+    made: list[Notice] = []
+    for item in overdue:
+        if item.step != "hosting":
+            continue
+        waiting = session.scalar(
+            select(Notice.id)
+            .join(AbuseContact, AbuseContact.id == Notice.contact_id)
+            .where(
+                Notice.case_kind == "received",
+                Notice.case_id == item.case.id,
+                Notice.state == PENDING,
+                AbuseContact.role.in_(UPSTREAM_ROLES),
+            )
+        )
+        if waiting is not None:  # Already escalated; the notice is on its way.
+            continue
+        upstream = next((s.contact for s in suggest(item.case) if s.contact.role in UPSTREAM_ROLES), None)
+        if upstream is None:
+            continue
+        details = {
+            "legal_status": item.case.legal_status,
+            "media_type": (item.case.details or {}).get("media_type"),
+            "content_hashes": item.case.content_hashes,
+            "first_reported": item.case.confirmed_at.isoformat(),
+            "origin": item.case.origin,
+            "escalated_from": "hosting",
+        }
+        notice = decide(
+            session,
+            case_kind="received",
+            case_id=item.case.id,
+            url=item.case.url,
+            details=details,
+            contact=upstream,
+            actor="system",
+            now=now,
+            group_seconds=group_seconds,
+        )
+        AuditLog(session, AUDIT).record(
+            "system", "notice.escalate", "received", item.case.id, now=now, to=upstream.name, role=upstream.role
+        )
+        made.append(notice)
+    return made

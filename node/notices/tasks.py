@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from audit.services import AuditLog
 from node.audit.models import AUDIT
-from node.notices.ladder import is_quiet, schedule_renotices
+from node.notices.ladder import escalate, is_quiet, past_deadline, schedule_renotices
 from node.notices.models import SENT, Notice
 from node.notices.services import Mailer, attempt, due
 from node.received.models import InboundCase
@@ -47,6 +47,20 @@ def follow_up(app: Flask, rt: Any, notice: Notice) -> None:
     notice.followed_up = True
 
 
+def _suggester(app: Flask, session: Any, now: Any) -> Any:
+    """Contacts for a case's address, likeliest first (the hosting trace, then the directory)."""
+    from node.hosting.services import tools, trace
+    from node.notices.contacts import ContactBook
+
+    book = ContactBook(session, actor="system", now=now)
+
+    def suggest(case: InboundCase) -> list[Any]:
+        traced = trace(case.url, tools(app), now=now)
+        return book.suggest(traced.host, [a.__dict__ for a in traced.addresses])
+
+    return suggest
+
+
 def send_notices(app: Flask) -> int:
     """Send the notices that are due through the configured SMTP server, after writing the re-notices that
     have come due (the contact's ``renotice_hours`` after the last notice, while the content is up);
@@ -67,8 +81,20 @@ def send_notices(app: Flask) -> int:
         session.commit()
     if is_quiet(rt.clock().date(), app.config["NOTICE_QUIET_DAYS"]):
         return 0  # A public holiday (or a day off): notices and reminders wait for the next working day.
-    schedule_renotices(session, now=rt.clock(), group_seconds=float(app.config["NOTICE_GROUP_SECONDS"]))
+    group_seconds = float(app.config["NOTICE_GROUP_SECONDS"])
+    schedule_renotices(session, now=rt.clock(), group_seconds=group_seconds)
     session.commit()
+    overdue = past_deadline(
+        session,
+        now=rt.clock(),
+        hours=float(app.config["NOTICE_DEADLINE_HOURS"]),
+        upstream_hours=float(app.config["NOTICE_UPSTREAM_DEADLINE_HOURS"]),
+    )
+    if any(item.step == "hosting" for item in overdue):
+        escalate(
+            session, overdue, suggest=_suggester(app, session, rt.clock()), now=rt.clock(), group_seconds=group_seconds
+        )
+        session.commit()
     sent = 0
     for group in due(session, rt.clock(), group=int(app.config["NOTICE_GROUP_MAX"])):
         message_id = attempt(session, mailer, group, now=rt.clock())

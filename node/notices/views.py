@@ -361,14 +361,12 @@ def notice_for_received(case_id: str) -> Any:
 @pages.get("/notices/overdue")
 @policy(StaffAccess(roles=STAFF))
 def overdue() -> Any:
-    from flask import current_app
-
     from node.notices.ladder import past_deadline
 
     hours = float(current_app.config["NOTICE_DEADLINE_HOURS"])
-    return render_template(
-        "notices/overdue.html", overdue=past_deadline(db.session, now=_now(), hours=hours), hours=hours
-    )
+    upstream_hours = float(current_app.config["NOTICE_UPSTREAM_DEADLINE_HOURS"])
+    found = past_deadline(db.session, now=_now(), hours=hours, upstream_hours=upstream_hours)
+    return render_template("notices/overdue.html", overdue=found, hours=hours, upstream_hours=upstream_hours)
 
 
 # --- the same for scripts -------------------------------------------------------------------------------------------

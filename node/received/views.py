@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -95,9 +94,16 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
 
     watch, checks = checks_for(found.id, limit=5)
     notices = notices_for("received", found.id)
-    first_sent = min((n.sent_at for n in notices if n.sent_at), default=None)
-    deadline = dt.timedelta(hours=float(current_app.config["NOTICE_DEADLINE_HOURS"]))
-    overdue = first_sent is not None and found.status not in CLOSED and runtime().clock() - first_sent >= deadline
+    from node.notices.ladder import past_deadline
+
+    step = past_deadline(
+        runtime().db.session,
+        now=runtime().clock(),
+        hours=float(current_app.config["NOTICE_DEADLINE_HOURS"]),
+        upstream_hours=float(current_app.config["NOTICE_UPSTREAM_DEADLINE_HOURS"]),
+        only=found,
+    )
+    overdue = step[0].step if step else None
     rt = runtime()
     session = rt.db.session
     reports = list(

@@ -49,7 +49,7 @@ def _filtered() -> tuple[Any, dict[str, str]]:
 @policy(StaffAccess(roles=STAFF))
 def home() -> Any:
     session = runtime().db.session
-    sent = dict(session.execute(select(Report.state, func.count()).group_by(Report.state)).tuples().all())
+    sent = dict(session.execute(select(Report.state, func.count()).group_by(Report.state)).all())
     received = session.scalar(select(func.count()).select_from(InboundCase)) or 0
     open_cases = (
         session.scalar(
@@ -76,7 +76,12 @@ def home() -> Any:
         "reports/home.html",
         queues=queue_counts(),
         overdue=len(
-            past_deadline(session, now=runtime().clock(), hours=float(current_app.config["NOTICE_DEADLINE_HOURS"]))
+            past_deadline(
+                session,
+                now=runtime().clock(),
+                hours=float(current_app.config["NOTICE_DEADLINE_HOURS"]),
+                upstream_hours=float(current_app.config["NOTICE_UPSTREAM_DEADLINE_HOURS"]),
+            )
         ),
         sent=sent,
         received=received,
