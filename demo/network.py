@@ -253,7 +253,6 @@ DEMO_HOSTS = {
     "media-host.example": ["2001:db8:10::7"],
     "gallery.example": ["192.0.2.44"],
     "example.com": ["192.0.2.80"],
-    "private.example": ["10.1.2.3"],
 }
 DEMO_NETWORKS = [
     {"prefix": "192.0.2.0/24", "country": "DE", "asn": 64501, "as_name": "Example Hosting GmbH"},

@@ -132,7 +132,6 @@ def test_the_trace_suggests_a_country_and_says_when_it_cannot(net: Network) -> N
     for url in (
         "http://images.example/t/1",
         "http://forum.example/t/1",
-        "http://private.example/1",
         "http://nowhere.example/1",
     ):
         public.report(url, lang="en", seen_on="website")
@@ -140,7 +139,6 @@ def test_the_trace_suggests_a_country_and_says_when_it_cannot(net: Network) -> N
     for url in (
         "http://images.example/t/1",
         "http://forum.example/t/1",
-        "http://private.example/1",
         "http://nowhere.example/1",
     ):
         case_id = case_of(client, url)["id"]
@@ -156,8 +154,6 @@ def test_the_trace_suggests_a_country_and_says_when_it_cannot(net: Network) -> N
         cdn["trace"]["addresses"][0]["cdn"] == "Example CDN"
         and "origin" in cdn["trace"]["addresses"][0]["cdn_guidance"]
     )
-    private = traces["http://private.example/1"]
-    assert private["hosting_country"] is None and private["trace"]["addresses"][0]["private"] is True
     nowhere = traces["http://nowhere.example/1"]
     assert nowhere["hosting_country"] is None and "not in the resolver's table" in nowhere["trace"]["error"]
     # The analyst knows better (the CDN named its origin): the country set by hand, with the reason kept.

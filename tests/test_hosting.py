@@ -70,16 +70,17 @@ def test_behind_a_cdn_there_is_no_suggestion_and_the_analyst_is_told_whom_to_ask
     assert {a.cdn for a in found.addresses} == {"Example CDN"}
 
 
-def test_the_most_specific_network_wins_and_unknown_or_private_addresses_suggest_nothing() -> None:
-    tools = tools_with(
-        {"specific.example": ["192.0.2.200"], "lan.example": ["10.0.0.7", "fd00::1"], "odd.example": ["100.64.0.1"]}
-    )
-    specific = trace("http://specific.example/", tools, now=NOW)
-    assert specific.addresses[0].country == "AT" and specific.addresses[0].prefix == "192.0.2.128/25"
-    lan = trace("http://lan.example/", tools, now=NOW)
-    assert all(a.private for a in lan.addresses) and lan.suggested_country is None
-    odd = trace("http://odd.example/", tools, now=NOW)
-    assert odd.addresses[0].country is None and odd.suggested_country is None
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "hosting-trace.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("vector", VECTORS["traces"], ids=lambda v: v["host"])
+def test_the_most_specific_network_wins_and_private_addresses_suggest_nothing(vector: dict[str, object]) -> None:
+    host = str(vector["host"])
+    found = trace(f"http://{host}/", tools_with({host: list(vector["addresses"])}), now=NOW)  # type: ignore[call-overload]
+    assert [a.address for a in found.addresses] == vector["addresses"]
+    assert found.addresses[0].country == vector["country"] and found.addresses[0].prefix == vector["prefix"]
+    assert all(a.private == vector["private"] for a in found.addresses)
+    assert found.suggested_country == vector["suggested"]
 
 
 def test_an_address_literal_is_traced_without_resolving_and_a_name_that_does_not_resolve_says_why() -> None:
@@ -194,8 +195,9 @@ def test_the_packaged_database_places_addresses_without_any_download() -> None:
     google = database.lookup("8.8.8.8")
     assert google.country == "US" and google.as_name == "GOOGLE" and google.prefix == "8.8.8.0/24"
     assert database.lookup("2a00:1450:4001::1").country == "DE"
-    private = database.lookup("10.0.0.1")
-    assert private.private and private.country is None
+    for address in VECTORS["not_global"]:
+        inside = database.lookup(address)
+        assert inside.private and inside.country is None, address
     assert database.data_date == dt.date(2024, 6, 18) and "GeoLite2" in database.describe()
 
 
