@@ -19,7 +19,9 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from demo.network import Network, lay_out, register_members
+from demo.hostsim import HostingProvider
+from demo.mailsink import MailSink
+from demo.network import Network, lay_out, read_toml, register_members, write_toml
 from tests.conftest import FAST_DELIVERY, TEMPLATES, fork_server
 
 CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
@@ -51,14 +53,37 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def console_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     """A network whose services all run their consoles, with one demo account per role."""
-    layout = lay_out(tmp_path_factory.mktemp("browser"), settings=FAST_DELIVERY)
+    root = tmp_path_factory.mktemp("browser")
+    layout = lay_out(root, settings=FAST_DELIVERY)
+    # hotline-de mails its notices to a sink on 127.0.0.1 and checks removals through the demo's stand-in
+    # hosting provider (its egress proxy, also on 127.0.0.1), as in `make demo`.
+    sink, host = MailSink(root / "mail"), HostingProvider()
+    de = layout.spec("hotline-de")
+    write_toml(
+        de.config,
+        {
+            **read_toml(de.config),
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": sink.port,
+            "NOTICE_FROM": "abuse-desk@hotline-de.example",
+            "NOTICE_SECONDS": 0.5,
+            "NOTICE_GROUP_SECONDS": 0,
+            "REMOVAL_CHECK_ENABLED": True,
+            "REMOVAL_CHECK_PROXY": host.url,
+            "REMOVAL_CHECK_SECONDS": 0.5,
+            "REMOVAL_CHECK_EVERY_SECONDS": 3600,
+        },
+    )
     register_members(layout, templates=TEMPLATES["sqlite"], demo_accounts=True)
     network = Network(layout, launcher=fork_server())
+    network.sink, network.host = sink, host  # type: ignore[attr-defined]
     network.start()
     for member_id in ("exchange", "hotline-nl", "hotline-de"):
         network.client(member_id)  # Starts its console.
     yield network
     network.stop()
+    sink.close()
+    host.close()
 
 
 @pytest.fixture
