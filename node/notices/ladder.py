@@ -167,7 +167,7 @@ def escalate(
     """For every case past the host's deadline, a notice to the upstream network or registrar the
     directory suggests for its address (``suggest(case)`` lists the suggestions, likeliest first); cases
     with none stay flagged for the supervisor. The police are never notified automatically."""
-    from node.notices.services import decide
+    from node.notices.services import decide, details_of
 
     made: list[Notice] = []
     for item in overdue:
@@ -188,14 +188,7 @@ def escalate(
         upstream = next((s.contact for s in suggest(item.case) if s.contact.role in UPSTREAM_ROLES), None)
         if upstream is None:
             continue
-        details = {
-            "legal_status": item.case.legal_status,
-            "media_type": (item.case.details or {}).get("media_type"),
-            "content_hashes": item.case.content_hashes,
-            "first_reported": item.case.confirmed_at.isoformat(),
-            "origin": item.case.origin,
-            "escalated_from": "hosting",
-        }
+        details = details_of(item.case, escalated_from="hosting")
         notice = decide(
             session,
             case_kind="received",

@@ -140,6 +140,18 @@ def save_template(session: DBSession, language: str, subject: str, body: str, *,
     AuditLog(session, AUDIT).record(actor, "notice.template", "notice_template", language, now=now)
 
 
+def details_of(case: Any, **extra: Any) -> dict[str, Any]:
+    """What a notice says about a case hosted here besides its URL (a ``received.models.InboundCase``)."""
+    return {
+        "legal_status": case.legal_status,
+        "media_type": (case.details or {}).get("media_type"),
+        "content_hashes": case.content_hashes,
+        "first_reported": case.confirmed_at.isoformat(),
+        "origin": case.origin,
+        **extra,
+    }
+
+
 def decide(
     session: DBSession,
     *,

@@ -49,16 +49,11 @@ def follow_up(app: Flask, rt: Any, notice: Notice) -> None:
 
 def _suggester(app: Flask, session: Any, now: Any) -> Any:
     """Contacts for a case's address, likeliest first (the hosting trace, then the directory)."""
-    from node.hosting.services import tools, trace
+    from node.hosting.services import tools
     from node.notices.contacts import ContactBook
 
     book = ContactBook(session, actor="system", now=now)
-
-    def suggest(case: InboundCase) -> list[Any]:
-        traced = trace(case.url, tools(app), now=now)
-        return book.suggest(traced.host, [a.__dict__ for a in traced.addresses])
-
-    return suggest
+    return lambda case: book.suggest_for(case.url, tools(app))[0]
 
 
 def send_notices(app: Flask) -> int:

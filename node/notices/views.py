@@ -14,11 +14,12 @@ from console import page_json, page_number, paginate
 from federation.errors import ProtocolError
 from federation.web import json_body
 from node.db import db
-from node.hosting.services import host_of, tools, trace
+from node.hosting.services import tools
 from node.notices.contacts import LANGUAGES, ContactBook, ContactError, export_csv
 from node.notices.models import ROLES, AbuseContact, Notice
-from node.notices.services import DEFAULT_TEMPLATES, NoticeError, decide, render, save_template, wording
+from node.notices.services import DEFAULT_TEMPLATES, NoticeError, decide, details_of, render, save_template, wording
 from node.received.models import InboundCase
+from node.received.services import received_case
 from people.forms import Form
 from people.sessions import StaffAccess, current_principal
 from service.clock import now as _now
@@ -77,10 +78,7 @@ def _contact(contact_id: str) -> AbuseContact:
 
 
 def _received(case_id: str) -> InboundCase:
-    found = db.session.get(InboundCase, case_id) if len(case_id) <= 36 else None
-    if found is None:
-        raise ProtocolError(f"no case {case_id[:36]} was received here", code="unknown_case", status=404)
-    return found
+    return received_case(db.session, case_id)
 
 
 def contact_view(contact: AbuseContact) -> dict[str, Any]:
@@ -291,21 +289,8 @@ def edit_template(language: str) -> Any:
 # --- a notice for a case received from abroad ------------------------------------------------------------------
 
 
-def _details(case: InboundCase) -> dict[str, Any]:
-    details = case.details or {}
-    return {
-        "legal_status": case.legal_status,
-        "media_type": details.get("media_type"),
-        "content_hashes": case.content_hashes,
-        "first_reported": case.confirmed_at.isoformat(),
-        "origin": case.origin,
-    }
-
-
 def _suggestions(case: InboundCase) -> tuple[list[Any], Any]:
-    traced = trace(case.url, tools(), now=_now())
-    found = _book().suggest(traced.host or host_of(case.url), [a.__dict__ for a in traced.addresses])
-    return found, traced
+    return _book().suggest_for(case.url, tools())
 
 
 @pages.route("/received/<case_id>/notice", methods=["GET", "POST"])
@@ -332,7 +317,7 @@ def notice_for_received(case_id: str) -> Any:
                 case_kind="received",
                 case_id=case.id,
                 url=case.url,
-                details=_details(case),
+                details=details_of(case),
                 contact=_contact(form.contact.data or ""),
                 actor=current_principal().actor,
                 now=_now(),
@@ -419,7 +404,7 @@ def api_send_notice(case_id: str) -> Any:
         case_kind="received",
         case_id=case.id,
         url=case.url,
-        details=_details(case),
+        details=details_of(case),
         contact=_contact(contact_id),
         actor=current_principal().actor,
         now=_now(),

@@ -201,6 +201,18 @@ def record_status(
     return event
 
 
+def received_case(session: DBSession, case_id: str) -> InboundCase:
+    """The case received here under ``case_id``.
+
+    Raises:
+        UnknownCaseError: there is none (404 to a browser or a script).
+    """
+    found = session.get(InboundCase, case_id) if len(case_id) <= 36 else None
+    if found is None:
+        raise UnknownCaseError(f"no case {case_id[:36]} was received here")
+    return found
+
+
 def open_here(session: DBSession, *, case: Any, member_id: str, body: dict[str, Any], now: dt.datetime) -> InboundCase:
     """The hosted-here case for one of this hotline's own cases (``node.cases``) that is hosted in a country
     it covers: it is worked like a case received from abroad (notices, removal checks, the police), with

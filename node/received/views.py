@@ -17,7 +17,7 @@ from federation.web import json_body
 from node.audit.models import AUDIT
 from node.cases import assessment as vocabulary
 from node.received.models import CaseEvent, InboundCase, InboundReport
-from node.received.services import StatusInputError, UnknownCaseError, case_view, record_status
+from node.received.services import StatusInputError, case_view, received_case, record_status
 from people.forms import ConfirmForm, Form
 from people.sessions import StaffAccess, current_principal
 from service.policies import policy
@@ -67,10 +67,7 @@ def _filtered() -> tuple[Any, dict[str, str]]:
 
 
 def _case(case_id: str) -> InboundCase:
-    found = runtime().db.session.get(InboundCase, case_id)
-    if found is None:
-        raise UnknownCaseError(f"no case {case_id} was received here")
-    return found
+    return received_case(runtime().db.session, case_id)
 
 
 @pages.get("/received")

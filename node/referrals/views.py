@@ -14,7 +14,7 @@ from federation.runtime import runtime
 from federation.web import json_body
 from node.db import db
 from node.notices.models import AbuseContact
-from node.received.models import InboundCase
+from node.received.services import received_case
 from node.referrals.models import Referral
 from node.referrals.services import ReferralError, as_csv, claims_of, refer
 from people.forms import Form
@@ -68,9 +68,7 @@ def _refer(case_ids: list[str], police: AbuseContact) -> Referral:
 @pages.route("/received/<case_id>/referral", methods=["GET", "POST"])
 @policy(StaffAccess(roles=STAFF))
 def refer_case(case_id: str) -> Any:
-    case = db.session.get(InboundCase, case_id) if len(case_id) <= 36 else None
-    if case is None:
-        raise ProtocolError(f"no case {case_id[:36]} was received here", code="unknown_case", status=404)
+    case = received_case(db.session, case_id)
     police = _police()
     form = ReferralForm()
     form.police.choices = [(c.id, f"{c.name} <{c.email}> ({c.country})") for c in police]

@@ -13,6 +13,7 @@ from federation.web import json_body
 from node.audit.models import AUDIT
 from node.db import db
 from node.received.models import InboundCase
+from node.received.services import received_case
 from node.removal.models import Check, Watch
 from people.forms import ConfirmForm
 from people.sessions import StaffAccess, current_principal
@@ -36,10 +37,7 @@ def checks_for(case_id: str, limit: int = 10) -> tuple[Watch | None, list[Check]
 
 
 def _case(case_id: str) -> InboundCase:
-    found = db.session.get(InboundCase, case_id) if len(case_id) <= 36 else None
-    if found is None:
-        raise ProtocolError(f"no case {case_id[:36]} was received here", code="unknown_case", status=404)
-    return found
+    return received_case(db.session, case_id)
 
 
 def _change(case: InboundCase, *, do_not_fetch: bool | None, check_now: bool) -> Watch:
