@@ -54,8 +54,14 @@ class HostingProvider:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def take_down(self, url: str) -> None:
+        """The host removed ``url`` (checks of it answer 404 from now on)."""
         with self.lock:
             self.taken_down.add(url)
+
+    def restore(self, url: str) -> None:
+        """The content is back at ``url`` (the next removal check finds it up: "reappeared")."""
+        with self.lock:
+            self.taken_down.discard(url)
 
     def _answer_check(self, handler: http.server.BaseHTTPRequestHandler) -> None:
         url = handler.path

@@ -19,13 +19,15 @@ NOTE: Final = "hotline.note.v1"
 DUPLICATE: Final = "hotline.duplicate.v1"
 REFUSAL: Final = "hotline.refusal.v1"
 MATERIAL: Final = "hotline.material.v1"
+REROUTE: Final = "hotline.reroute.v1"
+"""The exchange tells a case's followers that its content moved to another country and who has it now."""
 DIRECTORY: Final = "hotline.directory.v1"
 AUDIT_CHECKPOINT: Final = "hotline.audit-checkpoint.v1"
 """Not sent on the network: a service's signed statement of the head of its own audit chain (audit.services)."""
 POLICE_REFERRAL: Final = "hotline.police-referral.v1"
 """Not sent on the network: a node's signed export of cases for the national police (node.referrals)."""
 
-DOCUMENT_TYPES: Final = (REPORT, RECEIPT, STATUS, NOTE, DUPLICATE, REFUSAL, MATERIAL)
+DOCUMENT_TYPES: Final = (REPORT, RECEIPT, STATUS, NOTE, DUPLICATE, REFUSAL, MATERIAL, REROUTE)
 """Types that travel as documents inside transactions (the rest are hop-level envelopes)."""
 
 CASE_STATUSES: Final = (

@@ -62,7 +62,7 @@ def _handlers(rt: Runtime, *, exchange_id: str, exchange_url: str) -> Mapping[st
     rt.app.extensions["directory"] = directory
     return make_handlers(
         InboundRules(signer=rt.signer, exchange_id=exchange_id, directory=directory),
-        FollowRules(exchange_id=exchange_id, directory=directory, clock_skew=rt.clock_skew),
+        FollowRules(exchange_id=exchange_id, directory=directory, clock_skew=rt.clock_skew, signer=rt.signer),
     )
 
 

@@ -46,6 +46,7 @@ SCHEMA_NAMES = (
     "duplicate",
     "refusal",
     "material",
+    "reroute",
     "directory",
     "audit-checkpoint",
     "police-referral",

@@ -263,3 +263,94 @@ def test_a_retried_submission_with_the_same_idempotency_key_stores_one_report(ne
     assert count_rows(network.layout.members["hotline-nl"].database, "reports", "outbox") == {"reports": 1, "outbox": 1}
     too_long = nl.request("POST", "/api/v1/reports", json=body, headers={"Idempotency-Key": "k" * 201})
     assert (too_long.status_code, too_long.json()["code"]) == (422, "invalid_report")
+
+
+def test_content_that_moved_is_rerouted_with_its_history_and_first_report_time(network: Network) -> None:
+    """DE finds the content now hosted in France: the case goes to hotline-fr with its id and first-report time,
+    the origin sends its report again (the exchange never reads a body), and FR's statuses reach everyone."""
+    nl, de, fr, sec = (network.client(m) for m in ("hotline-nl", "hotline-de", "hotline-fr", "secretariat"))
+    first = nl.report(url="http://moving.example/a.jpg", hosting_country="DE", legal_status="baseline")
+    nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["received_at"] is not None)
+    follower = sec.report(url="http://MOVING.example/a.jpg", hosting_country="DE", legal_status="baseline")
+    sec.wait_for(f"/api/v1/reports/{follower['id']}", lambda r: r["duplicate_of"] == first["id"])
+    de.request("POST", f"/api/v1/received/{first['id']}/status", json={"status": "ntd_sent"})
+    nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["state"] == "ntd_sent")
+    exchange_db = network.layout.exchange.database
+    (confirmed_at,) = query(exchange_db, "SELECT confirmed_at FROM cases WHERE id = :id", id=first["id"])[0]
+
+    moved = de.request(
+        "POST", f"/api/v1/received/{first['id']}/status", json={"status": "moved", "moved_to": "fr", "note": "new host"}
+    )
+    assert moved.status_code == 201, moved.text
+    assert moved.json()["status"] == "moved"
+
+    # The new country's hotline has the case under the same id, first reported when NL confirmed it.
+    at_fr = fr.wait_for(f"/api/v1/received/{first['id']}", lambda c: True)
+    assert at_fr["origin"] == "hotline-nl" and at_fr["hosting_country"] == "FR"
+    assert at_fr["url"] == "http://moving.example/a.jpg"
+    assert at_fr["confirmed_at"] == nl.get(f"/api/v1/reports/{first['id']}")["confirmed_at"]
+    origin_view = nl.wait_for(
+        f"/api/v1/reports/{first['id']}", lambda r: r["destination"] == "hotline-fr" and r["received_at"] is not None
+    )
+    assert origin_view["hosting_country"] == "FR" and origin_view["case_id"] == first["id"]
+    assert [e["status"] for e in origin_view["timeline"]] == ["ntd_sent", "moved", "rerouted"]
+    nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["timeline"][1]["note"] == "new host")
+
+    # FR acts; the origin and the duplicate reporter hear it. DE's part has ended.
+    assert fr.request("POST", f"/api/v1/received/{first['id']}/status", json={"status": "removed"}).status_code == 201
+    nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["state"] == "removed")
+    followed = sec.wait_for(f"/api/v1/reports/{follower['id']}", lambda r: r["state"] == "removed")
+    assert followed["destination"] == "hotline-fr"
+    assert de.get(f"/api/v1/received/{first['id']}")["status"] == "moved"
+
+    row = query(
+        exchange_db,
+        "SELECT hosting_country, destination, state, confirmed_at, moved_at, removed_at FROM cases WHERE id = :id",
+        id=first["id"],
+    )[0]
+    assert row[:3] == ("FR", "hotline-fr", "confirmed")
+    assert row[3] == confirmed_at and row[4] is not None and row[5] is not None
+    states = dict(query(exchange_db, "SELECT report_id, state FROM case_reports WHERE case_id = :id", id=first["id"]))
+    assert states[first["id"]] == "moved" and states[follower["id"]] == "verified"
+    assert sorted(states.values()) == ["moved", "opened", "verified"]
+    actions = [row[0] for row in query(exchange_db, "SELECT action FROM audit_entries ORDER BY seq")]
+    assert (
+        actions.index("case.move")
+        < actions.index("case.resend")
+        < actions.index("case.confirm", actions.index("case.resend"))
+    )
+
+
+def test_content_that_moved_into_the_origins_country_is_handled_there(network: Network) -> None:
+    nl, de = network.client("hotline-nl"), network.client("hotline-de")
+    first = nl.report(url="http://homecoming.example/", hosting_country="AT", legal_status="baseline")
+    nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["received_at"] is not None)
+    assert (
+        de.request(
+            "POST", f"/api/v1/received/{first['id']}/status", json={"status": "moved", "moved_to": "NL"}
+        ).status_code
+        == 201
+    )
+    here = nl.wait_for(f"/api/v1/received/{first['id']}", lambda c: True)
+    assert here["origin"] == "hotline-nl" and here["hosting_country"] == "NL"
+    assert here["confirmed_at"] == nl.get(f"/api/v1/reports/{first['id']}")["confirmed_at"]
+    row = query(network.layout.exchange.database, "SELECT destination, state FROM cases WHERE id = :id", id=first["id"])
+    assert row == [("hotline-nl", "confirmed")]
+
+
+def test_a_move_that_cannot_be_made_is_refused_clearly_and_sends_nothing(network: Network) -> None:
+    nl, de = network.client("hotline-nl"), network.client("hotline-de")
+    first = nl.report(url="http://staying.example/", hosting_country="DE", legal_status="baseline")
+    de.wait_for(f"/api/v1/received/{first['id']}", lambda c: True)
+    before = count_rows(network.layout.spec("hotline-de").database, "outbox", "case_events")
+    for body, says in [
+        ({"status": "moved"}, "moved_to"),
+        ({"status": "moved", "moved_to": "DE"}, "already hosted in DE"),
+        ({"status": "moved", "moved_to": "AT"}, "covers AT too"),
+        ({"status": "moved", "moved_to": "F"}, "two-letter"),
+        ({"status": "removed", "moved_to": "FR"}, "only with the status moved"),
+    ]:
+        answer = de.request("POST", f"/api/v1/received/{first['id']}/status", json=body)
+        assert answer.status_code == 422, (body, answer.text)
+        assert answer.json()["code"] == "invalid_status" and says in answer.json()["detail"], answer.json()
+    assert count_rows(network.layout.spec("hotline-de").database, "outbox", "case_events") == before

@@ -29,6 +29,7 @@ PENDING = "pending"  # A duplicate forwarded to the case's destination, which ha
 VERIFIED = "verified"  # A duplicate the destination confirmed: its reporter follows the case.
 REFUSED = "refused"  # A duplicate the destination refused (or that could not be delivered).
 REROUTED = "rerouted"  # A duplicate of a case that was rejected: it went on as a case of its own.
+MOVED = "moved"  # The report that opened a case whose content moved: its origin sent it again to the new country.
 
 
 class Case(db.Model):  # type: ignore[name-defined,misc]
@@ -56,6 +57,8 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     ntd_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     police_notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    moved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """When its content last moved to another country (the case was re-routed; ``confirmed_at`` stays)."""
 
 
 class Location(db.Model):  # type: ignore[name-defined,misc]

@@ -23,6 +23,11 @@ How a case comes and goes (docs/protocol.md, "Cases, duplicates and same materia
    routed again as a case of its own. A refused duplicate is refused alone.
 6. **Status.** Status codes fan out to the origin and to every verified duplicate reporter; free-text
    notes travel separately and to the origin alone.
+7. **Moved content.** A ``moved`` status names the country the content is hosted in now. The case keeps
+   its id, its location and its first-report time; the exchange re-points it to the member covering that
+   country (provisional again) and sends every follower a signed ``reroute`` notice. The origin answers by
+   sending its report again with the case's id in the routing header (the exchange never reads a body,
+   so it cannot forward one itself); the new destination's receipt confirms the case there.
 
 Handlers check everything before their first write (the inbox's contract). Rows of a transaction's new
 cases go through the inbox's bulk inserts; the batch's own lookups go through ``context.cache``.
@@ -44,6 +49,7 @@ from exchange.audit.models import AUDIT
 from exchange.cases.models import (
     CONFIRMED,
     HELD,
+    MOVED,
     OPENED,
     PENDING,
     PROVISIONAL,
@@ -58,7 +64,7 @@ from exchange.cases.models import (
     MaterialLink,
 )
 from exchange.members.services import require_active
-from exchange.routing.services import route
+from exchange.routing.services import HostedAtOriginError, route
 from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import Handler, InboxContext, MessageIdReusedError, WrongRecipientError
@@ -69,6 +75,7 @@ from federation.messages import (
     RECEIPT,
     REFUSAL,
     REPORT,
+    REROUTE,
     STATUS,
     format_timestamp,
     queue_priority,
@@ -109,6 +116,21 @@ class CaseNotConfirmedError(ProtocolError):
 class StatusTimeError(ProtocolError):
     status = 422
     code = "status_time_invalid"
+
+
+class NotMovedError(ProtocolError):
+    status = 422
+    code = "not_moved"
+
+
+class NotCaseOriginError(ProtocolError):
+    status = 403
+    code = "not_case_origin"
+
+
+class UnexpectedResendError(ProtocolError):
+    status = 409
+    code = "unexpected_resend"
 
 
 def _require_direct(document: VerifiedMessage, context: InboxContext) -> str:
@@ -253,6 +275,9 @@ class CaseBook:
             NoRouteError, HostedAtOriginError, MessageIdReusedError.
         """
         header = claims["header"]
+        if "case_id" in header:
+            self._take_resend(claims, token, origin)
+            return
         # 1. Routing first: the answer depends on the header alone, not on what the exchange knows.
         destination = route(self.session, hosting_country=header["hosting_country"], origin=origin, cache=self.cache)
         case_id = self._locations().get(header["url_fingerprint"])
@@ -262,6 +287,36 @@ class CaseBook:
         if claims["jti"] in self._existing_case_ids():
             raise MessageIdReusedError(f"a case with id {claims['jti']} already exists: report ids must be new")
         self._open(claims, token, origin, destination.id)
+
+    def _take_resend(self, claims: dict[str, Any], token: str, origin: str) -> None:
+        """The origin of a case whose content moved sends its report again: it goes to the new destination.
+
+        Raises (before any write): UnknownCaseError, NotCaseOriginError, UnexpectedResendError,
+        MessageIdReusedError.
+        """
+        header = claims["header"]
+        case = self.session.get(Case, header["case_id"])
+        if case is None:
+            raise UnknownCaseError(f"no case {header['case_id']}")
+        self._lock(case.id)
+        if case.origin != origin:
+            raise NotCaseOriginError(f"only {case.origin}, the case's origin, sends case {case.id} again")
+        if case.moved_at is None or case.state != PROVISIONAL or case.destination == origin:
+            raise UnexpectedResendError(f"case {case.id} is not waiting for its report after a move")
+        if header["url_fingerprint"] != case.url_fingerprint or header["hosting_country"] != case.hosting_country:
+            raise UnexpectedResendError(
+                f"case {case.id} is at the same location, now hosted in {case.hosting_country}: the header must say so"
+            )
+        opened = self.session.scalar(
+            select(CaseReport.report_id).where(CaseReport.case_id == case.id, CaseReport.state == OPENED)
+        )
+        if opened is not None:
+            raise UnexpectedResendError(f"case {case.id} was already sent again, as report {opened}")
+        if self.session.get(CaseReport, (claims["jti"], origin)) is not None:
+            raise MessageIdReusedError(f"report {claims['jti']} was already routed: report ids must be new")
+        self._add_report(claims, origin, case.id, duplicate=False, state=OPENED)
+        self._send(case.destination, REPORT, token, claims["jti"], origin, header["priority"])
+        self._record(f"member:{origin}", "case.resend", case.id, report_id=claims["jti"], destination=case.destination)
 
     def _open(self, claims: dict[str, Any], token: str, origin: str, destination: str) -> None:
         header = claims["header"]
@@ -467,18 +522,74 @@ class CaseBook:
         at = parse_timestamp(claims["at"])
         if at > self.now + clock_skew or at < case.created_at - clock_skew:
             raise StatusTimeError("a status must not be dated in the future or before its case existed")
+        moved_to = self._moved_destination(case, claims) if claims["status"] == "moved" else None
         self.session.add(
             CaseStatus(
                 case_id=case.id, doc_id=claims["jti"], status=claims["status"], at=at, received_at=self.now, token=token
             )
         )
         case.status, case.status_at = claims["status"], at
+        self.cache.setdefault("statuses", {})[claims["jti"]] = (case.id, author)  # Its note may follow in this batch.
         self._record(f"member:{author}", "case.status", case.id, status=claims["status"])
         milestone = {"ntd_sent": "ntd_sent_at", "police_notified": "police_notified_at", "removed": "removed_at"}
         if claims["status"] in milestone and getattr(case, milestone[claims["status"]]) is None:
             setattr(case, milestone[claims["status"]], at)
-        for member in self._followers(case) - {author}:
+        followers = self._followers(case) - {author}
+        for member in followers:
             self._send(member, STATUS, token, claims["jti"], author, case.priority)
+        if moved_to is not None:
+            self._move(case, claims["moved_to"], moved_to, followers)
+
+    def _moved_destination(self, case: Case, claims: dict[str, Any]) -> str:
+        """Who covers the country a case's content moved to (its origin, when that is the origin's own).
+
+        Raises (before any write): NotMovedError, NoRouteError.
+        """
+        if claims["moved_to"] == case.hosting_country:
+            raise NotMovedError(f"case {case.id} is already hosted in {case.hosting_country}")
+        try:
+            return route(self.session, hosting_country=claims["moved_to"], origin=case.origin).id
+        except HostedAtOriginError:
+            return case.origin
+
+    def _move(self, case: Case, country: str, destination: str, followers: set[str]) -> None:
+        """Re-point a case at the country its content moved to, and tell everyone following it.
+
+        The case keeps its id, location and ``confirmed_at`` (the 3-day clock runs from the first report).
+        When another member covers the new country, the case is provisional again until that member's
+        receipt for the report the origin sends again; its opening report is superseded (``moved``).
+        """
+        previous = case.destination
+        resend = destination not in (previous, case.origin)
+        case.hosting_country, case.moved_at = country, self.now
+        if destination != previous:
+            case.destination = destination
+        if resend:
+            case.state = PROVISIONAL
+            for link in self.session.scalars(
+                select(CaseReport).where(CaseReport.case_id == case.id, CaseReport.state == OPENED)
+            ):
+                link.state, link.settled_at = MOVED, self.now
+        self._record(
+            f"member:{previous}",
+            "case.move",
+            case.id,
+            hosting_country=country,
+            destination=destination,
+            previous=previous,
+        )
+        for member in sorted(followers | {case.origin}):
+            self._notify(
+                member,
+                REROUTE,
+                case.priority,
+                case_id=case.id,
+                hosting_country=country,
+                destination=destination,
+                previous_destination=previous,
+                first_reported_at=format_timestamp(case.confirmed_at),
+                resend=resend and member == case.origin,
+            )
 
     def _followers(self, case: Case) -> set[str]:
         """The origin and every member whose duplicate the destination confirmed."""
@@ -495,11 +606,21 @@ class CaseBook:
         case = self.session.get(Case, claims["case_id"])
         if case is None:
             raise UnknownCaseError(f"no case {claims['case_id']}")
-        if case.destination != author:
+        if case.destination != author and not self._wrote_status(case, claims["status_id"], author):
+            # A note on a status its author wrote as the destination (the ``moved`` that re-pointed the case).
             raise NotCaseDestinationError(f"{author} is not the destination of case {case.id}")
         if claims["aud"] != case.origin:
             raise WrongRecipientError("a note goes to the case's origin only")
         self._send(case.origin, NOTE, token, claims["jti"], author, case.priority)
+
+    def _wrote_status(self, case: Case, status_id: str, author: str) -> bool:
+        """Whether ``author`` wrote status ``status_id`` of ``case`` (in this batch, or stored)."""
+        if self.cache.get("statuses", {}).get(status_id) == (case.id, author):
+            return True
+        token = self.session.scalar(
+            select(CaseStatus.token).where(CaseStatus.case_id == case.id, CaseStatus.doc_id == status_id)
+        )
+        return token is not None and _claims_of(token).get("iss") == author
 
     # Dead letters ----------------------------------------------------------------------------------
 

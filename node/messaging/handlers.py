@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from federation.inbox import Handler
-from federation.messages import DUPLICATE, MATERIAL, NOTE, RECEIPT, REFUSAL, REPORT, STATUS
+from federation.messages import DUPLICATE, MATERIAL, NOTE, RECEIPT, REFUSAL, REPORT, REROUTE, STATUS
 from node.received.services import InboundRules, accept_report, apply_material
 from node.reports.services import (
     FollowRules,
@@ -13,6 +13,7 @@ from node.reports.services import (
     apply_note,
     apply_receipt,
     apply_refusal,
+    apply_reroute,
     apply_status,
 )
 from node.reports.services import dead_letter as dead_letters
@@ -29,4 +30,5 @@ def make_handlers(inbound: InboundRules, follow: FollowRules) -> dict[str, Handl
         REFUSAL: partial(apply_refusal, rules=follow),
         STATUS: partial(apply_status, rules=follow),
         NOTE: partial(apply_note, rules=follow),
+        REROUTE: partial(apply_reroute, rules=follow),
     }

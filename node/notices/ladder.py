@@ -19,7 +19,7 @@ from node.notices.models import PENDING, SENT, AbuseContact, Notice
 from node.received.models import InboundCase
 from service.database import DBSession
 
-FINISHED = ("removed", "not_illegal_here")
+FINISHED = ("removed", "not_illegal_here", "moved")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 

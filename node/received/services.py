@@ -10,6 +10,7 @@ with every reporter kept; each gets its own signed receipt, which is what confir
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,8 +101,13 @@ def accept_report(document: VerifiedMessage, context: InboxContext, *, rules: In
         "received_at": now,
     }
     if case is None:
+        # A report sent again after its content moved keeps the case's id (and its first-report time).
         case = InboundCase(
-            id=claims["jti"], url_fingerprint=header["url_fingerprint"], status="received", same_material=[], **common
+            id=header.get("case_id", claims["jti"]),
+            url_fingerprint=header["url_fingerprint"],
+            status="received",
+            same_material=[],
+            **common,
         )
         context.session.add(case)
         context.cache.setdefault("inbound_cases", {})[header["url_fingerprint"]] = case
@@ -146,11 +152,14 @@ def record_status(
     case_id: str,
     unverified_input: Any,
     now: dt.datetime,
+    directory: DirectoryCache | None = None,
 ) -> CaseEvent:
     """An analyst here records what happened to a case we received; it goes back through the exchange.
 
     The status code goes to every hotline that reported the location; a note goes to the case's origin
-    alone, as a separate signed document.
+    alone, as a separate signed document. ``moved`` names the country the content moved to
+    (``moved_to``): the exchange re-routes the case there, and this hotline's part in it ends. With a
+    ``directory``, a country nobody covers (and no fallback) is refused here, before anything is sent.
     """
     case = session.get(InboundCase, case_id)
     if case is None:
@@ -162,8 +171,14 @@ def record_status(
         raise StatusInputError("note must be a string of at most 2000 characters")
     priority = queue_priority(case.priority)
     local = case.origin == signer.member_id  # Opened here for a case of our own: the network never saw it.
+    moved = _moved_to(session, case, unverified_input, signer=signer, directory=directory, local=local)
     claims = signer.claims(
-        exchange_id, now=now, case_id=case_id, status=unverified_input["status"], at=format_timestamp(now)
+        exchange_id,
+        now=now,
+        case_id=case_id,
+        status=unverified_input["status"],
+        at=format_timestamp(now),
+        **({"moved_to": moved} if moved else {}),
     )
     if not local:
         outbox.enqueue(
@@ -194,11 +209,48 @@ def record_status(
         at=now,
         note=note or None,
         received_at=now,
+        extra={"moved_to": moved} if moved else {},
     )
     session.add(event)
     case.status = claims["status"]
     session.flush()
     return event
+
+
+def _moved_to(
+    session: DBSession,
+    case: InboundCase,
+    unverified_input: dict[str, Any],
+    *,
+    signer: Signer,
+    directory: DirectoryCache | None,
+    local: bool,
+) -> str | None:
+    """The country a ``moved`` status names, checked; None for any other status.
+
+    Raises: StatusInputError.
+    """
+    country = unverified_input.get("moved_to")
+    if unverified_input["status"] != "moved":
+        if country is not None:
+            raise StatusInputError("moved_to goes only with the status moved")
+        return None
+    if not isinstance(country, str) or not re.fullmatch(r"[A-Za-z]{2}", country.strip()):
+        raise StatusInputError("moved needs moved_to: the two-letter code of the country the content is hosted in now")
+    country = country.strip().upper()
+    if local:
+        raise StatusInputError(
+            "this case never left this hotline: change its hosting country on the case and route it from there"
+        )
+    if country == case.hosting_country:
+        raise StatusInputError(f"the case is already hosted in {country}")
+    if country in signer.identity.countries:
+        raise StatusInputError(f"this hotline covers {country} too: the case stays here; act on it at its new host")
+    if directory is not None and directory.current(session).covering(country) is None:
+        raise StatusInputError(
+            f"no hotline covers {country} and the network has no fallback: the case cannot move there"
+        )
+    return country
 
 
 def received_case(session: DBSession, case_id: str) -> InboundCase:
@@ -218,26 +270,57 @@ def open_here(session: DBSession, *, case: Any, member_id: str, body: dict[str, 
     it covers: it is worked like a case received from abroad (notices, removal checks, the police), with
     this hotline as its origin and statuses kept here. A location another hotline already sent here is
     that case."""
-    found = session.scalars(select(InboundCase).where(InboundCase.url_fingerprint == case.url_fingerprint)).first()
+    return open_received_here(
+        session,
+        case_id=case.id,
+        url=case.url,
+        url_fingerprint=case.url_fingerprint,
+        hosting_country=case.hosting_country,
+        legal_status=case.legal_status,
+        priority=case.priority,
+        content_hashes=(case.assessment or {}).get("content_hashes", []),
+        details=body,
+        confirmed_at=case.first_reported_at,
+        member_id=member_id,
+        now=now,
+    )
+
+
+def open_received_here(
+    session: DBSession,
+    *,
+    case_id: str,
+    url: str,
+    url_fingerprint: str,
+    hosting_country: str,
+    legal_status: str,
+    priority: str,
+    content_hashes: list[dict[str, str]],
+    details: dict[str, Any],
+    confirmed_at: dt.datetime,
+    member_id: str,
+    now: dt.datetime,
+) -> InboundCase:
+    """A case of this hotline's own, hosted in a country it covers, opened on the received-cases list (or
+    the case already there at that location). Also used when content this hotline reported abroad moves
+    into its own country (a ``reroute`` notice naming it)."""
+    found = session.scalars(select(InboundCase).where(InboundCase.url_fingerprint == url_fingerprint)).first()
     if found is not None:
         return found
-    hashes = (case.assessment or {}).get("content_hashes", [])
     common = {
         "origin": member_id,
-        "url": case.url,
-        "hosting_country": case.hosting_country,
-        "legal_status": case.legal_status,
-        "priority": case.priority,
-        "content_hashes": hashes,
-        "details": body,
-        "confirmed_at": case.first_reported_at,
+        "url": url,
+        "hosting_country": hosting_country,
+        "legal_status": legal_status,
+        "priority": priority,
+        "content_hashes": content_hashes,
+        "details": details,
+        "confirmed_at": confirmed_at,
         "received_at": now,
     }
-    opened = InboundCase(
-        id=case.id, url_fingerprint=case.url_fingerprint, status="assessed", same_material=[], **common
-    )
+    opened = InboundCase(id=case_id, url_fingerprint=url_fingerprint, status="assessed", same_material=[], **common)
     session.add(opened)
-    session.add(InboundReport(id=case.id, case_id=case.id, **common))
+    session.add(InboundReport(id=case_id, case_id=case_id, **common))
     return opened
 
 

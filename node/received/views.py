@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import case, or_, select
-from wtforms import SelectField, TextAreaField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from audit.services import AuditLog
@@ -36,12 +38,17 @@ STATUS_LABELS = {
     "reappeared": "Reappeared",
     "moved": "Moved",
 }
-CLOSED = ("removed", "not_illegal_here")
+CLOSED = ("removed", "not_illegal_here", "moved")
 
 
 class StatusForm(Form):
     status = SelectField(
         "What happened", choices=[(s, STATUS_LABELS[s]) for s in CASE_STATUSES], validators=[DataRequired()]
+    )
+    moved_to = StringField(
+        "Moved to (country)",
+        validators=[Optional(), Length(max=2, message="Give the two-letter country code, such as FR.")],
+        filters=[lambda value: (value or "").strip().upper() or None],
     )
     note = TextAreaField(
         "Note for the reporting hotline",
@@ -64,6 +71,30 @@ def _filtered() -> tuple[Any, dict[str, str]]:
         query = query.where(or_(InboundCase.id == filters["q"], InboundCase.url.contains(filters["q"])))
     urgent_first = case((InboundCase.priority == "urgent", 0), else_=1)
     return query.order_by(urgent_first, InboundCase.received_at, InboundCase.id), filters
+
+
+@dataclass(frozen=True)
+class MovedHint:
+    country: str
+    checked_at: dt.datetime
+
+
+def moved_suggestion(found: InboundCase, checks: list[Any], own_countries: tuple[str, ...]) -> MovedHint | None:
+    """The latest removal check found the content up on a host the trace places in a country neither the
+    case's nor ours: the content has probably moved. The analyst confirms (a trace can be wrong: a CDN
+    edge, a stale address database), so nothing moves by itself."""
+    if found.status in CLOSED:
+        return None
+    latest = next((check for check in checks if check.outcome == "up"), None)
+    if latest is None or latest.country in (None, found.hosting_country) or latest.country in own_countries:
+        return None
+    return MovedHint(country=latest.country, checked_at=latest.checked_at)
+
+
+def _describe(event: CaseEvent) -> str:
+    label = STATUS_LABELS.get(event.status, event.status)
+    moved_to = (event.extra or {}).get("moved_to")
+    return f"{label} to {moved_to}: the case goes to that country's hotline" if moved_to else label
 
 
 def _case(case_id: str) -> InboundCase:
@@ -91,6 +122,9 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
 
     watch, checks = checks_for(found.id, limit=5)
     notices = notices_for("received", found.id)
+    moved_hint = moved_suggestion(found, checks, runtime().signer.identity.countries)
+    if moved_hint and not form.moved_to.data and request.method == "GET":
+        form.moved_to.data = moved_hint.country
     from node.notices.ladder import past_deadline
 
     step = past_deadline(
@@ -122,13 +156,14 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
         {
             "at": e.at,
             "who": e.author,
-            "what": STATUS_LABELS.get(e.status, e.status),
+            "what": _describe(e),
             "note": e.note,
             "kind": "removed" if e.status == "removed" else "status",
         }
         for e in events
     ]
     timeline.sort(key=lambda item: item["at"])
+    moved_to = next((e.extra.get("moved_to") for e in reversed(events) if e.status == "moved"), None)
     AuditLog(session, AUDIT).record(current_principal().actor, "case.view", "case", found.id, now=rt.clock())
     session.commit()
     return render_template(
@@ -145,6 +180,8 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
         overdue=overdue,
         watch=watch,
         checks=checks,
+        moved_hint=moved_hint,
+        moved_to=moved_to,
         checks_enabled=current_app.config["REMOVAL_CHECK_ENABLED"],
     ), status
 
@@ -174,9 +211,13 @@ def add_status(case_id: str) -> Any:
         return _show(found, form, 422)
     rt = runtime()
     try:
-        _record(found, {"status": form.status.data, "note": (form.note.data or "").strip() or None})
+        entered = {"status": form.status.data, "note": (form.note.data or "").strip() or None}
+        if form.status.data == "moved" or form.moved_to.data:
+            entered["moved_to"] = form.moved_to.data
+        _record(found, entered)
     except StatusInputError as exc:
-        form.status.errors = [*form.status.errors, exc.message]
+        target = form.moved_to if form.status.data == "moved" or form.moved_to.data else form.status
+        target.errors = [*target.errors, exc.message]
         return _show(found, form, 422)
     rt.db.session.commit()
     label = STATUS_LABELS.get(form.status.data or "", form.status.data)
@@ -194,6 +235,7 @@ def _record(found: InboundCase, unverified_input: Any) -> CaseEvent:
         case_id=found.id,
         unverified_input=unverified_input,
         now=rt.clock(),
+        directory=current_app.extensions["directory"],
     )
     AuditLog(rt.db.session, AUDIT).record(
         current_principal().actor,

@@ -41,3 +41,6 @@ class Check(db.Model):  # type: ignore[name-defined,misc]
     final_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     elapsed_ms: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    """Where the hosting trace placed the host when the content answered (None behind a CDN, or unknown):
+    a country other than the case's suggests the content moved."""

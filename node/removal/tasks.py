@@ -17,7 +17,7 @@ from node.removal.services import Checker
 from service.worker import Task
 
 BATCH = 20
-NEVER_CHECKED = ("not_illegal_here",)
+NEVER_CHECKED = ("not_illegal_here", "moved")
 
 
 def due_cases(session: object, now: dt.datetime, limit: int = BATCH) -> list[InboundCase]:
@@ -55,6 +55,7 @@ def check_removals(app: Flask) -> int:
     for case_id, url, status in targets:
         result = checker.check(url)
         now = rt.clock()
+        country = _traced_country(app, result.final_url or url, now) if result.outcome == "up" else None
         session.add(
             Check(
                 case_kind="received",
@@ -65,6 +66,7 @@ def check_removals(app: Flask) -> int:
                 final_url=result.final_url,
                 elapsed_ms=result.elapsed_ms,
                 error=result.error,
+                country=country,
             )
         )
         removed = status == "removed"
@@ -102,6 +104,14 @@ def check_removals(app: Flask) -> int:
             )
         session.commit()
     return len(targets)
+
+
+def _traced_country(app: Flask, url: str, now: dt.datetime) -> str | None:
+    """Where the hosting trace places the host of an address that answered (its DNS and address database,
+    never the content); None when it cannot say (a CDN, a name that does not resolve)."""
+    from node.hosting.services import tools, trace
+
+    return trace(canonicalize_url(url), tools(app), now=now).suggested_country
 
 
 TASKS = [Task("removal-check", check_removals, seconds_key="REMOVAL_CHECK_SECONDS", help=check_removals.__doc__ or "")]

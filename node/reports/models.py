@@ -38,5 +38,7 @@ class Report(db.Model):  # type: ignore[name-defined,misc]
     """When the case this report belongs to was first reported (a duplicate's case may be older)."""
     refused_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     refused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resent_as: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True)
+    """The id of this report as last sent again, after its case's content moved (a ``reroute`` notice)."""
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
     """The operator's ``Idempotency-Key``: a retried submission returns this report, not a second one."""

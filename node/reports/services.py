@@ -156,10 +156,16 @@ class FollowRules:
     exchange_id: str
     directory: DirectoryCache
     clock_skew: dt.timedelta
+    signer: Signer
+    """Ours: a report whose content moved is signed again, for its new destination."""
 
 
 def _own_report(context: InboxContext, report_id: str) -> Report:
+    """Our report ``report_id``: as first sent, or as sent again after its content moved."""
     report = context.session.get(Report, report_id)
+    if report is None:
+        resent: dict[str, Report] = context.cache.get("resent", {})
+        report = resent.get(report_id) or context.session.scalar(select(Report).where(Report.resent_as == report_id))
     if report is None:
         raise UnknownReportError(f"no report {report_id} was sent from here")
     return report
@@ -260,19 +266,109 @@ def apply_status(document: VerifiedMessage, context: InboxContext, *, rules: Fol
         status=claims["status"],
         at=at,
         received_at=context.now,
+        extra={"moved_to": claims["moved_to"]} if "moved_to" in claims else {},
     )
     context.session.add(event)
     # A note on this status may follow in the same transaction, before this row is flushed.
     context.cache.setdefault("case_events", {})[(event.author, event.id)] = event
 
 
+def apply_reroute(document: VerifiedMessage, context: InboxContext, *, rules: FollowRules) -> None:
+    """A case we follow moved to another country: follow it at its new destination. Our own report that
+    opened it is signed again with the case's id and sent to the exchange, which passes it to the new
+    destination (the exchange cannot: it never reads a body). Content that moved into a country we cover
+    becomes a case we handle here.
+
+    Raises (before any write): NotFromExchangeError, WrongRecipientError, UnknownCaseError.
+    """
+    _require_exchange(document, context, rules)
+    claims = document.claims
+    following = context.cache.get("following", {}).get(claims["case_id"])
+    reports = [following] if following is not None else []
+    reports += [
+        report
+        for report in context.session.scalars(select(Report).where(Report.case_id == claims["case_id"]))
+        if report is not following
+    ]
+    if not reports:
+        raise UnknownCaseError(f"this node follows no case {claims['case_id']}")
+    now, own = context.now, rules.signer.member_id
+    home = claims["destination"] == own
+    for report in reports:
+        report.destination = claims["destination"]
+        report.hosting_country = claims["hosting_country"]
+        if home or not claims["resend"] or report.id != claims["case_id"]:
+            continue
+        header = {
+            "url_fingerprint": report.url_fingerprint,
+            "content_hashes": report.content_hashes,
+            "hosting_country": report.hosting_country,
+            "legal_status": report.legal_status,
+            "priority": report.priority,
+            "confirmed_at": format_timestamp(report.first_reported_at or report.confirmed_at),
+            "case_id": claims["case_id"],
+        }
+        again = rules.signer.claims(
+            rules.exchange_id, now=now, header=header, body={"url": report.url, **report.details}
+        )
+        report.resent_as = again["jti"]
+        context.cache.setdefault("resent", {})[again["jti"]] = report
+        context.outbox.enqueue(
+            rules.exchange_id,
+            typ=REPORT,
+            token=rules.signer.sign_compact(REPORT, again),
+            doc_id=again["jti"],
+            author=own,
+            priority=queue_priority(report.priority),
+            now=now,
+        )
+    if home:
+        from node.received.services import open_received_here
+
+        opener = next((report for report in reports if report.id == claims["case_id"]), reports[0])
+        open_received_here(
+            context.session,
+            case_id=claims["case_id"],
+            url=opener.url,
+            url_fingerprint=opener.url_fingerprint,
+            hosting_country=claims["hosting_country"],
+            legal_status=opener.legal_status,
+            priority=opener.priority,
+            content_hashes=opener.content_hashes,
+            details=opener.details,
+            confirmed_at=parse_timestamp(claims["first_reported_at"]),
+            member_id=own,
+            now=now,
+        )
+    context.session.add(
+        CaseEvent(
+            id=claims["jti"],
+            case_id=claims["case_id"],
+            author=document.author.member_id,
+            status="rerouted",
+            at=now,
+            received_at=now,
+            extra={
+                "hosting_country": claims["hosting_country"],
+                "destination": claims["destination"],
+                "previous_destination": claims["previous_destination"],
+                "resent": bool(claims["resend"]) and not home,
+            },
+        )
+    )
+
+
 def apply_note(document: VerifiedMessage, context: InboxContext, *, rules: FollowRules) -> None:
-    """A free-text note from the destination of a case we reported first, on one of its status updates."""
+    """A free-text note from the destination of a case we reported first, on one of its status updates.
+
+    Raises (before any write): WrongRecipientError, UnknownCaseError.
+    """
     claims = document.claims
     if claims["aud"] != context.member_id:
         raise WrongRecipientError(f"note is addressed to {claims['aud']!r}")
     author = document.author.member_id
-    _followed(context, claims["case_id"], author)
+    # The status it annotates came from the case's destination of the time (a ``moved`` status's author
+    # is no longer the destination when its note arrives).
     key = (author, claims["status_id"])
     event = context.cache.get("case_events", {}).get(key) or context.session.get(CaseEvent, key)
     if event is None or event.case_id != claims["case_id"]:

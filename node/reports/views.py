@@ -115,6 +115,19 @@ def show(report_id: str) -> Any:
     return render_template("reports/show.html", report=report, view=view, states=STATES, events=report_timeline(report))
 
 
+def describe_event(event: CaseEvent) -> str:
+    """A status (or the exchange's reroute notice) on a case we follow, in words."""
+    extra = event.extra or {}
+    if event.status == "moved" and extra.get("moved_to"):
+        return f"Moved: the content is now hosted in {extra['moved_to']}"
+    if event.status == "rerouted":
+        again = "; this hotline sent its report again" if extra.get("resent") else ""
+        return (
+            f"Re-routed to {extra.get('destination')} ({extra.get('hosting_country')}), first-report time kept{again}"
+        )
+    return event.status.replace("_", " ").capitalize()
+
+
 def report_timeline(report: Report) -> list[dict[str, Any]]:
     """One chronological story: confirmed, received, joined a case, every status, refused."""
     events: list[dict[str, Any]] = [
@@ -142,7 +155,7 @@ def report_timeline(report: Report) -> list[dict[str, Any]]:
                 {
                     "at": event.at,
                     "who": event.author,
-                    "what": event.status.replace("_", " ").capitalize(),
+                    "what": describe_event(event),
                     "note": event.note,
                     "kind": "removed" if event.status == "removed" else "status",
                 }

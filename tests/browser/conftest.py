@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
 from demo.hostsim import HostingProvider
 from demo.mailsink import MailSink
@@ -156,6 +157,17 @@ def as_role(browser: Browser, network: Network, member_id: str, role: str) -> Pa
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
     return page
+
+
+def reload_until(page: Page, locator: Locator, text: str | None = None, *, timeout: float = 20.0) -> None:
+    """Reload ``page`` until ``locator`` exists (and contains ``text``): what a worker or another hotline
+    does shows on the next load. The caller's ``expect`` then says what was missing, if anything."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if locator.count() and (text is None or text in locator.first.inner_text()):
+            return
+        page.wait_for_timeout(150)
+        page.reload()
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import re
 from playwright.sync_api import Browser, expect
 
 from demo.network import Network, PublicReporter
-from tests.browser.conftest import as_role, looks_right
+from tests.browser.conftest import as_role, looks_right, reload_until
 
 NL, DE = "hotline-nl", "hotline-de"
 
@@ -66,11 +66,7 @@ def test_an_analyst_assesses_traces_and_forwards_a_case(browser: Browser, consol
     expect(analyst.locator(".timeline")).to_contain_text("Traced images.example: suggests DE")
     looks_right(analyst, "console-case-forwarded")
     # The destination's signed receipt comes back to the case's timeline.
-    for _ in range(100):
-        if "Received by hotline-de" in analyst.locator(".timeline").inner_text():
-            break
-        analyst.wait_for_timeout(100)
-        analyst.reload()
+    reload_until(analyst, analyst.locator(".timeline"), f"Received by {DE}")
     expect(analyst.locator(".timeline")).to_contain_text(f"Received by {DE}")
     analyst.context.close()
 

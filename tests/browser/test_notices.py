@@ -3,10 +3,14 @@ for a case received from abroad to the contact the trace suggests."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+
 from playwright.sync_api import Browser, expect
 
 from demo.network import Network
-from tests.browser.conftest import as_role, looks_right
+from tests.browser.conftest import as_role, looks_right, reload_until
+from tests.conftest import execute, query
 
 NL, DE = "hotline-nl", "hotline-de"
 
@@ -60,7 +64,6 @@ def test_from_notice_to_removal_and_back_as_the_reporting_hotline_sees_it(
     takes the content down, the removal check records it, the reporting hotline sees "removed"; the content
     comes back, and the case opens again as "reappeared"."""
     import dataclasses
-    import time
 
     from demo.network import OperatorClient, staff_token
 
@@ -85,24 +88,37 @@ def test_from_notice_to_removal_and_back_as_the_reporting_hotline_sees_it(
     analyst.get_by_role("link", name="Send a notice to the host").click()
     expect(analyst.locator("#contact option:checked")).to_contain_text("Takedown Hosting")
     analyst.get_by_role("button", name="Send the notice").click()
-    sent = analyst.get_by_text("To abuse@takedown.example: sent")
-    for _ in range(100):  # The worker sends it within a second; the page shows it on the next load.
-        if sent.count():
-            break
-        analyst.wait_for_timeout(100)
-        analyst.reload()
+    reload_until(analyst, analyst.get_by_text("To abuse@takedown.example: sent"))  # The worker sends it.
     expect(analyst.get_by_text("To abuse@takedown.example: sent")).to_be_visible()
     sink = console_network.sink  # type: ignore[attr-defined]
-    mail = [path.read_bytes() for path in sink.messages() if b"abuse@takedown.example" in path.read_bytes()]
+
+    def mail_to_host() -> list[bytes]:
+        return [path.read_bytes() for path in sink.messages() if b"abuse@takedown.example" in path.read_bytes()]
+
+    mail = mail_to_host()
     assert len(mail) == 1 and b"hxxp://images[.]example/browser/takedown.jpg" in mail[0] and b"xarf.json" in mail[0]
     looks_right(analyst, "console-received-notice-sent")
+    # 24 hours pass with the content still up: the clock of the notice is moved back a day (the processes
+    # keep real time, so the network's signed messages stay fresh), and the worker sends the reminder.
+    database = spec.database
+    (sent_at,) = query(database, "SELECT sent_at FROM notices WHERE case_id = :id", id=report["id"])[0]
+    day_before = dt.datetime.fromisoformat(str(sent_at)) - dt.timedelta(hours=24, minutes=1)
+    assert (
+        execute(database, "UPDATE notices SET sent_at = :at WHERE case_id = :id", at=str(day_before), id=report["id"])
+        == 1
+    )
+    deadline = time.monotonic() + 20
+    while len(mail_to_host()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    reminder = mail_to_host()
+    assert len(reminder) == 2, "the re-notice was not sent"
+    assert b"hxxp://images[.]example/browser/takedown.jpg" in reminder[1] and b"xarf.json" in reminder[1]
+    analyst.reload()
+    expect(analyst.get_by_text("To abuse@takedown.example: sent")).to_have_count(2)
     # The host takes it down; "Check now", and the check records it.
     console_network.host.take_down(url)  # type: ignore[attr-defined]
     analyst.get_by_role("button", name="Check now").click()
-    deadline = time.monotonic() + 20
-    while "Removed" not in analyst.locator(".timeline").inner_text() and time.monotonic() < deadline:
-        analyst.wait_for_timeout(200)
-        analyst.reload()
+    reload_until(analyst, analyst.locator(".timeline"), "Removed")
     expect(analyst.locator(".timeline")).to_contain_text("Removed")
     expect(analyst.locator("#checks + div")).to_contain_text("HTTP 404")
     looks_right(analyst, "console-received-removed")
@@ -110,11 +126,66 @@ def test_from_notice_to_removal_and_back_as_the_reporting_hotline_sees_it(
     # The reporting hotline sees it on its report's timeline, with the time.
     origin = as_role(browser, console_network, NL, "analyst")
     origin.goto(f"{console_network.layout.spec(NL).console_url}/reports/{report['id']}")
-    for _ in range(100):
-        if "Removed" in origin.locator(".timeline").inner_text():
-            break
-        origin.wait_for_timeout(100)
-        origin.reload()
+    reload_until(origin, origin.locator(".timeline"), "Removed")
     expect(origin.locator(".timeline")).to_contain_text("Removed")
     looks_right(origin, "console-report-removed")
+    # The content comes back: the next check finds it up, the case opens again as "reappeared" at the
+    # host's hotline and the reporting hotline sees it too.
+    console_network.host.restore(url)  # type: ignore[attr-defined]
+    analyst = as_role(browser, console_network, DE, "analyst")
+    analyst.goto(f"{console}/received/{report['id']}")
+    analyst.get_by_role("button", name="Check now").click()
+    reload_until(analyst, analyst.locator(".status-bar__state"), "Reappeared")
+    expect(analyst.locator(".status-bar__state")).to_have_text("Reappeared")
+    expect(analyst.get_by_role("link", name="Send a notice to the host")).to_be_visible()
+    analyst.context.close()
+    origin.reload()
+    reload_until(origin, origin.locator(".timeline"), "Reappeared")
+    expect(origin.locator(".timeline")).to_contain_text("Reappeared")
+    origin.context.close()
+
+
+def test_content_that_moved_reaches_the_new_countrys_hotline_with_its_first_report_time(
+    browser: Browser, console_network: Network
+) -> None:
+    """The host hotline finds the content now hosted in France and says so: the case goes to hotline-fr
+    with its first-report time, and the reporting hotline's timeline shows where it went."""
+    # social.example's addresses are in a French network (the test's address tables): the removal check
+    # finds the content up there and the trace places the host in FR.
+    report = console_network.client(NL).report(
+        url="http://social.example/browser/moving.jpg", hosting_country="DE", legal_status="baseline"
+    )
+    console_network.client(DE).wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
+    analyst = as_role(browser, console_network, DE, "analyst")
+    analyst.goto(f"{console_network.layout.spec(DE).console_url}/received/{report['id']}")
+    analyst.get_by_role("button", name="Check now").click()
+    hint = analyst.get_by_text("The content may have moved to FR.")
+    reload_until(analyst, hint)
+    expect(hint).to_be_visible()
+    expect(analyst.locator("#moved_to")).to_have_value("FR")
+    analyst.fill("#moved_to", "")
+    analyst.select_option("#status", "moved")
+    analyst.get_by_role("button", name="Record and tell the reporting hotlines").click()
+    expect(analyst.locator("#moved_to-error")).to_contain_text("two-letter code")
+    analyst.select_option("#status", "moved")
+    analyst.fill("#moved_to", "fr")
+    analyst.fill("#note", "The host moved the site to a French provider.")
+    analyst.get_by_role("button", name="Record and tell the reporting hotlines").click()
+    expect(analyst.locator(".notice--success")).to_contain_text("Recorded: Moved")
+    expect(analyst.locator(".status-bar")).to_contain_text("sent the case to the hotline there")
+    expect(analyst.locator(".timeline")).to_contain_text("Moved to FR")
+    expect(analyst.get_by_role("button", name="Record and tell the reporting hotlines")).to_have_count(0)
+    looks_right(analyst, "console-received-moved")
+    analyst.context.close()
+    at_fr = console_network.client("hotline-fr").wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
+    assert at_fr["hosting_country"] == "FR" and at_fr["origin"] == NL
+    assert at_fr["confirmed_at"] == report["confirmed_at"]  # The 3-day clock runs from the first report.
+    origin = as_role(browser, console_network, NL, "analyst")
+    origin.goto(f"{console_network.layout.spec(NL).console_url}/reports/{report['id']}")
+    reload_until(origin, origin.locator(".timeline"), "Re-routed to hotline-fr")
+    expect(origin.locator(".timeline")).to_contain_text("Moved: the content is now hosted in FR")
+    expect(origin.locator(".timeline")).to_contain_text("Re-routed to hotline-fr (FR)")
+    expect(origin.locator(".timeline")).to_contain_text("The host moved the site to a French provider.")
+    expect(origin.locator("aside")).to_contain_text("hotline-fr")
+    looks_right(origin, "console-report-moved")
     origin.context.close()

@@ -184,6 +184,33 @@ def build() -> dict[str, Any]:
                 }
             ],
         )
+        moved = signers["de"].claims(
+            "exchange",
+            now=at,
+            jti="3e4f5a6b-7c8d-4e9f-8a0b-1c2d3e4f5a6b",
+            case_id=CASE_ID,
+            status="moved",
+            moved_to="FR",
+            at=stamp,
+        )
+        reroute = signers["exchange"].claims(
+            "hotline-nl",
+            now=at,
+            jti="4f5a6b7c-8d9e-4f0a-9b1c-2d3e4f5a6b7c",
+            case_id=CASE_ID,
+            hosting_country="FR",
+            destination="hotline-fr",
+            previous_destination="hotline-de",
+            first_reported_at=stamp,
+            resend=True,
+        )
+        resent = signers["nl"].claims(
+            "exchange",
+            now=at,
+            jti="5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+            header={**report["header"], "hosting_country": "FR", "case_id": CASE_ID},
+            body=report["body"],
+        )
         poisoned = signers["nl"].claims(
             "exchange",
             now=at,
@@ -272,6 +299,28 @@ def build() -> dict[str, Any]:
                 "hotline.material.v1",
                 signers["exchange"].sign_compact("hotline.material.v1", material),
                 claims=material,
+            ),
+            vector(
+                "status-moved",
+                "The destination found the content hosted in another country now: the exchange re-routes the case.",
+                "hotline.status.v1",
+                signers["de"].sign_compact("hotline.status.v1", moved),
+                claims=moved,
+            ),
+            vector(
+                "reroute-valid",
+                "The exchange tells the case's origin where the case went and asks it to send its report again.",
+                "hotline.reroute.v1",
+                signers["exchange"].sign_compact("hotline.reroute.v1", reroute),
+                claims=reroute,
+            ),
+            vector(
+                "report-resent-after-move",
+                "The origin's report sent again after a move: a new id, the case's id in the header, the first "
+                "report's confirmed_at, the new hosting country.",
+                "hotline.report.v1",
+                signers["nl"].sign_compact("hotline.report.v1", resent),
+                claims=resent,
             ),
             vector(
                 "report-poisoned-header",
