@@ -393,6 +393,39 @@ def test_the_provider_is_reminded_until_the_content_is_gone_never_on_a_quiet_day
     assert [n["state"] for n in notices] == ["sent", "sent"]
 
 
+def test_a_reminder_still_waiting_when_the_content_goes_is_cancelled_not_sent(net: Network, inbox: Inbox) -> None:
+    from demo.network import service_app
+    from node.notices.ladder import schedule_renotices
+    from node.notices.tasks import send_notices
+
+    boss, analyst = supervisor(net, DE), net.client(DE)
+    made = boss.request(
+        "POST",
+        "/api/v1/contacts",
+        json={"name": "Late Hosting", "email": "abuse@late.example", "domains": "late.example", "renotice_hours": "24"},
+    )
+    case_id = received_case(net, "http://late.example/gone-soon")
+    analyst.request("POST", f"/api/v1/received/{case_id}/notices", json={"contact_id": made.json()["id"]})
+    analyst.wait_for(f"/api/v1/received/{case_id}/notices", lambda body: body["items"][0]["state"] == "sent")
+    app = service_app(net.layout.spec(DE), "worker")
+    rt = app.extensions["hotline"]
+    start = dt.datetime.now(dt.UTC)
+    with app.app_context():
+        # A day on, the reminder is written, to go out in an hour (a grouping window).
+        assert len(schedule_renotices(rt.db.session, now=start + dt.timedelta(hours=25), group_seconds=3600)) == 1
+        rt.db.session.commit()
+    assert analyst.request("POST", f"/api/v1/received/{case_id}/status", json={"status": "removed"}).status_code == 201
+    with app.app_context():
+        rt.clock = lambda: start + dt.timedelta(hours=27)
+        send_notices(app)
+        rt.db.session.remove()
+        rt.db.engine.dispose()
+    notices = analyst.get(f"/api/v1/received/{case_id}/notices")["items"]
+    assert sorted(n["state"] for n in notices) == ["cancelled", "sent"]
+    assert [m for m in inbox.messages if m["To"] == "abuse@late.example"][1:] == []
+    assert analyst.get(f"/api/v1/received/{case_id}")["status"] == "removed"
+
+
 def test_notices_due_while_the_worker_is_killed_again_and_again_are_all_sent_once(net: Network, inbox: Inbox) -> None:
     """SIGKILL the worker while 24 notices are due, again and again, each time right after the mail server
     accepted a message: none is lost, none goes out under a second Message-ID, and every sent notice is

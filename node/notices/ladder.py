@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from audit.services import AuditLog
 from node.audit.models import AUDIT
-from node.notices.models import PENDING, SENT, AbuseContact, Notice
+from node.notices.models import CANCELLED, PENDING, SENT, AbuseContact, Notice
 from node.received.models import InboundCase
 from service.database import DBSession
 
@@ -48,6 +48,25 @@ def _open_received(session: DBSession) -> dict[str, InboundCase]:
 
 def _one_open(case: InboundCase) -> dict[str, InboundCase]:
     return {} if case.status in FINISHED else {case.id: case}
+
+
+def cancel_finished(session: DBSession, *, now: dt.datetime) -> int:
+    """Notices still waiting for a case that closed meanwhile (removed, not illegal here, moved) are
+    cancelled, never sent: the provider is not asked to remove what is gone or no longer theirs."""
+    finished = select(InboundCase.id).where(InboundCase.status.in_(FINISHED))
+    stale = list(
+        session.scalars(
+            select(Notice).where(
+                Notice.state == PENDING, Notice.case_kind == "received", Notice.case_id.in_(finished)
+            )
+        )
+    )
+    for notice in stale:
+        notice.state = CANCELLED
+        AuditLog(session, AUDIT).record(
+            "system", "notice.cancelled", notice.case_kind, notice.case_id, now=now, notice=notice.id
+        )
+    return len(stale)
 
 
 def schedule_renotices(session: DBSession, *, now: dt.datetime, group_seconds: float = 0) -> list[Notice]:

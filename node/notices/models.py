@@ -23,6 +23,7 @@ ROLES = {
     "police": "Police",
 }
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+CANCELLED = "cancelled"  # Still waiting when its case was closed (removed, not illegal here, moved): never sent.
 
 
 class AbuseContact(db.Model):  # type: ignore[name-defined,misc]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from audit.services import AuditLog
 from node.audit.models import AUDIT
-from node.notices.ladder import escalate, is_quiet, past_deadline, schedule_renotices
+from node.notices.ladder import cancel_finished, escalate, is_quiet, past_deadline, schedule_renotices
 from node.notices.models import SENT, Notice
 from node.notices.services import Mailer, attempt, due
 from node.received.models import InboundCase
@@ -34,7 +34,8 @@ def follow_up(app: Flask, rt: Any, notice: Notice) -> None:
         message_id=notice.message_id,
     )
     case = session.get(InboundCase, notice.case_id) if notice.case_kind == "received" else None
-    if case is not None and case.status != "ntd_sent":
+    # Only a case still waiting for action says so; a later status (police, removed, moved) stands.
+    if case is not None and case.status in ("received", "assessed", "reappeared"):
         record_status(
             session,
             signer=rt.signer,
@@ -77,6 +78,7 @@ def send_notices(app: Flask) -> int:
     if is_quiet(rt.clock().date(), app.config["NOTICE_QUIET_DAYS"]):
         return 0  # A public holiday (or a day off): notices and reminders wait for the next working day.
     group_seconds = float(app.config["NOTICE_GROUP_SECONDS"])
+    cancel_finished(session, now=rt.clock())
     schedule_renotices(session, now=rt.clock(), group_seconds=group_seconds)
     session.commit()
     overdue = past_deadline(
