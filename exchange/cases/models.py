@@ -60,6 +60,9 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     moved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     """When its content last moved to another country (the case was re-routed; ``confirmed_at`` stays)."""
 
+    # The network status figures select cases by the month of their first report (exchange.status).
+    __table_args__ = (Index("ix_cases_confirmed_at", "confirmed_at"),)
+
 
 class Location(db.Model):  # type: ignore[name-defined,misc]
     """The live case at a location (URL fingerprint). A rejected case's row is deleted: it stops matching."""
@@ -90,7 +93,11 @@ class CaseReport(db.Model):  # type: ignore[name-defined,misc]
     settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     refused_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
-    __table_args__ = (Index("ix_case_reports_case_state", "case_id", "state"),)
+    __table_args__ = (
+        Index("ix_case_reports_case_state", "case_id", "state"),
+        # Duplicates avoided (exchange.status): the verified duplicates, without reading every report.
+        Index("ix_case_reports_state_duplicate", "state", "duplicate"),
+    )
 
 
 class CaseHash(db.Model):  # type: ignore[name-defined,misc]

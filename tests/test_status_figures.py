@@ -1,0 +1,315 @@
+"""The network status figures against a fixture whose every number was worked out by hand, on both backends.
+
+Nine cases, their reports and a few outbox rows are inserted straight into the exchange's tables. The
+comment above each assertion shows the hand computation; ``now`` is 2026-03-10 12:00 UTC, so a case is
+*judged* for the 3-day shares when it was first reported on or before 2026-03-07 12:00.
+
+    case  first report      route (hotline-)  host  legal     state        notice  removed  police  status
+    c1    2026-01-05 00:00  nl -> de          DE    baseline  confirmed    +2 h    +10 h    +20 h   removed
+    c2    2026-01-20 00:00  nl -> de          AT    baseline  confirmed    +5 h    +80 h    +100 h  removed
+    c3    2026-02-01 00:00  fr -> de          DE    national  confirmed    +1 h    +30 h    -       removed
+    c4    2026-02-14 00:00  de -> fr          FR    baseline  confirmed    -       +200 h   +48 h   removed
+    c5    2026-02-28 12:00  nl -> fr          LU    baseline  confirmed    +3 h    -        +72 h   police_notified
+    c6    2026-03-09 00:00  nl -> de          DE    baseline  confirmed    +2 h    +12 h    +6 h    removed (not judged)
+    c7    2026-01-10 00:00  fr -> nl          NL    baseline  REJECTED     -       +1 h     -       - (never counted)
+    c8    2026-03-01 00:00  de -> secretariat US    baseline  provisional  -       -        -       -
+    c9    2025-12-15 00:00  nl -> de          DE    baseline  confirmed    +24 h   +72 h    -       removed
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+import exchange.cases.models
+import exchange.members.models
+import exchange.messaging.models  # noqa: F401 - registers the tables create_all makes.
+from exchange.cases.models import Case, CaseReport
+from exchange.db import db
+from exchange.members.models import Member
+from exchange.messaging.models import Outbox, Peer
+from exchange.status.filters import FilterError, Filters, parse_filters, year_filters
+from exchange.status.services import network_status, years_with_cases
+from tests.conftest import PostgresDatabases
+
+NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+H = dt.timedelta(hours=1)
+T = dt.datetime
+NAT = "nationally_illegal"
+
+CASES = [
+    # id, first report, origin, destination, host, legal, state, notice h, removed h, police h, status
+    ("c1", T(2026, 1, 5), "hotline-nl", "hotline-de", "DE", "baseline", "confirmed", 2, 10, 20, "removed"),
+    ("c2", T(2026, 1, 20), "hotline-nl", "hotline-de", "AT", "baseline", "confirmed", 5, 80, 100, "removed"),
+    ("c3", T(2026, 2, 1), "hotline-fr", "hotline-de", "DE", NAT, "confirmed", 1, 30, None, "removed"),
+    ("c4", T(2026, 2, 14), "hotline-de", "hotline-fr", "FR", "baseline", "confirmed", None, 200, 48, "removed"),
+    ("c5", T(2026, 2, 28, 12), "hotline-nl", "hotline-fr", "LU", "baseline", "confirmed", 3, None, 72, "police_notified"),  # noqa: E501
+    ("c6", T(2026, 3, 9), "hotline-nl", "hotline-de", "DE", "baseline", "confirmed", 2, 12, 6, "removed"),
+    ("c7", T(2026, 1, 10), "hotline-fr", "hotline-nl", "NL", "baseline", "rejected", None, 1, None, None),
+    ("c8", T(2026, 3, 1), "hotline-de", "secretariat", "US", "baseline", "provisional", None, None, None, None),
+    ("c9", T(2025, 12, 15), "hotline-nl", "hotline-de", "DE", "baseline", "confirmed", 24, 72, None, "removed"),
+]  # fmt: skip
+
+
+def _at(first: dt.datetime, hours: int | None) -> dt.datetime | None:
+    return None if hours is None else first + hours * H
+
+
+def _fill(session: Session) -> None:
+    for member_id, countries, fallback in (
+        ("hotline-nl", ["NL"], False),
+        ("hotline-de", ["DE", "AT"], False),
+        ("hotline-fr", ["FR", "LU"], False),
+        ("secretariat", [], True),
+    ):
+        session.add(Member(id=member_id, name=member_id, countries=countries, is_fallback=fallback, created_at=NOW))
+    for case_id, naive, origin, destination, host, legal, state, notice, removed, police, status in CASES:
+        first = naive.replace(tzinfo=dt.UTC)
+        session.add(
+            Case(
+                id=case_id,
+                url_fingerprint=case_id * 32,
+                origin=origin,
+                destination=destination,
+                hosting_country=host,
+                legal_status=legal,
+                priority="normal",
+                state=state,
+                confirmed_at=first,
+                created_at=first,
+                ntd_sent_at=_at(first, notice),
+                removed_at=_at(first, removed),
+                police_notified_at=_at(first, police),
+                status=status,
+            )
+        )
+        session.add(
+            CaseReport(
+                report_id=case_id,
+                member=origin,
+                case_id=case_id,
+                received_at=first,
+                hosting_country=host,
+                priority="normal",
+            )
+        )
+    session.flush()
+    # Duplicates: verified ones are avoided work (c1, c3, c9); a pending one is not yet.
+    for report_id, member, case_id, state in (
+        ("d1", "hotline-fr", "c1", "verified"),
+        ("d2", "hotline-de", "c1", "pending"),
+        ("d3", "hotline-nl", "c3", "verified"),
+        ("d4", "hotline-fr", "c9", "verified"),
+    ):
+        session.add(
+            CaseReport(
+                report_id=report_id,
+                member=member,
+                case_id=case_id,
+                duplicate=True,
+                state=state,
+                received_at=NOW,
+                hosting_country="DE",
+                priority="normal",
+            )
+        )
+    for destination, state, created in (
+        ("hotline-de", "pending", NOW - 2 * H),
+        ("hotline-de", "pending", NOW - H),
+        ("hotline-fr", "dead", NOW - 5 * H),
+        ("hotline-nl", "delivered", NOW - 3 * H),
+    ):
+        session.add(
+            Outbox(
+                destination=destination,
+                author="exchange",
+                doc_id=f"{destination}-{created:%H}",
+                typ="t",
+                state=state,
+                created_at=created,
+            )
+        )
+    session.add(
+        Peer(
+            member_id="hotline-de",
+            failures=3,
+            last_contact_at=NOW - 3 * H,
+            certificate_not_after=dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+        )
+    )
+    session.commit()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    postgres = PostgresDatabases()
+    if request.param == "sqlite":
+        url = f"sqlite:///{Path(tmp_path_factory.mktemp('status')) / 'exchange.db'}"
+    else:
+        url = postgres.create("status")
+    engine = create_engine(url)
+    db.metadata.create_all(engine)
+    with Session(engine) as opened:
+        _fill(opened)
+        yield opened
+    engine.dispose()
+    postgres.drop_all()
+
+
+def test_headline_figures(session: Session) -> None:
+    cases = network_status(session, now=NOW)["cases"]
+    # Live cases: every case but the rejected c7 -> c1 c2 c3 c4 c5 c6 c8 c9 = 8.
+    assert cases["total"] == 8
+    # Removed: c1 c2 c3 c4 c6 c9 = 6.
+    assert cases["removed"] == 6
+    # Judged (first report on or before 2026-03-07 12:00): all live cases but c6 = 7.
+    assert cases["judged"] == 7
+    # Removed within 72 h among the judged: c1 (10 h), c3 (30 h), c9 (72 h, the boundary counts) = 3;
+    # not c2 (80 h), c4 (200 h), c5 or c8 (not removed). 3 / 7 = 42.857...% -> 42.9.
+    assert (cases["removed_within_3_days"], cases["share_removed_within_3_days"]) == (3, 42.9)
+    # Police within 72 h among the judged: c1 (20 h), c4 (48 h), c5 (72 h) = 3; not c2 (100 h). 3 / 7 -> 42.9.
+    assert (cases["police_within_3_days"], cases["share_police_within_3_days"]) == (3, 42.9)
+    # Hours to removal of the 6 removed, in order: 10 (c1), 12 (c6), 30 (c3), 72 (c9), 80 (c2), 200 (c4);
+    # n = 6 is even, so the median is the mean of rows 3 and 4: (30 + 72) / 2 = 51.
+    assert cases["median_hours_to_removal"] == 51.0
+    # Notice to removal, where both exist: c1 10-2 = 8, c6 12-2 = 10, c3 30-1 = 29, c9 72-24 = 48, c2 80-5 = 75
+    # (c5 has a notice but no removal, c4 a removal but no notice): 5 cases, the middle one is 29.
+    assert (cases["removed_after_notice"], cases["median_hours_notice_to_removal"]) == (5, 29.0)
+    # Verified duplicates of live cases: d1 (c1), d3 (c3), d4 (c9) = 3; d2 is still pending.
+    assert cases["duplicates_avoided"] == 3
+    # By hosting country: DE c1 c3 c6 c9 = 4; AT c2, FR c4, LU c5, US c8 = 1 each (NL's c7 was rejected).
+    assert cases["by_hosting_country"] == {"AT": 1, "DE": 4, "FR": 1, "LU": 1, "US": 1}
+    # By origin: hotline-nl c1 c2 c5 c6 c9 = 5; hotline-de c4 c8 = 2; hotline-fr c3 = 1 (its c7 was rejected).
+    assert cases["by_origin"] == {"hotline-de": 2, "hotline-fr": 1, "hotline-nl": 5}
+    # By legal status: only c3 is nationally illegal; the other 7 are baseline.
+    assert cases["by_legal_status"] == {"baseline": 7, "nationally_illegal": 1}
+    # By state counts refused reports too (the API always has): 7 confirmed, c8 provisional, c7 rejected.
+    assert cases["by_state"] == {"confirmed": 7, "provisional": 1, "rejected": 1}
+    # By status: removed c1 c2 c3 c4 c6 c9 = 6; police_notified c5 = 1; c8 has none.
+    assert cases["by_status"] == {"police_notified": 1, "removed": 6}
+
+
+def test_months(session: Session) -> None:
+    months = {row["month"]: row for row in network_status(session, now=NOW)["months"]}
+    # 2025-12: c9. 2026-01: c1 c2. 2026-02: c3 c4 c5. 2026-03: c6 c8.
+    assert {month: row["cases"] for month, row in months.items()} == {
+        "2025-12": 1,
+        "2026-01": 2,
+        "2026-02": 3,
+        "2026-03": 2,
+    }
+    # 2026-01: c1 (10 h) within 3 days, c2 (80 h) not: 1 of 2 judged = 50.0%.
+    assert (months["2026-01"]["removed_within_3_days"], months["2026-01"]["share_removed_within_3_days"]) == (1, 50.0)
+    # 2026-02: c3 (30 h) within, c4 (200 h) and c5 (not removed) not: 1 of 3 = 33.3%; police c4 c5 = 2 of 3 = 66.7%.
+    assert months["2026-02"]["share_removed_within_3_days"] == 33.3
+    assert months["2026-02"]["share_police_within_3_days"] == 66.7
+    # 2026-03: c6 is not judged yet; c8 is and was not removed: 0 of 1 judged, although c6 was removed.
+    assert (
+        months["2026-03"]["judged"],
+        months["2026-03"]["removed"],
+        months["2026-03"]["share_removed_within_3_days"],
+    ) == (1, 1, 0.0)
+
+
+def test_members(session: Session) -> None:
+    members = network_status(session, now=NOW)["members"]
+    de = members["hotline-de"]
+    # Queue: two pending rows (oldest 10:00), no dead letter; its peer row: 3 failures, contact at 09:00.
+    assert (de["backlog"], de["dead_letters"], de["failing_deliveries"]) == (2, 0, 3)
+    assert de["oldest_undelivered"].startswith("2026-03-10T10:00")
+    assert de["last_contact"].startswith("2026-03-10T09:00")
+    assert de["certificate_expires"].startswith("2027-01-01")
+    # Routed to hotline-de: c1 c2 c3 c6 c9 = 5, all removed; judged 4 (not c6); within 3 days c1 c3 c9 = 3
+    # -> 75.0%; hours to removal 10 12 30 72 80 -> median 30.
+    assert de["content"] == {
+        "cases": 5,
+        "removed": 5,
+        "judged": 4,
+        "removed_within_3_days": 3,
+        "share_removed_within_3_days": 75.0,
+        "police_within_3_days": 1,  # c1 (20 h); c2 took 100 h, c3 and c9 were never referred.
+        "share_police_within_3_days": 25.0,
+        "median_hours_to_removal": 30.0,
+    }
+    # hotline-fr: c4 (200 h) and c5 (not removed): 0 of 2 within 3 days; median of one value, 200; a dead letter.
+    fr = members["hotline-fr"]
+    assert (fr["dead_letters"], fr["backlog"]) == (1, 0)
+    assert (fr["content"]["cases"], fr["content"]["share_removed_within_3_days"]) == (2, 0.0)
+    assert fr["content"]["median_hours_to_removal"] == 200.0
+    # hotline-nl receives nothing (c7 was rejected): zeros and no median, and its delivered row is no backlog.
+    assert members["hotline-nl"]["content"]["cases"] == 0 and members["hotline-nl"]["backlog"] == 0
+    assert members["hotline-nl"]["content"]["median_hours_to_removal"] is None
+    assert members["secretariat"]["fallback"] is True and members["secretariat"]["content"]["cases"] == 1
+
+
+def test_filters_select_cases(session: Session) -> None:
+    def cases(**args: str) -> dict:  # type: ignore[type-arg]
+        return network_status(session, now=NOW, filters=parse_filters(args))["cases"]  # type: ignore[no-any-return]
+
+    first_quarter = cases(**{"from": "2026-01", "to": "2026-02"})
+    # c1 c2 c3 c4 c5: 5 cases, 4 removed; within 3 days c1 c3 = 2 of 5 judged = 40.0%; police c1 c4 c5 = 60.0%;
+    # removal hours 10 30 80 200 -> (30 + 80) / 2 = 55; notice c1 8, c3 29, c2 75 -> 29; duplicates d1 d3 = 2.
+    assert (first_quarter["total"], first_quarter["removed"]) == (5, 4)
+    assert first_quarter["share_removed_within_3_days"] == 40.0
+    assert first_quarter["share_police_within_3_days"] == 60.0
+    assert first_quarter["median_hours_to_removal"] == 55.0
+    assert first_quarter["median_hours_notice_to_removal"] == 29.0
+    assert first_quarter["duplicates_avoided"] == 2
+    # Hosted in DE: c1 c3 c6 c9, all removed; judged c1 c3 c9, all within 3 days = 100.0%;
+    # hours 10 12 30 72 -> (12 + 30) / 2 = 21.
+    germany = cases(country="de")
+    assert (germany["total"], germany["share_removed_within_3_days"], germany["median_hours_to_removal"]) == (
+        4,
+        100.0,
+        21.0,
+    )
+    # Routed to hotline-fr and baseline: c4 c5. Reported by hotline-de: c4 c8. Nationally illegal: c3.
+    assert cases(member="hotline-fr", legal="baseline")["total"] == 2
+    assert cases(origin="hotline-de")["by_hosting_country"] == {"FR": 1, "US": 1}
+    assert cases(legal="nationally_illegal")["total"] == 1
+    # A member that has no cases: zeros and no medians, never an error.
+    empty = cases(origin="hotline-xx")
+    assert (empty["total"], empty["median_hours_to_removal"], empty["share_removed_within_3_days"]) == (0, None, None)
+
+
+def test_the_year_2025(session: Session) -> None:
+    # Only c9: removed after exactly 72 h (within 3 days), after a notice at 24 h (48 h), one duplicate.
+    cases = network_status(session, now=NOW, filters=year_filters(2025))["cases"]
+    assert (cases["total"], cases["share_removed_within_3_days"], cases["median_hours_to_removal"]) == (1, 100.0, 72.0)
+    assert (cases["median_hours_notice_to_removal"], cases["duplicates_avoided"]) == (48.0, 1)
+    assert years_with_cases(session) == [2026, 2025]
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ({"from": "2026-13"}, "from"),
+        ({"from": "last year"}, "from"),
+        ({"to": "2026/02"}, "to"),
+        ({"from": "2026-03", "to": "2026-01"}, "to"),
+        ({"country": "Germany"}, "country"),
+        ({"origin": "DROP TABLE"}, "origin"),
+        ({"member": "x" * 80}, "member"),
+        ({"legal": "legal"}, "legal"),
+    ],
+)
+def test_a_bad_filter_names_its_field(args: dict[str, str], field: str) -> None:
+    with pytest.raises(FilterError) as raised:
+        parse_filters(args)
+    assert field in raised.value.errors and raised.value.status == 400
+
+
+def test_filters_round_trip_through_the_query_string() -> None:
+    filters = parse_filters({"from": "2025", "to": "2026-02", "country": "de", "legal": "baseline"})
+    assert filters.start == dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    assert filters.end == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    assert filters.args() == {"from": "2025-01", "to": "2026-02", "country": "DE", "legal": "baseline"}
+    assert parse_filters(filters.args()) == filters
+    # A year as the last month means all of it.
+    assert parse_filters({"to": "2025"}).end == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    assert Filters().describe() == "all cases"
