@@ -1,0 +1,349 @@
+"""``make bench-dashboard``: the secretariat's network status (every dashboard page, export and API call) with
+1 million cases and 10 million fingerprints at the exchange, on SQLite and on PostgreSQL, against the floor
+measured in the same run.
+
+1. **The store.** A migrated exchange database filled by bulk SQL (``executemany`` on SQLite, ``COPY`` on
+   PostgreSQL), secondary indexes built once at the end as a bulk load would: ``--cases`` cases over 24
+   months across 50 members and 60 hosting countries (most content in a few countries, as in the
+   network's published figures; uncovered countries routed to the fallback), with notices, removals
+   after delays that differ per destination, police referrals and refused reports; one location (URL
+   fingerprint) per case and ``--fingerprints`` minus that many content hashes (SHA-256 fingerprints)
+   spread over the cases; each case's opening report and 7 % verified duplicates; one delivered outbox
+   row per case and a few pending and dead ones. The build time is printed. The SQLite store stays in
+   ``var/bench/dashboard-<cases>-<fingerprints>.db`` and the PostgreSQL one in a database of that name
+   on the test server, both reused by later runs (``--rebuild``).
+2. **The pages.** A real exchange console process (cheroot, HTTPS) on that store, a signed-in
+   secretariat viewer, each page and API call requested ``--repeats`` times in a row over one kept-alive
+   connection: median and p95 of the wall time until the whole response is read. The floor is
+   ``/healthz`` over the same connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import random
+import secrets
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # Runnable as ``python bench/dashboard.py`` from anywhere.
+    sys.path.insert(0, str(REPO))
+
+import psycopg  # noqa: E402
+
+from bench.cases import signed_in, time_get  # noqa: E402
+from bench.measure import machine, percentile, say, show_table  # noqa: E402
+from demo.network import Network, _book, lay_out, prepare_database, read_toml, service_app, write_toml  # noqa: E402
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TARGET_MS = 300.0
+MONTHS = 24
+# Hosting countries, most content first (as the network's published figures have it).
+_CODES = "NL US DE FR RU UA GB CA JP HK PL RO BG LU SE FI DK NO IS IE BE AT CH IT ES PT GR CZ SK HU SI HR RS BA"
+_CODES += " MK AL TR CY MT EE LV LT BY MD GE AM AZ KZ BR AR CL CO MX PE ZA EG MA NG KE AU NZ"
+COUNTRIES = tuple(_CODES.split())
+MEMBERS = [f"hotline-{country.lower()}" for country in COUNTRIES[:49]] + ["secretariat"]
+CASE_COLUMNS = (
+    "id, url_fingerprint, origin, destination, hosting_country, legal_status, priority, state, confirmed_at,"
+    " created_at, received_at, rejected_at, rejected_reason, status, status_at, ntd_sent_at, police_notified_at,"
+    " removed_at, moved_at"
+)
+
+
+def covering(country: str) -> str:
+    """The member of a hosting country: the 49 first countries have one; the others go to the fallback."""
+    index = COUNTRIES.index(country)
+    return MEMBERS[index] if index < 49 else "secretariat"
+
+
+def generate(count: int, fingerprints: int, now: dt.datetime, seed: int = 11) -> Iterator[dict[str, list[tuple]]]:  # type: ignore[type-arg]
+    """Rows in chunks of 100,000 cases: cases, locations, case_hashes, case_reports, outbox."""
+    rng = random.Random(seed)
+    weights = [1 / (rank + 1) ** 1.1 for rank in range(len(COUNTRIES))]
+    speed = {member: rng.uniform(12, 60) for member in MEMBERS}
+    speed["secretariat"] = 300.0
+    hashes_per_case = max(0, fingerprints - count) / count
+    span = MONTHS * 30.4 * 86400
+    chunk = 100_000
+    hash_number = 0
+    for start in range(0, count, chunk):
+        rows: dict[str, list[tuple]] = {"cases": [], "locations": [], "hashes": [], "reports": [], "outbox": []}  # type: ignore[type-arg]
+        for n in range(start, min(count, start + chunk)):
+            case_id = f"{n:036d}"
+            fingerprint = hashlib.sha256(b"bench-url-%d" % n).hexdigest()
+            first = now - dt.timedelta(seconds=span * rng.random() ** 0.8)
+            country = rng.choices(COUNTRIES, weights)[0]
+            destination = covering(country)
+            origin = rng.choice(MEMBERS[:49])
+            rejected = rng.random() < 0.02
+
+            def after(hours: float, first: dt.datetime = first) -> dt.datetime | None:
+                at = first + dt.timedelta(hours=hours)
+                return at if at < now else None
+
+            notice = after(rng.uniform(0.5, 12)) if not rejected and rng.random() < 0.85 else None
+            removed = after(rng.lognormvariate(0, 1.0) * speed[destination]) if rng.random() < 0.9 else None
+            police = after(rng.lognormvariate(0, 1.2) * 30) if not rejected and rng.random() < 0.7 else None
+            status = "removed" if removed else ("police_notified" if police else ("ntd_sent" if notice else None))
+            rows["cases"].append(
+                (
+                    case_id,
+                    fingerprint,
+                    origin,
+                    destination,
+                    country,
+                    "nationally_illegal" if rng.random() < 0.1 else "baseline",
+                    "normal",
+                    "rejected" if rejected else "confirmed",
+                    first,
+                    first,
+                    None if rejected else first,
+                    first if rejected else None,
+                    "not_illegal_here" if rejected else None,
+                    None if rejected else status,
+                    removed or police or notice,
+                    notice,
+                    police,
+                    removed,
+                    None,
+                )
+            )
+            if not rejected:
+                rows["locations"].append((fingerprint, case_id))
+            target = int((n + 1) * hashes_per_case)
+            while hash_number < target:
+                value = hashlib.sha256(b"bench-file-%d" % hash_number).hexdigest()
+                rows["hashes"].append(("sha256", value, case_id))
+                hash_number += 1
+            rows["reports"].append((case_id, origin, case_id, False, "opened", first, country, "normal", "[]"))
+            if not rejected and rng.random() < 0.07:
+                other = rng.choice(MEMBERS[:49])
+                rows["reports"].append(
+                    (f"dup-{n:032d}", other, case_id, True, "verified", first, country, "normal", "[]")
+                )
+            state = "delivered" if rng.random() > 0.0005 else rng.choice(["pending", "dead"])
+            rows["outbox"].append((destination, origin, case_id, "hotline.report.v1", 1, state, 1, first))
+        yield rows
+
+
+SQL = {
+    "cases": f"INSERT INTO cases ({CASE_COLUMNS}) VALUES ({', '.join(['?'] * 19)})",  # noqa: S608 - constants.
+    "locations": "INSERT INTO locations (url_fingerprint, case_id) VALUES (?, ?)",
+    "hashes": "INSERT INTO case_hashes (alg, value, case_id) VALUES (?, ?, ?)",
+    "reports": "INSERT INTO case_reports (report_id, member, case_id, duplicate, state, received_at, hosting_country,"
+    " priority, hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "outbox": "INSERT INTO outbox (destination, author, doc_id, typ, priority, state, attempts, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+}
+COPY = {
+    "cases": f"COPY cases ({CASE_COLUMNS}) FROM STDIN",
+    "locations": "COPY locations (url_fingerprint, case_id) FROM STDIN",
+    "hashes": "COPY case_hashes (alg, value, case_id) FROM STDIN",
+    "reports": "COPY case_reports (report_id, member, case_id, duplicate, state, received_at, hosting_country,"
+    " priority, hashes) FROM STDIN",
+    "outbox": "COPY outbox (destination, author, doc_id, typ, priority, state, attempts, created_at) FROM STDIN",
+}
+TABLES = ("cases", "locations", "case_hashes", "case_reports", "outbox", "members")
+
+
+def _sqlite_value(value: Any) -> Any:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, dt.datetime) else value
+
+
+def _members_rows(now: dt.datetime) -> list[tuple]:  # type: ignore[type-arg]
+    rows = []
+    for member in MEMBERS:
+        countries = [country for country in COUNTRIES if covering(country) == member and member != "secretariat"]
+        rows.append((member, f"{member} (bench)", json.dumps(countries), "active", member == "secretariat", now))
+    return rows
+
+
+def build_sqlite(path: Path, args: argparse.Namespace, now: dt.datetime) -> None:
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=OFF")
+    connection.execute("PRAGMA synchronous=OFF")
+    connection.execute("PRAGMA cache_size=-1000000")
+    tables = ", ".join(repr(table) for table in TABLES)
+    indexes = connection.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({tables})"  # noqa: S608
+    ).fetchall()
+    for name, _ in indexes:
+        connection.execute(f'DROP INDEX "{name}"')
+    connection.executemany(
+        "INSERT INTO members (id, name, countries, status, is_fallback, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [tuple(_sqlite_value(v) for v in row) for row in _members_rows(now)],
+    )
+    for rows in generate(args.cases, args.fingerprints, now):
+        for table, values in rows.items():
+            connection.executemany(SQL[table], [tuple(_sqlite_value(v) for v in row) for row in values])
+        connection.commit()
+    for _, sql in indexes:
+        connection.execute(sql)
+    connection.execute("ANALYZE")
+    connection.commit()
+    connection.close()
+
+
+def build_postgres(url: str, args: argparse.Namespace, now: dt.datetime) -> None:
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
+        indexes = connection.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND indexname LIKE 'ix_%%'"
+            " AND tablename = ANY(%s)",
+            (list(TABLES),),
+        ).fetchall()
+        for name, _ in indexes:
+            connection.execute(f'DROP INDEX "{name}"')
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO members (id, name, countries, status, is_fallback, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                _members_rows(now),
+            )
+            for rows in generate(args.cases, args.fingerprints, now):
+                for table, values in rows.items():
+                    with cursor.copy(COPY[table]) as copy:
+                        for row in values:
+                            copy.write_row(row)
+        connection.execute("SET maintenance_work_mem = '1GB'")
+        for _, sql in indexes:
+            connection.execute(sql)
+        connection.execute("VACUUM ANALYZE")
+
+
+def prepare(backend: str, args: argparse.Namespace) -> tuple[Any, str]:
+    """The laid-out exchange on the backend's store (built if missing), and a description of the store."""
+    name = f"dashboard-{args.cases}-{args.fingerprints}"
+    root = REPO / "var" / "bench" / f"dashboard-{backend}"
+    layout = lay_out(root, members=())
+    spec = layout.exchange
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    if backend == "sqlite":
+        store = REPO / "var" / "bench" / f"{name}.db"
+        url = f"sqlite:///{store}"
+        built = store.exists() and not args.rebuild
+    else:
+        database = "hotline_bench_" + name.replace("-", "_")
+        url = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + database
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+            if exists and args.rebuild:
+                admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+            if not exists or args.rebuild:
+                admin.execute(f'CREATE DATABASE "{database}"')
+            built = bool(exists) and not args.rebuild
+    spec.database = url
+    write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": url})
+    if not built:
+        say(f"  building the {backend} store: {args.cases:,} cases, {args.fingerprints:,} fingerprints…")
+        started = time.perf_counter()
+        if backend == "sqlite":
+            building = store.with_suffix(".building")
+            building.unlink(missing_ok=True)
+            spec.database = f"sqlite:///{building}"
+            write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": spec.database})
+            prepare_database(spec)
+            build_sqlite(building, args, now)
+            building.replace(store)  # Only a finished store is ever reused.
+            spec.database = url
+            write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": url})
+        else:
+            prepare_database(spec)
+            build_postgres(url, args, now)
+        say(f"  built in {time.perf_counter() - started:.0f} s")
+    else:
+        say(f"  reusing the {backend} store ({url.rsplit('/', 1)[1]}); --rebuild builds it again")
+    return layout, url
+
+
+def viewer(spec: Any) -> dict[str, str]:
+    """A secretariat viewer with a password, made for this run."""
+    app = service_app(spec)
+    with app.app_context():
+        book = _book(app)
+        username, password = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(18)
+        account, _ = book.create(
+            username=username, display_name="Bench viewer", role="secretariat-viewer", by="bench", password=password
+        )
+        account.must_change_password = False
+        book.session.commit()
+        app.extensions["service_db"].engine.dispose()
+    return {"username": username, "password": password}
+
+
+def pages(args: argparse.Namespace, year: int) -> dict[str, str]:
+    last = dt.datetime.now(dt.UTC).replace(day=1) - dt.timedelta(days=1)
+    return {
+        "dashboard, everything": "/",
+        "dashboard, one member": "/?member=hotline-de",
+        "dashboard, hosting country + legal status": "/?country=NL&legal=baseline",
+        "dashboard, origin + last month": f"/?origin=hotline-fr&from={last:%Y-%m}&to={last:%Y-%m}",
+        f"annual summary {year}": f"/summary/{year}",
+        "CSV: months": "/status/months.csv",
+        "CSV: members": "/status/members.csv",
+        "API: everything": "/api/v1/status",
+        "API: one member, one year": f"/api/v1/status?member=hotline-de&from={year}&to={year}",
+    }
+
+
+def measure(backend: str, args: argparse.Namespace) -> list[tuple[str, float, float]]:
+    layout, _ = prepare(backend, args)
+    spec = layout.exchange
+    who = viewer(spec)
+    network = Network(layout)
+    rows = []
+    try:
+        network.client("exchange")  # Starts the console.
+        session = signed_in(spec.console_url, layout.web.ca, who)
+        base = spec.console_url
+        year = dt.datetime.now(dt.UTC).year - 1
+        for path in pages(args, year).values():  # Warm the page cache as a running exchange would be.
+            time_get(session, base + path, 1)
+        floor = time_get(session, f"{base}/healthz", args.repeats)
+        rows.append(("floor: /healthz", statistics.median(floor), percentile(floor, 0.95)))
+        for label, path in pages(args, year).items():
+            times = time_get(session, base + path, args.repeats)
+            rows.append((label, statistics.median(times), percentile(times, 0.95)))
+        session.close()
+    finally:
+        network.stop()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/dashboard.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=1_000_000, help="cases at the exchange (default 1,000,000)")
+    parser.add_argument(
+        "--fingerprints", type=int, default=10_000_000, help="URL and content fingerprints (default 10,000,000)"
+    )
+    parser.add_argument("--repeats", type=int, default=15, help="requests per page")
+    parser.add_argument("--rebuild", action="store_true", help="build the stores again")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="run one backend")
+    args = parser.parse_args(argv)
+    say(json.dumps(machine()))
+    results: list[tuple[str, str, float, float, str]] = []
+    for backend in ("sqlite", "postgresql"):
+        if args.only not in (None, backend):
+            continue
+        say(f"{backend}: the network status with {args.cases:,} cases and {args.fingerprints:,} fingerprints")
+        for label, median, p95 in measure(backend, args):
+            verdict = "" if label.startswith("floor") else ("met" if p95 < TARGET_MS else "NOT MET")
+            results.append((backend, label, median, p95, verdict))
+    say()
+    show_table(
+        ["backend", "what", "median ms", "p95 ms", f"target (p95 < {TARGET_MS:.0f} ms)"],
+        [(backend, label, f"{median:.1f}", f"{p95:.1f}", verdict) for backend, label, median, p95, verdict in results],
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
