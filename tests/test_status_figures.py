@@ -1,8 +1,9 @@
 """The network status figures against a fixture whose every number was worked out by hand, on both backends.
 
-Nine cases, their reports and a few outbox rows are inserted straight into the exchange's tables. The
+Ten cases, their reports and a few outbox rows are inserted straight into the exchange's tables. The
 comment above each assertion shows the hand computation; ``now`` is 2026-03-10 12:00 UTC, so a case is
-*judged* for the 3-day shares when it was first reported on or before 2026-03-07 12:00.
+*judged* for the 3-day removal share when it was first reported on or before 2026-03-07 12:00 or was
+removed within 72 hours (likewise for police referral): c10, reported a day ago and still up, is not.
 
     case  first report      route (hotline-)  host  legal     state        notice  removed  police  status
     c1    2026-01-05 00:00  nl -> de          DE    baseline  confirmed    +2 h    +10 h    +20 h   removed
@@ -10,15 +11,17 @@ comment above each assertion shows the hand computation; ``now`` is 2026-03-10 1
     c3    2026-02-01 00:00  fr -> de          DE    national  confirmed    +1 h    +30 h    -       removed
     c4    2026-02-14 00:00  de -> fr          FR    baseline  confirmed    -       +200 h   +48 h   removed
     c5    2026-02-28 12:00  nl -> fr          LU    baseline  confirmed    +3 h    -        +72 h   police_notified
-    c6    2026-03-09 00:00  nl -> de          DE    baseline  confirmed    +2 h    +12 h    +6 h    removed (not judged)
+    c6    2026-03-09 00:00  nl -> de          DE    baseline  confirmed    +2 h    +12 h    +6 h    removed
     c7    2026-01-10 00:00  fr -> nl          NL    baseline  REJECTED     -       +1 h     -       - (never counted)
     c8    2026-03-01 00:00  de -> secretariat US    baseline  provisional  -       -        -       -
     c9    2025-12-15 00:00  nl -> de          DE    baseline  confirmed    +24 h   +72 h    -       removed
+    c10   2026-03-09 06:00  nl -> de          DE    baseline  confirmed    -       -        -       - (not judged)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +56,7 @@ CASES = [
     ("c7", T(2026, 1, 10), "hotline-fr", "hotline-nl", "NL", "baseline", "rejected", None, 1, None, None),
     ("c8", T(2026, 3, 1), "hotline-de", "secretariat", "US", "baseline", "provisional", None, None, None, None),
     ("c9", T(2025, 12, 15), "hotline-nl", "hotline-de", "DE", "baseline", "confirmed", 24, 72, None, "removed"),
+    ("c10", T(2026, 3, 9, 6), "hotline-nl", "hotline-de", "DE", "baseline", "confirmed", None, None, None, None),
 ]  # fmt: skip
 
 
@@ -73,7 +77,7 @@ def _fill(session: Session) -> None:
         session.add(
             Case(
                 id=case_id,
-                url_fingerprint=case_id * 32,
+                url_fingerprint=hashlib.sha256(case_id.encode()).hexdigest(),
                 origin=origin,
                 destination=destination,
                 hosting_country=host,
@@ -163,17 +167,19 @@ def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 def test_headline_figures(session: Session) -> None:
     cases = network_status(session, now=NOW)["cases"]
-    # Live cases: every case but the rejected c7 -> c1 c2 c3 c4 c5 c6 c8 c9 = 8.
-    assert cases["total"] == 8
+    # Live cases: every case but the rejected c7 -> c1 c2 c3 c4 c5 c6 c8 c9 c10 = 9.
+    assert cases["total"] == 9
     # Removed: c1 c2 c3 c4 c6 c9 = 6.
     assert cases["removed"] == 6
-    # Judged (first report on or before 2026-03-07 12:00): all live cases but c6 = 7.
-    assert cases["judged"] == 7
-    # Removed within 72 h among the judged: c1 (10 h), c3 (30 h), c9 (72 h, the boundary counts) = 3;
-    # not c2 (80 h), c4 (200 h), c5 or c8 (not removed). 3 / 7 = 42.857...% -> 42.9.
-    assert (cases["removed_within_3_days"], cases["share_removed_within_3_days"]) == (3, 42.9)
-    # Police within 72 h among the judged: c1 (20 h), c4 (48 h), c5 (72 h) = 3; not c2 (100 h). 3 / 7 -> 42.9.
-    assert (cases["police_within_3_days"], cases["share_police_within_3_days"]) == (3, 42.9)
+    # Judged for removal: first reported on or before 2026-03-07 12:00 (c1 c2 c3 c4 c5 c8 c9 = 7), or removed
+    # within 72 h (c6, reported 1.5 days ago, removed after 12 h) = 8; c10 is 1.25 days old and still up.
+    assert cases["judged"] == 8
+    # Removed within 72 h: c1 (10 h), c3 (30 h), c6 (12 h), c9 (72 h, the boundary counts) = 4;
+    # not c2 (80 h), c4 (200 h), c5, c8 or c10 (not removed). 4 / 8 = 50.0%.
+    assert (cases["removed_within_3_days"], cases["share_removed_within_3_days"]) == (4, 50.0)
+    # Judged for police: the same 7 old cases, and c6 (referred after 6 h) = 8. Within 72 h: c1 (20 h),
+    # c4 (48 h), c5 (72 h), c6 (6 h) = 4; not c2 (100 h). 4 / 8 = 50.0%.
+    assert (cases["judged_police"], cases["police_within_3_days"], cases["share_police_within_3_days"]) == (8, 4, 50.0)
     # Hours to removal of the 6 removed, in order: 10 (c1), 12 (c6), 30 (c3), 72 (c9), 80 (c2), 200 (c4);
     # n = 6 is even, so the median is the mean of rows 3 and 4: (30 + 72) / 2 = 51.
     assert cases["median_hours_to_removal"] == 51.0
@@ -182,38 +188,35 @@ def test_headline_figures(session: Session) -> None:
     assert (cases["removed_after_notice"], cases["median_hours_notice_to_removal"]) == (5, 29.0)
     # Verified duplicates of live cases: d1 (c1), d3 (c3), d4 (c9) = 3; d2 is still pending.
     assert cases["duplicates_avoided"] == 3
-    # By hosting country: DE c1 c3 c6 c9 = 4; AT c2, FR c4, LU c5, US c8 = 1 each (NL's c7 was rejected).
-    assert cases["by_hosting_country"] == {"AT": 1, "DE": 4, "FR": 1, "LU": 1, "US": 1}
-    # By origin: hotline-nl c1 c2 c5 c6 c9 = 5; hotline-de c4 c8 = 2; hotline-fr c3 = 1 (its c7 was rejected).
-    assert cases["by_origin"] == {"hotline-de": 2, "hotline-fr": 1, "hotline-nl": 5}
-    # By legal status: only c3 is nationally illegal; the other 7 are baseline.
-    assert cases["by_legal_status"] == {"baseline": 7, "nationally_illegal": 1}
-    # By state counts refused reports too (the API always has): 7 confirmed, c8 provisional, c7 rejected.
-    assert cases["by_state"] == {"confirmed": 7, "provisional": 1, "rejected": 1}
-    # By status: removed c1 c2 c3 c4 c6 c9 = 6; police_notified c5 = 1; c8 has none.
+    # By hosting country: DE c1 c3 c6 c9 c10 = 5; AT c2, FR c4, LU c5, US c8 = 1 each (NL's c7 was rejected).
+    assert cases["by_hosting_country"] == {"AT": 1, "DE": 5, "FR": 1, "LU": 1, "US": 1}
+    # By origin: hotline-nl c1 c2 c5 c6 c9 c10 = 6; hotline-de c4 c8 = 2; hotline-fr c3 = 1 (c7 was rejected).
+    assert cases["by_origin"] == {"hotline-de": 2, "hotline-fr": 1, "hotline-nl": 6}
+    # By legal status: only c3 is nationally illegal; the other 8 are baseline.
+    assert cases["by_legal_status"] == {"baseline": 8, "nationally_illegal": 1}
+    # By state counts refused reports too (the API always has): 8 confirmed, c8 provisional, c7 rejected.
+    assert cases["by_state"] == {"confirmed": 8, "provisional": 1, "rejected": 1}
+    # By status: removed c1 c2 c3 c4 c6 c9 = 6; police_notified c5 = 1; c8 and c10 have none.
     assert cases["by_status"] == {"police_notified": 1, "removed": 6}
 
 
 def test_months(session: Session) -> None:
     months = {row["month"]: row for row in network_status(session, now=NOW)["months"]}
-    # 2025-12: c9. 2026-01: c1 c2. 2026-02: c3 c4 c5. 2026-03: c6 c8.
+    # 2025-12: c9. 2026-01: c1 c2. 2026-02: c3 c4 c5. 2026-03: c6 c8 c10.
     assert {month: row["cases"] for month, row in months.items()} == {
         "2025-12": 1,
         "2026-01": 2,
         "2026-02": 3,
-        "2026-03": 2,
+        "2026-03": 3,
     }
     # 2026-01: c1 (10 h) within 3 days, c2 (80 h) not: 1 of 2 judged = 50.0%.
     assert (months["2026-01"]["removed_within_3_days"], months["2026-01"]["share_removed_within_3_days"]) == (1, 50.0)
     # 2026-02: c3 (30 h) within, c4 (200 h) and c5 (not removed) not: 1 of 3 = 33.3%; police c4 c5 = 2 of 3 = 66.7%.
     assert months["2026-02"]["share_removed_within_3_days"] == 33.3
     assert months["2026-02"]["share_police_within_3_days"] == 66.7
-    # 2026-03: c6 is not judged yet; c8 is and was not removed: 0 of 1 judged, although c6 was removed.
-    assert (
-        months["2026-03"]["judged"],
-        months["2026-03"]["removed"],
-        months["2026-03"]["share_removed_within_3_days"],
-    ) == (1, 1, 0.0)
+    # 2026-03: c6 (removed after 12 h) and c8 (old enough, not removed) are judged, c10 is not: 1 of 2 = 50.0%.
+    march = months["2026-03"]
+    assert (march["judged"], march["removed_within_3_days"], march["share_removed_within_3_days"]) == (2, 1, 50.0)
 
 
 def test_members(session: Session) -> None:
@@ -224,16 +227,18 @@ def test_members(session: Session) -> None:
     assert de["oldest_undelivered"].startswith("2026-03-10T10:00")
     assert de["last_contact"].startswith("2026-03-10T09:00")
     assert de["certificate_expires"].startswith("2027-01-01")
-    # Routed to hotline-de: c1 c2 c3 c6 c9 = 5, all removed; judged 4 (not c6); within 3 days c1 c3 c9 = 3
-    # -> 75.0%; hours to removal 10 12 30 72 80 -> median 30.
+    # Routed to hotline-de: c1 c2 c3 c6 c9 c10 = 6, removed 5 (not c10); judged 5 (not c10); within 3 days
+    # c1 c3 c6 c9 = 4 -> 80.0%; hours to removal 10 12 30 72 80 -> median 30.
+    # Police: judged c1 c2 c3 c9 (old) and c6 (6 h) = 5; within 3 days c1 (20 h) and c6 = 2 -> 40.0%.
     assert de["content"] == {
-        "cases": 5,
+        "cases": 6,
         "removed": 5,
-        "judged": 4,
-        "removed_within_3_days": 3,
-        "share_removed_within_3_days": 75.0,
-        "police_within_3_days": 1,  # c1 (20 h); c2 took 100 h, c3 and c9 were never referred.
-        "share_police_within_3_days": 25.0,
+        "judged": 5,
+        "removed_within_3_days": 4,
+        "share_removed_within_3_days": 80.0,
+        "judged_police": 5,
+        "police_within_3_days": 2,
+        "share_police_within_3_days": 40.0,
         "median_hours_to_removal": 30.0,
     }
     # hotline-fr: c4 (200 h) and c5 (not removed): 0 of 2 within 3 days; median of one value, 200; a dead letter.
@@ -260,11 +265,11 @@ def test_filters_select_cases(session: Session) -> None:
     assert first_quarter["median_hours_to_removal"] == 55.0
     assert first_quarter["median_hours_notice_to_removal"] == 29.0
     assert first_quarter["duplicates_avoided"] == 2
-    # Hosted in DE: c1 c3 c6 c9, all removed; judged c1 c3 c9, all within 3 days = 100.0%;
-    # hours 10 12 30 72 -> (12 + 30) / 2 = 21.
+    # Hosted in DE: c1 c3 c6 c9 c10; judged c1 c3 c9 (old) and c6 (12 h), all removed within 3 days = 100.0%
+    # (c10 is not judged); hours 10 12 30 72 -> (12 + 30) / 2 = 21.
     germany = cases(country="de")
     assert (germany["total"], germany["share_removed_within_3_days"], germany["median_hours_to_removal"]) == (
-        4,
+        5,
         100.0,
         21.0,
     )

@@ -9,10 +9,11 @@ How the figures are defined (docs/operations.md says the same for readers of the
 - **Cases** are locations whose report was not refused (``state != 'rejected'``), counted in the month
   of their **first report** (``confirmed_at``, the origin analyst's confirmation). Filters select cases
   by that month, by origin, by hosting country, by destination member and by legal status.
-- **Removed within 3 days** and **referred to police within 3 days** count from the first report. Their
-  shares are taken over the cases first reported at least 3 days before ``now`` (``judged``): a case
-  reported yesterday has not had its three days yet, and counting it would make the newest month look
-  worse than it is.
+- **Removed within 3 days** and **referred to police within 3 days** mean at most 72 hours after the
+  first report. Their shares are taken over the cases whose outcome is known (``judged``,
+  ``judged_police``): first reported at least 3 days before ``now``, or already removed (referred) within
+  them. A case reported yesterday and still up has not had its three days yet; counting it would make
+  the newest month look worse than it is.
 - **Median time to removal** (first report to removal) and **median notice time** (notice sent to
   removal, for cases with both, removal not before the notice) are exact medians in hours, computed in
   SQL with window functions (``row_number`` and ``count`` over the ordered durations; the two middle
@@ -31,7 +32,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, case, func, literal, or_, select
 
 from exchange.cases.models import REJECTED, VERIFIED, Case, CaseReport
 from exchange.members.models import Member
@@ -106,7 +107,7 @@ class Figures:
         self.now = now
         self.sql = _dialect(session)
         self.where = case_filter(filters)
-        self.judged = Case.confirmed_at <= now - dt.timedelta(hours=THREE_DAYS_HOURS)
+        self.old = Case.confirmed_at <= now - dt.timedelta(hours=THREE_DAYS_HOURS)
 
     def _count_if(self, condition: ColumnElement[bool]) -> ColumnElement[Any]:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
@@ -120,9 +121,10 @@ class Figures:
                 key.label("key"),
                 func.count().label("cases"),
                 func.count(Case.removed_at).label("removed"),
-                self._count_if(self.judged).label("judged"),
-                self._count_if(and_(self.judged, removal <= THREE_DAYS_HOURS)).label("removed_3d"),
-                self._count_if(and_(self.judged, police <= THREE_DAYS_HOURS)).label("police_3d"),
+                self._count_if(or_(self.old, removal <= THREE_DAYS_HOURS)).label("judged"),
+                self._count_if(removal <= THREE_DAYS_HOURS).label("removed_3d"),
+                self._count_if(or_(self.old, police <= THREE_DAYS_HOURS)).label("judged_police"),
+                self._count_if(police <= THREE_DAYS_HOURS).label("police_3d"),
             )
             .where(*self.where)
             .group_by(key)
@@ -136,8 +138,9 @@ class Figures:
                 "judged": int(row.judged),
                 "removed_within_3_days": int(row.removed_3d),
                 "share_removed_within_3_days": _share(int(row.removed_3d), int(row.judged)),
+                "judged_police": int(row.judged_police),
                 "police_within_3_days": int(row.police_3d),
-                "share_police_within_3_days": _share(int(row.police_3d), int(row.judged)),
+                "share_police_within_3_days": _share(int(row.police_3d), int(row.judged_police)),
             }
             for row in self.session.execute(query)
         ]
@@ -266,7 +269,8 @@ def network_status(session: DBSession, *, now: dt.datetime, filters: Filters | N
     def total(name: str) -> int:
         return sum(int(row[name]) for row in months)
 
-    judged, removed_3d, police_3d = total("judged"), total("removed_within_3_days"), total("police_within_3_days")
+    judged, removed_3d = total("judged"), total("removed_within_3_days")
+    judged_police, police_3d = total("judged_police"), total("police_within_3_days")
     members = member_health(session)
     for member_id, entry in members.items():
         content = destinations.pop(member_id, None) or {
@@ -275,6 +279,7 @@ def network_status(session: DBSession, *, now: dt.datetime, filters: Filters | N
             "judged": 0,
             "removed_within_3_days": 0,
             "share_removed_within_3_days": None,
+            "judged_police": 0,
             "police_within_3_days": 0,
             "share_police_within_3_days": None,
         }
@@ -298,7 +303,8 @@ def network_status(session: DBSession, *, now: dt.datetime, filters: Filters | N
             "share_removed_within_3_days": _share(removed_3d, judged),
             "median_hours_to_removal": overall,
             "police_within_3_days": police_3d,
-            "share_police_within_3_days": _share(police_3d, judged),
+            "judged_police": judged_police,
+            "share_police_within_3_days": _share(police_3d, judged_police),
             "removed_after_notice": noticed,
             "median_hours_notice_to_removal": notice_median,
         },

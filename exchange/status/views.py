@@ -81,14 +81,14 @@ def home() -> Any:
 
 def _rows_months(figures: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     header = ["month", "cases", "removed", "judged", "removed_within_3_days", "share_removed_within_3_days"]
-    header += ["police_within_3_days", "share_police_within_3_days"]
+    header += ["judged_police", "police_within_3_days", "share_police_within_3_days"]
     return header, [[row[name] for name in header] for row in figures["months"]]
 
 
 def _breakdown(table: str, key: str, label: str) -> Callable[[dict[str, Any]], tuple[list[str], list[list[Any]]]]:
     def rows(figures: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         names = ["cases", "removed", "judged", "removed_within_3_days", "share_removed_within_3_days"]
-        names += ["police_within_3_days", "share_police_within_3_days"]
+        names += ["judged_police", "police_within_3_days", "share_police_within_3_days"]
         return [label, *names], [[row[key], *(row[name] for name in names)] for row in figures[table]]
 
     return rows
@@ -111,7 +111,7 @@ def _rows_members(figures: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 
 def _rows_summary(figures: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     names = ["total", "duplicates_avoided", "removed", "judged", "removed_within_3_days", "share_removed_within_3_days"]
-    names += ["median_hours_to_removal", "police_within_3_days", "share_police_within_3_days"]
+    names += ["median_hours_to_removal", "judged_police", "police_within_3_days", "share_police_within_3_days"]
     names += ["removed_after_notice", "median_hours_notice_to_removal"]
     return ["figure", "value"], [[name, figures["cases"][name]] for name in names]
 
