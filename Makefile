@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-intake bench-cases install clean tools screenshots translations catalogues
+.PHONY: demo test lint bench bench-intake bench-cases bench-dashboard install clean tools screenshots translations catalogues
 
 # The tests drive curl and openssl against the real servers, and Debian's Chromium (through Playwright,
 # which is told where it is: its own browser download cannot work here); install what a fresh machine lacks.
@@ -18,20 +18,32 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,lint,postgres]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Chart.js for the exchange's status charts, from the npm registry at install time: served by the app itself
+# (console/static/vendor/, git-ignored), never committed and never loaded from a CDN.
+CHARTJS_VERSION := 4.6.1
+CHARTJS := console/static/vendor/chart.umd.min.js
+
+$(CHARTJS):
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	CI=true npm install --prefix var/npm --no-save --no-package-lock --no-audit --no-fund --ignore-scripts \
+		chart.js@$(CHARTJS_VERSION) </dev/null >/dev/null
+	mkdir -p $(dir $@)
+	cp var/npm/node_modules/chart.js/dist/chart.umd.min.js $@
+
+install: $(STAMP) $(CHARTJS)
 
 # The public pages' compiled catalogues (*.mo, not in git); services also compile stale ones at start-up.
 catalogues: $(STAMP)
 	@$(BIN)/pybabel -q compile -d node/translations
 
-demo: $(STAMP) catalogues
+demo: $(STAMP) $(CHARTJS) catalogues
 	$(BIN)/hotline-demo
 
-test: $(STAMP) tools catalogues
+test: $(STAMP) $(CHARTJS) tools catalogues
 	$(BIN)/python -m pytest -q
 
 # The screenshots in docs/ (and the README's), from the browser tests' pages with realistic data.
-screenshots: $(STAMP) tools
+screenshots: $(STAMP) $(CHARTJS) tools
 	HOTLINE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser/test_screenshots.py
 
 # The public pages' catalogues (node/translations): collect the strings of the pages, add the new ones to
@@ -51,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/cases.py
+	$(BIN)/python bench/dashboard.py
 
 bench-intake: $(STAMP)
 	$(BIN)/python bench/intake.py
@@ -58,6 +71,10 @@ bench-intake: $(STAMP)
 # The analyst's pages at 100,000 cases and the exchange's prefix lookup at 10 million fingerprints.
 bench-cases: $(STAMP)
 	$(BIN)/python bench/cases.py
+
+# The secretariat's dashboard and status API at 1 million cases and 10 million fingerprints, SQLite and PostgreSQL.
+bench-dashboard: $(STAMP)
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

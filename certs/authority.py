@@ -198,7 +198,14 @@ def issue_certificate(
     return certificate.public_bytes(serialization.Encoding.PEM)
 
 
-def revoke(directory: Path, serial: int, *, reason: str = "unspecified", now: dt.datetime | None = None) -> None:
+def revoke(
+    directory: Path,
+    serial: int,
+    *,
+    reason: str = "unspecified",
+    now: dt.datetime | None = None,
+    crl_days: int = 7,
+) -> None:
     """Record a revocation and publish a fresh CRL."""
     now = now or _utcnow()
     try:
@@ -210,7 +217,7 @@ def revoke(directory: Path, serial: int, *, reason: str = "unspecified", now: dt
     # Revoking again replaces the earlier record: a rotation later found to be a compromise becomes one.
     records.append({"serial": str(serial), "revoked_at": now.isoformat(), "reason": flag.value})
     (directory / REVOKED).write_text(json.dumps(records, indent=2) + "\n")
-    publish_crl(directory, now=now)
+    publish_crl(directory, now=now, days=crl_days)
 
 
 def next_crl_number(directory: Path) -> int:
@@ -260,3 +267,19 @@ def publish_crl(directory: Path, *, days: int = 7, now: dt.datetime | None = Non
     tmp.write_bytes(pem)
     os.replace(tmp, directory / CRL)
     return pem
+
+
+def crl_number(pem: bytes) -> int:
+    """The CRL number of a PEM CRL (0 when it carries none).
+
+    Raises:
+        AuthorityError: not a PEM CRL.
+    """
+    try:
+        crl = x509.load_pem_x509_crl(pem)
+    except ValueError as exc:
+        raise AuthorityError("not a PEM certificate revocation list") from exc
+    try:
+        return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+    except x509.ExtensionNotFound:
+        return 0

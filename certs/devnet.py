@@ -49,7 +49,7 @@ def issue_dev_identity(
     *,
     role: str = "member",
     countries: tuple[str, ...] = (),
-    days: int = 30,
+    days: int = 90,
     **kwargs: object,
 ) -> IssuedIdentity:
     """Make a key and a certificate for ``member_id`` in ``out_dir/<member_id>/`` (localhost endpoint)."""
@@ -80,7 +80,7 @@ def write_dev_network(out_dir: Path, members: tuple[DevMember, ...] = DEV_MEMBER
     if out_dir.exists():
         shutil.rmtree(out_dir)
     ca_dir = out_dir / "ca"
-    authority.create_ca(ca_dir, "Hotline Network Dev CA (throwaway)", days=30)
+    authority.create_ca(ca_dir, "Hotline Network Dev CA (throwaway)", days=365)
     identities = {EXCHANGE_ID: issue_dev_identity(ca_dir, out_dir, EXCHANGE_ID, role="exchange")}
     for member in members:
         identities[member.member_id] = issue_dev_identity(

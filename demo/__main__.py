@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from demo.history import seed_history
 from demo.hostsim import HostingProvider
 from demo.mailsink import MailSink
 from demo.network import (
@@ -276,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         write_toml(spec.config, {**read_toml(spec.config), **demo_parts})
     register_members(layout, demo_accounts=True)
+    _say(f"Wrote {seed_history(layout):,} cases of synthetic history (12 months) into the exchange's network status.")
     network = Network(layout)
     stopping = False
 

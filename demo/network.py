@@ -223,6 +223,8 @@ def lay_out(
             "CONSOLE_TLS_CERT": str(web.cert),
             "CONSOLE_TLS_KEY": str(web.key),
         }
+        if service.kind == "exchange":
+            values["CA_DIR"] = str(ca_dir)  # The dev exchange runs the throwaway CA: onboarding in the console.
         if service.kind == "node":
             values.update(
                 EXCHANGE_URL=layout.exchange.url,
@@ -314,13 +316,16 @@ def register_members(
     templates: Mapping[str, str] | None = None,
     demo_accounts: bool = False,
     migrated: bool = False,
+    unregistered: tuple[str, ...] = (),
 ) -> None:
     """Create the databases, fill the exchange's directory, and create the accounts of every service.
 
     Every node gets an ``operator`` analyst with a personal API token (the operator client's); with
     ``demo_accounts`` every service also gets one account per role with a password (and, for the roles
-    that need it, a second factor), printed by the demo and written to ``network.json``.
+    that need it, a second factor), printed by the demo and written to ``network.json``. Members named in
+    ``unregistered`` get a node but no directory entry: they are onboarded later (tests of onboarding).
     """
+    from exchange.members.certificates import CertificateDesk
     from exchange.members.services import save_member
     from federation.runtime import runtime
 
@@ -331,8 +336,11 @@ def register_members(
     with app.app_context():
         layout.exchange.api_token = _operator_token(app, role="secretariat-viewer")
         rt = runtime()
+        desk = CertificateDesk(rt.db.session, layout.ca_dir, actor="setup", now=rt.clock())
         for spec in layout.members.values():
-            save_member(
+            if spec.member_id in unregistered:
+                continue
+            member = save_member(
                 rt.db.session,
                 member_id=spec.member_id,
                 name=spec.name,
@@ -341,6 +349,8 @@ def register_members(
                 fallback=spec.fallback,
                 now=rt.clock(),
             )
+            member.contact_email = f"it-desk@{spec.member_id}.example"
+            desk.record(spec.member_id, spec.cert.read_bytes())
         rt.db.session.commit()
         if demo_accounts:
             layout.exchange.accounts = _demo_accounts(app)
@@ -531,7 +541,7 @@ class ServiceProcess:
                 context = ssl.create_default_context(cafile=str(self.spec.config.parent / "pki" / "web" / "ca.pem"))
             with (
                 socket.create_connection(("127.0.0.1", port), timeout=1) as raw,
-                context.wrap_socket(raw, server_hostname="localhost") as tls,
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
             ):
                 tls.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
                 tls.recv(1)

@@ -29,7 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, surface: str = "netwo
     from exchange.audit.models import AUDIT
     from exchange.cases.services import CaseHandlers, dead_letters
     from exchange.config import EXCHANGE
-    from exchange.members.services import endpoint_of
+    from exchange.members.services import DirectoryVersion, endpoint_of
     from exchange.messaging.models import MODELS
     from federation.runtime import Runtime
     from people.services import EXCHANGE_ROLES
@@ -51,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, surface: str = "netwo
         peer_role="member",
         worker=surface == "worker",
         dead_letters=lambda rt: dead_letters(rt.signer, MODELS["outbox"]),
+        envelope=DirectoryVersion(db, app, clock=lambda: app.extensions["hotline"].clock()).claims,
     )
     surfaces.SETUP[surface](app)
     policies.require_declared(app)

@@ -9,7 +9,9 @@ import click
 from flask import Flask, current_app
 
 from audit.commands import audit_group
+from exchange.deadletters.cli import dead_letters_cli
 from exchange.members.cli import members_cli
+from exchange.routing.cli import routing_cli
 from people.commands import accounts_group
 from service.cli import service_group, with_app
 from service.commands import outbox_command, tasks_group
@@ -107,6 +109,8 @@ def status_command() -> None:
 
 
 main.add_command(members_cli)
+main.add_command(routing_cli)
+main.add_command(dead_letters_cli)
 main.add_command(accounts_group())
 main.add_command(audit_group())
 main.add_command(db_group(NAME))

@@ -11,11 +11,15 @@ from console import NavItem
 from exchange.accounts.models import Account, ApiToken
 from exchange.audit.models import AUDIT
 from exchange.db import db
+from exchange.deadletters import views as deadletter_views
 from exchange.lookup import views as lookup_views
 from exchange.mailbox import tasks as mailbox_tasks
 from exchange.mailbox import views as mailbox_views
+from exchange.members import pages as member_pages
+from exchange.members import tasks as member_tasks
 from exchange.members import views as member_views
 from exchange.members.services import require_active
+from exchange.routing import views as routing_views
 from exchange.status import views as status_views
 from federation import tasks as federation_tasks
 from federation import web
@@ -38,6 +42,7 @@ def network(app: Flask) -> None:
     )
     app.register_blueprint(transactions_blueprint(sender_roles=("member",)))
     app.register_blueprint(member_views.blueprint)
+    app.register_blueprint(member_pages.network)
     app.register_blueprint(mailbox_views.blueprint)
     app.register_blueprint(lookup_views.blueprint)
     app.register_blueprint(status_views.network)
@@ -63,6 +68,9 @@ def console(app: Flask) -> None:
         service_name=name,
         nav=[
             NavItem("Network", "dashboard.home"),
+            NavItem("Members", "members_console.index"),
+            NavItem("Routing", "routing.index"),
+            NavItem("Dead letters", "deadletters.index"),
             NavItem("Accounts", "people.accounts", EXCHANGE_ROLES.managers),
             NavItem("Audit trail", "audit.index", EXCHANGE_ROLES.managers),
         ],
@@ -71,6 +79,9 @@ def console(app: Flask) -> None:
     )
     policies.init_app(app)
     app.register_blueprint(status_views.pages)
+    app.register_blueprint(member_pages.pages)
+    app.register_blueprint(routing_views.pages)
+    app.register_blueprint(deadletter_views.pages)
     app.register_blueprint(status_views.console_api)
 
 
@@ -80,5 +91,5 @@ def worker(app: Flask) -> None:
 
 SETUP: dict[str, Callable[[Flask], None]] = {"network": network, "console": console, "worker": worker}
 
-TASKS: list[Task] = [*federation_tasks.TASKS, *mailbox_tasks.TASKS, *audit_tasks.TASKS]
+TASKS: list[Task] = [*federation_tasks.TASKS, *mailbox_tasks.TASKS, *audit_tasks.TASKS, *member_tasks.TASKS]
 """Every scheduled job of the exchange, run by its one worker (and each a ``tasks run`` command)."""

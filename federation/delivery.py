@@ -46,7 +46,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -227,7 +227,9 @@ class Deliverer:
         board: BackoffBoard | None = None,
         on_dead: DeadLetterHandler | None = None,
         mailbox_model: type[Any] | None = None,
+        envelope: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
+        self.envelope = envelope
         self.board = board or BackoffBoard()
         self.on_dead = on_dead
         self.mailbox_model = mailbox_model
@@ -241,6 +243,10 @@ class Deliverer:
         self.settings = settings
         self.clock = clock
         self.rng = rng
+
+    def _transaction(self, destination: str, now: dt.datetime, documents: list[str]) -> dict[str, Any]:
+        extra = dict(self.envelope()) if self.envelope is not None else {}
+        return self.signer.claims(destination, now=now, documents=documents, **extra)
 
     # Queries -------------------------------------------------------------------------------------
 
@@ -310,7 +316,7 @@ class Deliverer:
             return 0
         row_ids = [item.id for item in batch]
         try:
-            transaction = self.signer.claims(destination, now=now, documents=self._tokens(batch, now))
+            transaction = self._transaction(destination, now, self._tokens(batch, now))
             body = self.signer.sign_flattened(TRANSACTION, transaction)
             status, answer = self.transport.post_json(f"{endpoint}/v1/transactions", body, destination=destination)
             if status != 200:
@@ -422,7 +428,7 @@ class Deliverer:
         if not batch:
             return None
         now = self.clock()
-        transaction = self.signer.claims(destination, now=now, documents=self._tokens(batch, now))
+        transaction = self._transaction(destination, now, self._tokens(batch, now))
         assert self.mailbox_model is not None, "a service with a mailbox maps mailbox_batches"
         self.session.add(
             self.mailbox_model(
@@ -506,7 +512,7 @@ class Deliverer:
         if endpoint is None:
             return
         now = self.clock()
-        transaction = self.signer.claims(destination, now=now, documents=[])
+        transaction = self._transaction(destination, now, [])
         body = self.signer.sign_flattened(TRANSACTION, transaction)
         try:
             status, answer = self.transport.post_json(f"{endpoint}/v1/transactions", body, destination=destination)

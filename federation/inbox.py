@@ -101,6 +101,8 @@ class InboxContext:
     """Scratch space shared by the handlers of one transaction (lookups worth doing once per batch)."""
     finishers: list[Callable[[], None]] = field(default_factory=list)
     """Run once after the last document (a handler's batched writes: the audit entries of the exchange)."""
+    envelope: dict[str, Any] = field(default_factory=dict)
+    """The transaction's own claims (without its documents): what the hop's sender said about the batch."""
 
 
 Handler = Callable[[VerifiedMessage, InboxContext], None]
@@ -178,6 +180,7 @@ class Inbox:
             sender=transaction.author,
             member_id=self.signer.member_id,
             inserts=inserts,
+            envelope={key: value for key, value in claims.items() if key != "documents"},
         )
         checked = [self._verify(document, now, sender) for document in claims["documents"]]
         context.documents = [item for item in checked if isinstance(item, VerifiedMessage)]

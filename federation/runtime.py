@@ -51,6 +51,7 @@ class Runtime:
         peer_role: str,
         worker: bool = False,
         dead_letters: Callable[[Runtime], DeadLetterHandler] | None = None,
+        envelope: Callable[[], Mapping[str, Any]] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         config = app.config
@@ -88,6 +89,8 @@ class Runtime:
         self.worker = DeliveryWorker(app, self.deliverer, board=self.board, threads=config["DELIVERY_THREADS"])
         self.mailbox = MailboxSignal(max_waiting=config["MAILBOX_MAX_POLLS"])
         self.on_dead = dead_letters(self) if dead_letters is not None else None
+        self.envelope = envelope
+        """Extra claims for every transaction this service signs (the exchange: its directory version)."""
         self.handlers = handlers(self)
         self.is_worker = worker
         """The deployment's worker sends what the outbox holds; every other process wakes it (service.worker)."""
@@ -142,6 +145,7 @@ class Runtime:
             board=self.board,
             on_dead=self.on_dead,
             mailbox_model=self.models.get("mailbox_batch"),
+            envelope=self.envelope,
         )
 
     def inbox(self) -> Inbox:

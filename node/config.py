@@ -19,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     "MAILBOX_WAIT_SECONDS": 20,
     # How often the signed member directory is fetched again (it is also fetched when a check needs it).
     "DIRECTORY_REFRESH_SECONDS": 300,
+    # How often the network CA's revocation list is fetched from the exchange (installed when newer).
+    "CRL_REFRESH_SECONDS": 3600,
     # The public reporting page: the emergency number it shows, how long a reporter's contact details are
     # kept, and the limits per (hashed, daily-keyed) address. Limits are "N/unit" rules separated by ";".
     "PUBLIC_EMERGENCY_NUMBER": "112",

@@ -20,6 +20,7 @@ from node.accounts.models import Account, ApiToken
 from node.audit.models import AUDIT
 from node.cases import tasks as case_tasks
 from node.db import db
+from node.directory import revocations as revocation_tasks
 from node.directory import tasks as directory_tasks
 from node.directory.services import WAKE_REFRESH, DirectoryCache
 from node.intake import tasks as intake_tasks
@@ -212,6 +213,7 @@ SETUP: dict[str, Callable[[Flask], None]] = {"network": network, "console": cons
 TASKS: list[Task] = [
     *federation_tasks.TASKS,
     *directory_tasks.TASKS,
+    *revocation_tasks.TASKS,
     *audit_tasks.TASKS,
     *intake_tasks.TASKS,
     *case_tasks.TASKS,

@@ -123,7 +123,13 @@ def _close_fork_server() -> Iterator[None]:
 
 
 def make_network(
-    root: Path, backend: str, postgres: PostgresDatabases | None, *, members: Any = None, **settings: Any
+    root: Path,
+    backend: str,
+    postgres: PostgresDatabases | None,
+    *,
+    members: Any = None,
+    unregistered: tuple[str, ...] = (),
+    **settings: Any,
 ) -> Network:
     chosen = members or DEV_MEMBERS
     databases = {}
@@ -132,7 +138,7 @@ def make_network(
         for member in chosen:
             databases[member.member_id] = postgres.create(member.member_id, template=TEMPLATES["postgresql"]["node"])
     layout = lay_out(root, members=chosen, databases=databases, settings={**FAST_DELIVERY, **settings})
-    register_members(layout, templates=TEMPLATES["sqlite"], migrated=backend == "postgresql")
+    register_members(layout, templates=TEMPLATES["sqlite"], migrated=backend == "postgresql", unregistered=unregistered)
     return Network(layout, launcher=fork_server())
 
 

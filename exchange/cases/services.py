@@ -128,6 +128,11 @@ class NotCaseOriginError(ProtocolError):
     code = "not_case_origin"
 
 
+class RequeueError(ProtocolError):
+    status = 409
+    code = "cannot_requeue"
+
+
 class UnexpectedResendError(ProtocolError):
     status = 409
     code = "unexpected_resend"
@@ -279,7 +284,9 @@ class CaseBook:
             self._take_resend(claims, token, origin)
             return
         # 1. Routing first: the answer depends on the header alone, not on what the exchange knows.
-        destination = route(self.session, hosting_country=header["hosting_country"], origin=origin, cache=self.cache)
+        destination = route(
+            self.session, hosting_country=header["hosting_country"], origin=origin, cache=self.cache, now=self.now
+        )
         case_id = self._locations().get(header["url_fingerprint"])
         if case_id is not None:
             self._join(self._case(case_id, lock=True), claims, token, origin)
@@ -548,7 +555,7 @@ class CaseBook:
         if claims["moved_to"] == case.hosting_country:
             raise NotMovedError(f"case {case.id} is already hosted in {case.hosting_country}")
         try:
-            return route(self.session, hosting_country=claims["moved_to"], origin=case.origin).id
+            return route(self.session, hosting_country=claims["moved_to"], origin=case.origin, now=self.now).id
         except HostedAtOriginError:
             return case.origin
 
@@ -642,6 +649,47 @@ class CaseBook:
             link.state, link.refused_reason, link.settled_at = REFUSED, code, self.now
             self._refuse(link, code)
 
+    def requeue_report(self, doc_id: str, author: str, token: str) -> str:
+        """A report that went dead is sent again after the secretariat fixed the cause: its rejected case
+        opens again (routed anew: an override may send it elsewhere now), or a refused duplicate goes to its
+        case's destination again. Returns the member it goes to.
+
+        Raises (before any write): RequeueError, NoRouteError, HostedAtOriginError.
+        """
+        link = self.session.get(CaseReport, (doc_id, author))
+        if link is None:
+            raise RequeueError(f"report {doc_id} from {author} is not on record here")
+        case = self._case(link.case_id, lock=True)
+        header = _claims_of(token)["header"]
+        if not link.duplicate and case.state == REJECTED and case.id == link.report_id:
+            live = self.session.get(Location, case.url_fingerprint)
+            if live is not None:
+                raise RequeueError(
+                    f"case {live.case_id} holds this location now; the report would be a duplicate of it: ask "
+                    f"{author} to send it again"
+                )
+            destination = route(self.session, hosting_country=case.hosting_country, origin=author, now=self.now)
+            case.state, case.destination = PROVISIONAL, destination.id
+            case.rejected_at = case.rejected_reason = None
+            link.refused_reason = link.settled_at = None
+            self.session.add(Location(url_fingerprint=case.url_fingerprint, case_id=case.id))
+            self._send(destination.id, REPORT, token, doc_id, author, header["priority"])
+            self._record("system", "case.requeue", case.id, destination=destination.id)
+            return destination.id
+        if link.duplicate and link.state == REFUSED and case.state != REJECTED:
+            link.refused_reason = link.settled_at = None
+            if case.state == PROVISIONAL:
+                link.state, link.token = HELD, token
+            else:
+                link.state = PENDING
+                self._send(case.destination, REPORT, token, doc_id, author, header["priority"])
+            self._record("system", "case.duplicate_requeue", case.id, report_id=doc_id)
+            return case.destination
+        raise RequeueError(
+            f"report {doc_id} cannot be sent again: its case is {case.state} and the report is {link.state}; "
+            f"ask {author} to send it again"
+        )
+
     def _reject(self, case: Case, link: CaseReport, code: str) -> None:
         case.state, case.rejected_at, case.rejected_reason = REJECTED, self.now, code
         self._record("system", "case.reject", case.id, reason=code, destination=case.destination)
@@ -679,7 +727,9 @@ class CaseBook:
         claims = _claims_of(token)
         header = claims["header"]
         try:
-            destination = route(self.session, hosting_country=header["hosting_country"], origin=duplicate.member)
+            destination = route(
+                self.session, hosting_country=header["hosting_country"], origin=duplicate.member, now=self.now
+            )
         except ProtocolError as exc:
             duplicate.state, duplicate.token, duplicate.refused_reason = REFUSED, None, exc.code
             self._refuse(duplicate, exc.code)

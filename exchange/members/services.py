@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import threading
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -10,9 +13,9 @@ from sqlalchemy import select
 from audit.services import AuditLog
 from certs.identity import COUNTRY_PATTERN, MEMBER_ID_PATTERN
 from exchange.audit.models import AUDIT
-from exchange.members.models import Member
+from exchange.members.models import ACTIVE, REVOKED, Member
 from federation.errors import ProtocolError
-from federation.signing import Signer
+from federation.signing import Signer, canonical_json
 from service.database import DBSession
 
 
@@ -75,7 +78,13 @@ def save_member(
 
 
 def set_member_status(
-    session: DBSession, member_id: str, status: str, *, actor: str = "system", now: dt.datetime | None = None
+    session: DBSession,
+    member_id: str,
+    status: str,
+    *,
+    actor: str = "system",
+    now: dt.datetime | None = None,
+    reason: str | None = None,
 ) -> Member:
     """Suspend (``suspended``) or reinstate (``active``) a member.
 
@@ -88,6 +97,8 @@ def set_member_status(
     member = session.get(Member, member_id)
     if member is None:
         raise UnknownMemberError(f"no member {member_id!r}")
+    if member.status == REVOKED:
+        raise MemberInputError(f"{member_id} left the network (its certificates are revoked): onboard it again")
     if status == "active" and member.status != "active":
         for other in session.scalars(select(Member).where(Member.id != member_id, Member.status == "active")):
             clash = sorted(set(other.countries) & set(member.countries))
@@ -95,10 +106,17 @@ def set_member_status(
                 raise MemberInputError(
                     f"cannot reinstate {member_id}: {other.id} covers {', '.join(clash)} now; change that first"
                 )
-    before, member.status = member.status, status
+    before, member.status, member.status_reason = member.status, status, reason
     session.flush()
     AuditLog(session, AUDIT).record(
-        actor, "member.status", "member", member_id, now=now or dt.datetime.now(dt.UTC), before=before, after=status
+        actor,
+        "member.status",
+        "member",
+        member_id,
+        now=now or dt.datetime.now(dt.UTC),
+        before=before,
+        after=status,
+        reason=reason,
     )
     return member
 
@@ -123,13 +141,53 @@ def endpoint_of(session: DBSession, member_id: str) -> str | None:
     return member.endpoint if member is not None and member.status == "active" else None
 
 
+def directory_content(session: DBSession, *, now: dt.datetime) -> dict[str, Any]:
+    """What the directory says (members still in the network, the fallback, the overrides in force), with
+    its ``version``: a digest of that content, named in every transaction the exchange signs."""
+    from exchange.routing.services import active_overrides
+
+    members = list(session.scalars(select(Member).where(Member.status != REVOKED).order_by(Member.id)))
+    fallback = next((member.id for member in members if member.is_fallback and member.status == ACTIVE), None)
+    content: dict[str, Any] = {
+        "members": [
+            {"id": member.id, "name": member.name, "countries": member.countries, "status": member.status}
+            for member in members
+        ],
+        "fallback": fallback,
+        "overrides": active_overrides(session, now=now),
+    }
+    content["version"] = hashlib.sha256(canonical_json(content)).hexdigest()[:16]
+    return content
+
+
+class DirectoryVersion:
+    """The exchange's current directory version, read at most once a second per process (every transaction
+    names it; a change reaches the nodes' checks within a second)."""
+
+    def __init__(self, db: Any, app: Any, *, clock: Any) -> None:
+        self.db, self.app, self.clock = db, app, clock
+        self._lock = threading.Lock()
+        self._value: tuple[float, str] | None = None
+
+    def claims(self) -> dict[str, str]:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._value
+        if cached is None or now - cached[0] > 1.0:
+            with self.app.app_context():
+                session = self.db.session
+                try:
+                    version = directory_content(session, now=self.clock())["version"]
+                finally:
+                    session.remove()
+            cached = (now, version)
+            with self._lock:
+                self._value = cached
+        return {"directory": cached[1]}
+
+
 def signed_directory(session: DBSession, signer: Signer, *, audience: str, now: dt.datetime) -> dict[str, str]:
-    """The member directory as a document signed by the exchange (flattened JWS)."""
-    members = list(session.scalars(select(Member).order_by(Member.id)))
-    fallback = next((member.id for member in members if member.is_fallback and member.status == "active"), None)
-    entries: list[dict[str, Any]] = [
-        {"id": member.id, "name": member.name, "countries": member.countries, "status": member.status}
-        for member in members
-    ]
-    claims = signer.claims(audience, now=now, members=entries, fallback=fallback)
+    """The member directory as a document signed by the exchange (flattened JWS): every member still in the
+    network, the fallback, and the routing overrides in force (country → member)."""
+    claims = signer.claims(audience, now=now, **directory_content(session, now=now))
     return signer.sign_flattened("hotline.directory.v1", claims)

@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from federation.errors import ProtocolError, TransientError
@@ -36,8 +36,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATE_NAME = "directory"
-FRESH_ENOUGH = dt.timedelta(seconds=30)
-"""A directory fetched this recently is taken as current: a member it does not expect is refused."""
+FRESH_ENOUGH = dt.timedelta(seconds=5)
+"""A directory fetched this recently is taken as current: a member it does not expect is refused. An older
+copy is fetched again first (the secretariat may have onboarded a member, suspended one or set a routing
+override since), and the sender retries: a refusal never rests on a copy older than this."""
 RELOAD_AFTER = dt.timedelta(seconds=60)
 """How long a process uses its in-memory copy before it reads the stored one again."""
 WAKE_REFRESH = "@directory"
@@ -60,9 +62,16 @@ class Directory:
     members: dict[str, dict[str, Any]]
     fallback: str | None
     fetched_at: dt.datetime
+    overrides: dict[str, str] = field(default_factory=dict)
+    """Country → member: the secretariat's routing overrides in force when the directory was signed."""
+    version: str | None = None
+    """The exchange's digest of this content; every transaction from the exchange names the current one."""
 
     def covering(self, country: str) -> str | None:
-        """The active member covering ``country``, else the fallback (the exchange's routing rule)."""
+        """Where the exchange routes ``country``: an override, else the active member covering it, else the
+        fallback (the exchange's routing rule)."""
+        if country in self.overrides:
+            return self.overrides[country]
         for member_id, entry in sorted(self.members.items()):
             if entry["status"] == "active" and country in entry["countries"]:
                 return member_id
@@ -131,7 +140,13 @@ class DirectoryCache:
         if message.author.member_id != self.exchange_id or message.author.role != "exchange":
             raise ProtocolError("the directory is not signed by this node's exchange", code="directory_invalid")
         members = {entry["id"]: entry for entry in message.claims["members"]}
-        return Directory(members=members, fallback=message.claims["fallback"], fetched_at=fetched_at)
+        return Directory(
+            members=members,
+            fallback=message.claims["fallback"],
+            fetched_at=fetched_at,
+            overrides=dict(message.claims.get("overrides", {})),
+            version=message.claims.get("version"),
+        )
 
     def current(self, session: DBSession) -> Directory:
         """The directory: this process's copy, read again from the database once a minute.
@@ -148,7 +163,28 @@ class DirectoryCache:
             raise DirectoryUnavailableError("this node has not fetched the member directory yet; retry shortly")
         return directory
 
-    def require(self, session: DBSession, member_id: str, *, expected: str | None, what: str) -> None:
+    def require_fresh(self, session: DBSession, what: str, *, version: str | None = None) -> None:
+        """Before refusing something our copy of the directory forbids: make sure the copy is current. With
+        the ``version`` the exchange named in the transaction, current means that version; without one
+        (an older exchange), fetched within FRESH_ENOUGH.
+
+        Raises:
+            DirectoryUnavailableError: it may be stale; the worker refreshes it and the sender retries.
+        """
+        directory = self.current(session)
+        if version is not None:
+            stale = directory.version != version
+        else:
+            stale = self.rt.clock() - directory.fetched_at > FRESH_ENOUGH
+        if stale:
+            with self._lock:
+                self._loaded_at = None  # Read the stored copy again next time: the worker is refreshing it.
+            self.ask_refresh()
+            raise DirectoryUnavailableError(f"{what} is not what our directory expects; refreshing it")
+
+    def require(
+        self, session: DBSession, member_id: str, *, expected: str | None, what: str, version: str | None = None
+    ) -> None:
         """Refuse ``member_id`` unless it is ``expected``; ask for a fresher directory if ours may be old.
 
         Raises:
@@ -157,12 +193,7 @@ class DirectoryCache:
         """
         if member_id == expected:
             return
-        directory = self.current(session)
-        if self.rt.clock() - directory.fetched_at > FRESH_ENOUGH:
-            with self._lock:
-                self._loaded_at = None  # Read the stored copy again next time: the worker is refreshing it.
-            self.ask_refresh()
-            raise DirectoryUnavailableError(f"{what} from {member_id} is not what our directory expects; refreshing it")
+        self.require_fresh(session, f"{what} from {member_id}", version=version)
         raise UnexpectedMemberError(
             f"{what} must come from {expected or 'the member covering the country'}, not {member_id}"
         )

@@ -56,9 +56,7 @@ def cancel_finished(session: DBSession, *, now: dt.datetime) -> int:
     finished = select(InboundCase.id).where(InboundCase.status.in_(FINISHED))
     stale = list(
         session.scalars(
-            select(Notice).where(
-                Notice.state == PENDING, Notice.case_kind == "received", Notice.case_id.in_(finished)
-            )
+            select(Notice).where(Notice.state == PENDING, Notice.case_kind == "received", Notice.case_id.in_(finished))
         )
     )
     for notice in stale:

@@ -30,6 +30,7 @@ from federation.errors import ProtocolError
 from node.audit.models import AUDIT
 from node.notices.models import FAILED, PENDING, SENT, AbuseContact, Notice, NoticeTemplate
 from service.database import DBSession
+from service.mail import SmtpServer
 
 log = logging.getLogger(__name__)
 
@@ -308,12 +309,7 @@ class Mailer:
 
     def send(self, message: EmailMessage) -> None:
         """Hand the message to the SMTP server. Raises smtplib.SMTPException or OSError."""
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-            if self.starttls:
-                smtp.starttls()
-            if self.username:
-                smtp.login(self.username, self.password)
-            smtp.send_message(message)
+        SmtpServer(self.host, self.port, self.starttls, self.username, self.password, self.timeout).send(message)
 
 
 def due(session: DBSession, now: dt.datetime, *, limit: int = 20, group: int = 1) -> list[list[Notice]]:

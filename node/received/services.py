@@ -84,9 +84,18 @@ def accept_report(document: VerifiedMessage, context: InboxContext, *, rules: In
     if url_fingerprint(body["url"]) != header["url_fingerprint"]:
         raise FingerprintMismatchError("url_fingerprint does not match the canonical form of body.url")
     case = _case_for(context, header["url_fingerprint"])
-    covered = header["hosting_country"] in rules.signer.identity.countries
-    if case is None and not covered and rules.directory.current(context.session).fallback != rules.signer.member_id:
-        raise NotCoveredError(f"this hotline does not cover {header['hosting_country']} and is not the fallback")
+    if case is None and header["hosting_country"] not in rules.signer.identity.countries:
+        # Not ours by certificate: the exchange may still route it here (the fallback, or an override).
+        directory = rules.directory.current(context.session)
+        if rules.signer.member_id not in (directory.fallback, directory.overrides.get(header["hosting_country"])):
+            rules.directory.require_fresh(
+                context.session,
+                f"a report of content hosted in {header['hosting_country']}",
+                version=context.envelope.get("directory"),
+            )
+            raise NotCoveredError(
+                f"this hotline does not cover {header['hosting_country']}, is not the fallback and has no override"
+            )
     now = context.now
     origin = document.author.member_id
     common = {

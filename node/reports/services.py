@@ -191,10 +191,18 @@ def apply_receipt(document: VerifiedMessage, context: InboxContext, *, rules: Fo
     author = document.author.member_id
     if report.destination is not None:
         # A duplicate notice named the destination; the receipt must come from it.
-        rules.directory.require(context.session, author, expected=report.destination, what="a receipt")
+        rules.directory.require(
+            context.session,
+            author,
+            expected=report.destination,
+            what="a receipt",
+            version=context.envelope.get("directory"),
+        )
     else:
         expected = rules.directory.current(context.session).covering(report.hosting_country)
-        rules.directory.require(context.session, author, expected=expected, what="a receipt")
+        rules.directory.require(
+            context.session, author, expected=expected, what="a receipt", version=context.envelope.get("directory")
+        )
     report.destination = author
     report.received_at = parse_timestamp(claims["received_at"])
     if report.case_id is None:
@@ -202,6 +210,9 @@ def apply_receipt(document: VerifiedMessage, context: InboxContext, *, rules: Fo
         report.first_reported_at = report.confirmed_at
     if report.state == SENT:
         report.state = RECEIVED
+    elif report.state == REFUSED:
+        # The secretariat re-queued it after fixing the cause, and a hotline took it: the refusal is lifted.
+        report.state, report.refused_reason, report.refused_at = RECEIVED, None, None
     _follow(context, report)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser
 
+from demo.history import seed_history
 from demo.network import Network, OperatorClient, PublicReporter, staff_token
 from tests.browser.conftest import SHOTS, as_role, looks_right
 
@@ -166,6 +167,11 @@ def test_screenshots_of_the_main_pages(browser: Browser, console_network: Networ
     page = as_role(browser, console_network, "exchange", "secretariat-admin")
     page.goto(console_network.layout.exchange.console_url + "/")
     shoot(page, "exchange-network")
+    seed_history(console_network.layout)  # A year of the demo's synthetic history: every chart has something.
+    page.goto(console_network.layout.exchange.console_url + "/")
+    shoot(page, "exchange-dashboard")
+    page.goto(console_network.layout.exchange.console_url + "/summary")
+    shoot(page, "exchange-summary")
     page.context.close()
     signed_out = browser.new_context(ignore_https_errors=True).new_page()
     signed_out.goto(nl + "/sign-in")
