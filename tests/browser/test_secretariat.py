@@ -5,6 +5,8 @@ nothing."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +15,7 @@ from playwright.sync_api import Browser, expect
 from certs import authority
 from certs.devnet import DEV_MEMBERS, DevMember
 from demo.network import Network, lay_out, register_members
-from tests.browser.conftest import as_role, looks_right
+from tests.browser.conftest import as_role, looks_right, reload_until
 from tests.conftest import FAST_DELIVERY, TEMPLATES, fork_server
 
 BE = DevMember("hotline-be", "Hotline Belgium (dev)", ("BE",))
@@ -23,9 +25,10 @@ ADMIN, VIEWER = "secretariat-admin", "secretariat-viewer"
 @pytest.fixture(scope="module")
 def secretariat_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     """The dev network plus hotline-be, which has a node but is not a member yet; deliveries give up after
-    three attempts, so a member that is down soon has dead letters."""
+    ten attempts (seconds), so a member that is down soon has dead letters; a replaced certificate works for 11 s."""
     root = tmp_path_factory.mktemp("secretariat")
-    layout = lay_out(root, members=(*DEV_MEMBERS, BE), settings={**FAST_DELIVERY, "DELIVERY_MAX_ATTEMPTS": 3})
+    settings = {**FAST_DELIVERY, "DELIVERY_MAX_ATTEMPTS": 10, "ROTATION_OVERLAP_HOURS": 0.003, "CERTIFICATES_SECONDS": 1}
+    layout = lay_out(root, members=(*DEV_MEMBERS, BE), settings=settings)
     register_members(layout, templates=TEMPLATES["sqlite"], demo_accounts=True, unregistered=("hotline-be",))
     network = Network(layout, launcher=fork_server())
     network.start("exchange", "hotline-nl", "hotline-de", "secretariat")
@@ -104,7 +107,7 @@ def test_an_admin_suspends_and_reinstates_a_member_and_routing_shows_where_its_r
     admin.fill("#reason", "Back online")
     admin.get_by_role("button", name="Reinstate hotline-de").click()
     expect(admin.locator(".notice--success")).to_contain_text("hotline-de reinstated")
-    expect(admin.locator("aside")).to_contain_text("member.status")
+    expect(admin.locator("aside")).to_contain_text("Status changed (active) by ada: Back online")
     admin.context.close()
 
 
@@ -153,6 +156,54 @@ def test_a_dead_letter_is_requeued_from_the_console_once_the_member_is_back(
     expect(admin.locator(".plain")).to_contain_text("hotline-de is back online")
     admin.context.close()
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "received", timeout=60)
+
+
+def test_a_rotation_in_the_console_during_traffic_refuses_nothing(
+    browser: Browser, secretariat_network: Network
+) -> None:
+    """hotline-de sends a new request; the admin issues the certificate while reports flow to hotline-de, which
+    installs it and restarts; the old certificate is superseded after the overlap. Nothing is refused."""
+    net = secretariat_network
+    nl, de = net.client("hotline-nl"), net.client("hotline-de")
+    sent: list[str] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            url = f"http://rotation.example/browser/{len(sent)}"
+            sent.append(nl.report(url=url, hosting_country="DE", legal_status="baseline")["id"])
+            time.sleep(0.05)
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    try:
+        pair = authority.new_key_and_csr("hotline-de")
+        admin = as_role(browser, net, "exchange", ADMIN)
+        admin.goto(net.layout.exchange.console_url + "/members/hotline-de")
+        admin.fill("#csr", pair.csr_pem.decode())
+        admin.get_by_role("button", name="Issue the new certificate").click()
+        expect(admin.locator(".notice--success")).to_contain_text("The old one keeps working")
+        expect(admin.locator("tbody tr", has_text="replaced")).to_have_count(1)
+        with admin.expect_download() as download:
+            admin.locator("tbody tr", has_text="current").get_by_role("link", name="Download").click()
+        spec = net.layout.spec("hotline-de")
+        net.processes["hotline-de"].stop()
+        spec.key.unlink()
+        authority.write_private_key(spec.key, pair.key_pem)
+        spec.cert.write_bytes(download.value.path().read_bytes())
+        net.processes["hotline-de"].start()
+        net.processes["hotline-de"].wait_ready()
+        reload_until(admin, admin.locator("tbody"), "superseded", timeout=40)
+        expect(admin.locator("tbody")).to_contain_text("superseded")
+        looks_right(admin, "exchange-member-rotated")
+        admin.context.close()
+    finally:
+        stop.set()
+        sender.join()
+    for report_id in sent:
+        nl.wait_for(f"/api/v1/reports/{report_id}", lambda r: r["state"] == "received", timeout=60)
+    received = {case["id"] for case in de.items("/api/v1/received?per_page=200")}
+    assert set(sent) <= received and len(sent) > 10
 
 
 def test_a_viewer_reads_the_secretariat_pages_and_changes_nothing(
