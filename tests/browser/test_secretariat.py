@@ -27,7 +27,12 @@ def secretariat_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ne
     """The dev network plus hotline-be, which has a node but is not a member yet; deliveries give up after
     ten attempts (seconds), so a member that is down soon has dead letters; a replaced certificate works for 11 s."""
     root = tmp_path_factory.mktemp("secretariat")
-    settings = {**FAST_DELIVERY, "DELIVERY_MAX_ATTEMPTS": 10, "ROTATION_OVERLAP_HOURS": 0.003, "CERTIFICATES_SECONDS": 1}
+    settings = {
+        **FAST_DELIVERY,
+        "DELIVERY_MAX_ATTEMPTS": 10,
+        "ROTATION_OVERLAP_HOURS": 0.003,
+        "CERTIFICATES_SECONDS": 1,
+    }
     layout = lay_out(root, members=(*DEV_MEMBERS, BE), settings=settings)
     register_members(layout, templates=TEMPLATES["sqlite"], demo_accounts=True, unregistered=("hotline-be",))
     network = Network(layout, launcher=fork_server())
