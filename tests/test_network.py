@@ -354,3 +354,35 @@ def test_a_move_that_cannot_be_made_is_refused_clearly_and_sends_nothing(network
         assert answer.status_code == 422, (body, answer.text)
         assert answer.json()["code"] == "invalid_status" and says in answer.json()["detail"], answer.json()
     assert count_rows(network.layout.spec("hotline-de").database, "outbox", "case_events") == before
+
+
+def test_an_operator_batch_forwards_every_good_report_and_refuses_the_bad_ones_alone(network: Network) -> None:
+    nl, de = network.client("hotline-nl"), network.client("hotline-de")
+    good = [{"url": f"http://batch.example/{n}", "hosting_country": "DE", "legal_status": "baseline"} for n in range(5)]
+    answer = nl.request(
+        "POST",
+        "/api/v1/reports/batch",
+        json={
+            "reports": [
+                {**good[0], "idempotency_key": "batch-0"},
+                *good[1:],
+                {"url": "not a url", "hosting_country": "DE", "legal_status": "baseline"},
+                {"url": "http://batch.example/home", "hosting_country": "NL", "legal_status": "baseline"},
+                {**good[0], "idempotency_key": "batch-0"},
+            ]
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["accepted"], body["duplicate"], body["refused"]) == (5, 1, 2)
+    outcomes = body["results"]
+    assert [r["outcome"] for r in outcomes] == ["accepted"] * 5 + ["refused", "refused", "duplicate"]
+    assert outcomes[6]["error"] == "hosted_at_home" and outcomes[7]["id"] == outcomes[0]["id"]
+    for result in outcomes[:5]:
+        de.wait_for(f"/api/v1/received/{result['id']}", lambda c: True)
+        nl.wait_for(f"/api/v1/reports/{result['id']}", lambda r: r["state"] == "received")
+    again = nl.request("POST", "/api/v1/reports/batch", json={"reports": [{**good[0], "idempotency_key": "batch-0"}]})
+    assert again.json()["results"][0] == {"index": 0, "outcome": "duplicate", "id": outcomes[0]["id"]}
+    for bad in ({"reports": []}, {"reports": "x"}, [], {"reports": [{}], "extra": 1}):
+        refused = nl.request("POST", "/api/v1/reports/batch", json=bad)
+        assert refused.status_code == 422 and refused.json()["code"] == "invalid_report", refused.text

@@ -77,6 +77,7 @@ def confirm_report(
     unverified_input: Any,
     now: dt.datetime,
     idempotency_key: str | None = None,
+    flush: bool = True,
 ) -> tuple[Report, bool]:
     """Record a confirmed report and queue it, signed, for the exchange (one unit of work).
 
@@ -145,8 +146,66 @@ def confirm_report(
         priority=queue_priority(report.priority),
         now=now,
     )
-    session.flush()
+    if flush:
+        session.flush()
     return report, True
+
+
+MAX_BATCH = 1000
+"""Reports in one operator batch: about 1.5 MB of JSON at most, one database transaction."""
+
+
+def confirm_batch(
+    session: DBSession,
+    *,
+    signer: Signer,
+    outbox: Outbox,
+    exchange_id: str,
+    unverified_input: Any,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """Confirm and forward up to MAX_BATCH reports in one unit of work; one outcome per report, in order.
+
+    ``{"reports": [report, ...]}``; each report is what ``POST /api/v1/reports`` takes, plus an optional
+    ``idempotency_key`` (a report whose key was used before answers ``duplicate`` with the report stored
+    then). A refused report is refused alone, with its reason; nothing of it is stored.
+
+    Raises:
+        ReportInputError: the batch itself is malformed (nothing is stored).
+    """
+    if not isinstance(unverified_input, dict) or set(unverified_input) != {"reports"}:
+        raise ReportInputError('the batch must be a JSON object {"reports": [...]}')
+    items = unverified_input["reports"]
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise ReportInputError(f"reports must be a list of 1 to {MAX_BATCH} reports")
+    results: list[dict[str, Any]] = []
+    keys: dict[str, Report] = {}
+    for index, item in enumerate(items):
+        key = item.pop("idempotency_key", None) if isinstance(item, dict) else None
+        try:
+            if key is not None and not isinstance(key, str):
+                raise ReportInputError("idempotency_key must be a string")
+            if key is not None and key in keys:
+                results.append({"index": index, "outcome": "duplicate", "id": keys[key].id})
+                continue
+            report, created = confirm_report(
+                session,
+                signer=signer,
+                outbox=outbox,
+                exchange_id=exchange_id,
+                unverified_input=item,
+                now=now,
+                idempotency_key=key,
+                flush=False,
+            )
+        except ProtocolError as exc:
+            results.append({"index": index, "outcome": "refused", "error": exc.code, "message": exc.message})
+            continue
+        if key is not None:
+            keys[key] = report
+        results.append({"index": index, "outcome": "accepted" if created else "duplicate", "id": report.id})
+    session.flush()
+    return results
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,13 @@ from sqlalchemy.exc import IntegrityError
 
 from audit.services import AuditLog
 from console import page_json, page_number, paginate
+from federation.errors import ProtocolError
 from federation.runtime import runtime
 from federation.web import json_body
 from node.audit.models import AUDIT
 from node.received.models import CaseEvent, InboundCase
 from node.reports.models import DUPLICATE, RECEIVED, REFUSED, SENT, Report
-from node.reports.services import UnknownReportError, confirm_report, report_view
+from node.reports.services import UnknownReportError, confirm_batch, confirm_report, report_view
 from people.sessions import StaffAccess, current_principal
 from service.policies import policy
 
@@ -203,6 +204,49 @@ def create() -> Any:
         report = rt.db.session.scalars(select(Report).where(Report.idempotency_key == key)).one()
         created = False
     return jsonify(report_view(rt.db.session, report)), 201 if created else 200
+
+
+@api.post("/batch")
+@policy(StaffAccess(roles=STAFF, api=True, tokens=True))
+def create_batch() -> Any:
+    """Confirm and forward many reports in one request (a hotline's own system feeding the network): one
+    database transaction, one outcome per report; the worker sends them to the exchange 50 to a transaction."""
+    rt = runtime()
+    results = confirm_batch(
+        rt.db.session,
+        signer=rt.signer,
+        outbox=rt.outbox(),
+        exchange_id=current_app.config["EXCHANGE_ID"],
+        unverified_input=json_body(),
+        now=rt.clock(),
+    )
+    accepted = [result["id"] for result in results if result["outcome"] == "accepted"]
+    if accepted:
+        AuditLog(rt.db.session, AUDIT).record(
+            current_principal().actor,
+            "report.confirm_batch",
+            "report",
+            accepted[0],
+            now=rt.clock(),
+            count=len(accepted),
+            reports=accepted,
+            via=current_principal().via,
+        )
+    try:
+        rt.db.session.commit()
+    except IntegrityError as exc:
+        # Another request stored one of these idempotency keys meanwhile: sent again, it answers duplicate.
+        rt.db.session.rollback()
+        raise ProtocolError(
+            "another request stored a report with one of these idempotency keys at the same moment; send the "
+            "batch again (reports stored already answer duplicate)",
+            code="idempotency_conflict",
+            status=409,
+        ) from exc
+    counts = {
+        outcome: sum(1 for r in results if r["outcome"] == outcome) for outcome in ("accepted", "duplicate", "refused")
+    }
+    return jsonify({"results": results, **counts}), 200
 
 
 @api.get("")
