@@ -534,17 +534,28 @@ def end_to_end(layout: Layout, network: Network, docs: Documents, args: argparse
 
     network.client(ORIGIN.member_id)  # Its console is running; each submitter gets its own session.
 
+    batch = max(1, args.e2e_batch)
+
     def submitter() -> None:
         operator = OperatorClient(layout.members[ORIGIN.member_id], layout.web.ca)
         try:
-            while (index := next(indices)) < len(inputs):
+            while (index := next(indices) * batch) < len(inputs):
+                chunk = inputs[index : index + batch]
                 try:
-                    report_id = operator.report(**inputs[index])["id"]
+                    if batch == 1:
+                        ids = [operator.report(**chunk[0])["id"]]
+                    else:
+                        answer = operator.request("POST", "/api/v1/reports/batch", json={"reports": chunk})
+                        if answer.status_code != 200:
+                            raise RuntimeError(f"HTTP {answer.status_code}: {answer.text[:200]}")
+                        results = answer.json()["results"]
+                        ids = [r["id"] for r in results if r["outcome"] == "accepted"]
+                        failures.extend(r.get("error", "?") for r in results if r["outcome"] != "accepted")
                 except (RuntimeError, requests.RequestException) as exc:
-                    failures.append(str(exc)[:200])
+                    failures.extend([str(exc)[:200]] * len(chunk))
                     continue
                 with lock:
-                    load_ids.append(report_id)
+                    load_ids.extend(ids)
         finally:
             operator.close()
 
@@ -954,7 +965,11 @@ def print_report(report: dict[str, Any], floor: Floor, results: list[LoadResult]
     show_table(
         ("measure", "value"),
         [
-            ("reports submitted (API, concurrent)", f"{load} from {report['args']['e2e_threads']} operator threads"),
+            (
+                "reports submitted (API, concurrent)",
+                f"{load} from {report['args']['e2e_threads']} operator threads, "
+                f"{report['args']['e2e_batch']} per request",
+            ),
             ("accepted by hotline-nl API", f"{load / e2e.submit_wall:.0f} reports/s ({e2e.submit_wall:.1f} s)"),
             (
                 "stored at hotline-de",
@@ -1030,6 +1045,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--light-reports", type=int, default=50, help="Reports sent one at a time (latency).")
     parser.add_argument("--e2e-reports", type=int, default=1000, help="Reports submitted at full load (phase 2).")
     parser.add_argument("--e2e-threads", type=int, default=4, help="Operator threads submitting in phase 2.")
+    parser.add_argument(
+        "--e2e-batch",
+        type=int,
+        default=1,
+        help="Reports per operator request in phase 2 (1: POST /api/v1/reports; more: /api/v1/reports/batch).",
+    )
     parser.add_argument("--e2e-timeout", type=float, default=90.0, help="Give up waiting for delivery after this.")
     parser.add_argument("--floor-posts", type=int, default=1000, help="Sequential POSTs to the trivial server.")
     parser.add_argument("--floor-calls", type=int, default=2000, help="Calls per in-process floor measurement.")
