@@ -60,10 +60,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/targets.py --reset
+	$(BIN)/python bench/throughput.py --e2e-batch 500 --e2e-reports 10000
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/cases.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/targets.py
 
 bench-intake: $(STAMP)
 	$(BIN)/python bench/intake.py

@@ -41,7 +41,7 @@ if str(REPO) not in sys.path:  # Runnable as ``python bench/cases.py`` from anyw
 
 import requests  # noqa: E402
 
-from bench.measure import machine, percentile, say, show_table, sqlite_path  # noqa: E402
+from bench.measure import machine, percentile, record_target, say, show_table, sqlite_path  # noqa: E402
 from certs.devnet import DevMember  # noqa: E402
 from demo.network import (  # noqa: E402
     Network,
@@ -389,6 +389,23 @@ def main(argv: list[str] | None = None) -> int:
         ],
         [(label, f"{median:.1f}", f"{p95:.1f}", verdict) for label, median, p95, verdict in results],
     )
+    pages = [(label, p95) for label, _, p95, verdict in results if verdict and not label.startswith("lookup")]
+    if pages:
+        worst = max(pages, key=lambda item: item[1])
+        record_target(
+            "every queue and case page p95 < 200 ms at 100,000 cases",
+            f"slowest p95 {worst[1]:.1f} ms ({worst[0]}; {args.cases:,} cases)",
+            worst[1] < TARGET_PAGE_MS,
+            source="cases.py",
+        )
+    lookup = [(label, p95) for label, _, p95, verdict in results if verdict and label.startswith("lookup")]
+    if lookup:
+        record_target(
+            "prefix lookup for one case p95 < 5 ms at 10 million fingerprints",
+            f"p95 {lookup[0][1]:.1f} ms ({args.fingerprints:,} fingerprints)",
+            lookup[0][1] < TARGET_LOOKUP_MS,
+            source="cases.py",
+        )
     return 0
 
 

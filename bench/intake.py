@@ -53,6 +53,7 @@ from bench.measure import (  # noqa: E402
     machine,
     per_call_us,
     percentile,
+    record_target,
     say,
     settings_from,
     show_table,
@@ -386,6 +387,15 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"  public submit p95 < 100 ms with {args.reporters} reporters: {public['p95_ms']:.1f} ms -> "
         f"{'met' if public['p95_ms'] < 100 else 'NOT met'} (no think time: {saturated['p95_ms']:.1f} ms)"
+    )
+    record_target(
+        "partner batch intake >= 2,000 reports/s", f"{best:.0f}/s (batches of 1,000)", best >= 2000, source="intake.py"
+    )
+    record_target(
+        "public submit p95 < 100 ms with 50 reporters",
+        f"p95 {public['p95_ms']:.1f} ms ({args.reporters} reporters)",
+        public["p95_ms"] < 100,
+        source="intake.py",
     )
     if args.json:
         figures = {"machine": facts, "floor": floor_figures, "partner": partner, "public": [public, saturated]}

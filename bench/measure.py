@@ -135,3 +135,22 @@ def settings_from(pairs: list[str]) -> dict[str, Any]:
         except ValueError:
             settings[key] = raw
     return settings
+
+
+TARGETS_FILE = Path(__file__).resolve().parents[1] / "var" / "bench" / "targets.jsonl"
+"""Every target a bench script checked in this ``make bench``, one JSON line each (bench/targets.py prints them)."""
+
+
+def record_target(target: str, measured: str, met: bool, *, source: str) -> None:
+    """Note a target's outcome for the summary table ``make bench`` prints at the end."""
+    TARGETS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "target": target,
+        "measured": measured,
+        "met": met,
+        "source": source,
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "load": load_average(),
+    }
+    with TARGETS_FILE.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")

@@ -18,6 +18,8 @@ DEFAULTS: dict[str, Any] = {
     # How often the worker revokes certificates past their overlap and mails expiry warnings.
     "CERTIFICATES_SECONDS": 3600,
     "EXPIRY_WARNING_DAYS": [30, 7],
+    # How often the worker brings the network status figures up to date (the dashboard shows "as of").
+    "STATUS_ROLLUP_SECONDS": 60,
     # Mail to members' contacts (expiry warnings): none is sent without SMTP_HOST.
     "SMTP_HOST": "",
     "SMTP_PORT": 25,
@@ -36,5 +38,12 @@ EXCHANGE = ServiceConfig(
         "console": (*NETWORK_KEYS, "SECRET_KEY"),
         "worker": NETWORK_KEYS,
     },
-    extra_positive=("CERTIFICATE_DAYS", "ROTATION_OVERLAP_HOURS", "CRL_DAYS", "CERTIFICATES_SECONDS", "SMTP_PORT"),
+    extra_positive=(
+        "CERTIFICATE_DAYS",
+        "ROTATION_OVERLAP_HOURS",
+        "CRL_DAYS",
+        "CERTIFICATES_SECONDS",
+        "SMTP_PORT",
+        "STATUS_ROLLUP_SECONDS",
+    ),
 )

@@ -20,6 +20,7 @@ from exchange.members import tasks as member_tasks
 from exchange.members import views as member_views
 from exchange.members.services import require_active
 from exchange.routing import views as routing_views
+from exchange.status import tasks as status_tasks
 from exchange.status import views as status_views
 from federation import tasks as federation_tasks
 from federation import web
@@ -91,5 +92,11 @@ def worker(app: Flask) -> None:
 
 SETUP: dict[str, Callable[[Flask], None]] = {"network": network, "console": console, "worker": worker}
 
-TASKS: list[Task] = [*federation_tasks.TASKS, *mailbox_tasks.TASKS, *audit_tasks.TASKS, *member_tasks.TASKS]
+TASKS: list[Task] = [
+    *federation_tasks.TASKS,
+    *mailbox_tasks.TASKS,
+    *audit_tasks.TASKS,
+    *member_tasks.TASKS,
+    *status_tasks.TASKS,
+]
 """Every scheduled job of the exchange, run by its one worker (and each a ``tasks run`` command)."""

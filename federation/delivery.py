@@ -645,7 +645,7 @@ def describe_outbox(session: DBSession, outbox_model: type[Any], peer_model: typ
     outbox = outbox_model
     rows = session.execute(
         select(outbox.destination, outbox.state, func.count(), func.min(outbox.created_at))
-        .where(outbox.state != "delivered")
+        .where(outbox.state.in_(("pending", "dead")))
         .group_by(outbox.destination, outbox.state)
     ).all()
     queues: dict[str, dict[str, Any]] = {}

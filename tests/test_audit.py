@@ -24,7 +24,6 @@ from federation.runtime import runtime
 from node import create_app
 from node.audit.models import AUDIT
 
-NOW = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -57,14 +56,17 @@ def app(config_file: Path) -> Iterator[Flask]:
 
 def write_entries(count: int, *, checkpoint_at: int | None = None) -> None:
     rt = runtime()
+    # A minute ago, and after this test's certificates were issued (5 minutes' slack before issue): a time
+    # taken when the module loads can be older than that in a long run.
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     for n in range(1, count + 1):
         log = AuditLog(rt.db.session, AUDIT)
         log.record(
-            "account:alice", "case.status", "case", f"case-{n}", now=NOW + dt.timedelta(seconds=n), status="ntd_sent"
+            "account:alice", "case.status", "case", f"case-{n}", now=start + dt.timedelta(seconds=n), status="ntd_sent"
         )
         rt.db.session.commit()
         if checkpoint_at == n:
-            sign_checkpoint(rt.db.session, AUDIT, rt.signer, now=NOW + dt.timedelta(seconds=n))
+            sign_checkpoint(rt.db.session, AUDIT, rt.signer, now=start + dt.timedelta(seconds=n))
             rt.db.session.commit()
 
 

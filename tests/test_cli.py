@@ -36,6 +36,8 @@ COMMANDS = {
         "accounts",
         "audit",
         "members",
+        "routing",
+        "dead-letters",
         "status",
         "outbox",
         "tasks",

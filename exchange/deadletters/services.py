@@ -1,11 +1,12 @@
 """Dead letters at the exchange: what could not be delivered, why, and what the secretariat did about it.
 
-A document goes dead when its destination refuses it or it runs out of delivery attempts
+A document goes dead (outbox state ``dead``) when its destination refuses it or it runs out of delivery attempts
 (``federation.delivery``); a refused report has already been handled then (its case rejected, its origin
 told: ``exchange.cases.services``). Once the cause is fixed (a member's endpoint repaired, a routing
 override set), an admin **re-queues** it: a report opens its case again and is routed anew, any other
 document goes to its destination again. Or an admin **closes** it with a reason, and its signed token is
-erased (the outbox is not an archive). Both are audited.
+erased (the outbox is not an archive). Both are audited, and the row leaves the ``dead`` state (``requeued``
+or ``closed``), so the members' health counts only dead letters that still wait for a person.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class DeadLetterDesk:
 
     def _letter(self, outbox_id: int) -> Any:
         row = self.session.get(Outbox, outbox_id)
-        if row is None or row.state != "dead":
+        if row is None or row.state not in ("dead", REQUEUED, CLOSED):
             raise UnknownDeadLetterError(f"no dead letter {outbox_id}")
         done = self.session.get(DeadLetterAction, outbox_id)
         if done is not None:
@@ -123,7 +124,7 @@ class DeadLetterDesk:
                 outbox_id=row.id, action=REQUEUED, reason=reason, at=self.now, by=self.actor, requeued_as=again
             )
         )
-        row.token = None  # The new row carries it.
+        row.token, row.state = None, REQUEUED  # The new row carries it; this one no longer counts as dead.
         audit.flush()
         AuditLog(self.session, AUDIT).record(
             self.actor,
@@ -146,7 +147,7 @@ class DeadLetterDesk:
         row = self._letter(outbox_id)
         reason = _required(reason, "say why it is closed: the reason is kept in the audit trail")
         self.session.add(DeadLetterAction(outbox_id=row.id, action=CLOSED, reason=reason, at=self.now, by=self.actor))
-        row.token = None
+        row.token, row.state = None, CLOSED
         AuditLog(self.session, AUDIT).record(
             self.actor, "dead_letter.close", "outbox", str(row.id), now=self.now, doc_id=row.doc_id, reason=reason
         )

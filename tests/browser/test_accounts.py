@@ -230,7 +230,7 @@ def test_the_core_pages_work_without_javascript(browser: Browser, console_networ
 
 def test_the_exchange_console_for_the_secretariat(page: Page, console_network: Network) -> None:
     sign_in(page, console_network, "exchange", "secretariat-admin", check=True)  # The admin's only full sign-in.
-    expect(page.locator("h1")).to_have_text("Network")
+    expect(page.locator("h1")).to_have_text("Network status")
     expect(page.locator("table").first).to_contain_text("hotline-nl")
     looks_right(page, "exchange-network")
     page.get_by_role("link", name="Accounts").click()
@@ -241,7 +241,7 @@ def test_the_exchange_console_for_the_secretariat(page: Page, console_network: N
 
 def test_a_secretariat_viewer_reads_but_manages_nothing(page: Page, console_network: Network) -> None:
     sign_in(page, console_network, "exchange", "secretariat-viewer")
-    expect(page.locator("h1")).to_have_text("Network")
+    expect(page.locator("h1")).to_have_text("Network status")
     response = page.goto(console(console_network, "exchange") + "/accounts")
     assert response is not None and response.status == 403
 
