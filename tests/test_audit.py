@@ -25,7 +25,6 @@ from node import create_app
 from node.audit.models import AUDIT
 
 
-
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     ids = write_dev_network(tmp_path / "pki")
