@@ -11,8 +11,13 @@ measured in the same run.
    spread over the cases; each case's opening report and 7 % verified duplicates; one delivered outbox
    row per case and a few pending and dead ones. The build time is printed. The SQLite store stays in
    ``var/bench/dashboard-<cases>-<fingerprints>.db`` and the PostgreSQL one in a database of that name
-   on the test server, both reused by later runs (``--rebuild``).
-2. **The pages.** A real exchange console process (cheroot, HTTPS) on that store, a signed-in
+   on the test server, both reused by later runs (``--rebuild``), and migrated to the current schema.
+2. **The summary cells.** The store's rows were written behind the audit trail's back, so the network
+   status cells are rebuilt from every case (``exchange.status.rollup.rebuild``, timed). Then the job's
+   incremental cost: ``--changes`` cases (half of them new, half existing ones given a new status, spread
+   over the last six months, each with its audit entry, as the exchange writes them) and one timed run of
+   the ``status-rollup`` job, which recomputes only the months they touch.
+3. **The pages.** A real exchange console process (cheroot, HTTPS) on that store, a signed-in
    secretariat viewer, each page and API call requested ``--repeats`` times in a row over one kept-alive
    connection: median and p95 of the wall time until the whole response is read. The floor is
    ``/healthz`` over the same connection.
@@ -261,7 +266,82 @@ def prepare(backend: str, args: argparse.Namespace) -> tuple[Any, str]:
         say(f"  built in {time.perf_counter() - started:.0f} s")
     else:
         say(f"  reusing the {backend} store ({url.rsplit('/', 1)[1]}); --rebuild builds it again")
+        prepare_database(spec)  # Migrated to the current schema (a no-op when it is).
     return layout, url
+
+
+def roll_up_cells(spec: Any, args: argparse.Namespace) -> tuple[float, float, int]:
+    """Rebuild the status cells (timed), then change ``args.changes`` cases and time one run of the job.
+
+    Returns the rebuild's seconds, the job's seconds and how many months the job recomputed.
+    """
+    from sqlalchemy import select
+
+    from audit.services import AuditLog
+    from exchange.audit.models import AUDIT
+    from exchange.cases.models import Case, CaseReport
+    from exchange.status.rollup import rebuild, roll_up
+
+    app = service_app(spec)
+    with app.app_context():
+        session = app.extensions["hotline"].db.session
+        now = dt.datetime.now(dt.UTC)
+        started = time.perf_counter()
+        rebuild(session, now=now)
+        session.commit()
+        rebuilt = time.perf_counter() - started
+        # The changes, as the exchange records them: rows and audit entries in one transaction.
+        rng = random.Random()
+        audit = AuditLog(session, AUDIT)
+        since = now - dt.timedelta(days=182)
+        existing = session.scalars(
+            select(Case).where(Case.confirmed_at >= since, Case.state == "confirmed").limit(args.changes * 20)
+        ).all()
+        for case in rng.sample(list(existing), min(len(existing), args.changes // 2)):
+            case.status, case.status_at = "assessed", now
+            audit.defer("member:" + case.destination, "case.status", "case", case.id, now=now, status="assessed")
+        run = secrets.token_hex(4)
+        for n in range(args.changes - args.changes // 2):
+            first = now - dt.timedelta(seconds=rng.uniform(0, 182 * 86400))
+            country = rng.choice(COUNTRIES[:20])
+            case_id = f"bench-{run}-{n:08d}"
+            session.add(
+                Case(
+                    id=case_id,
+                    url_fingerprint=hashlib.sha256(case_id.encode()).hexdigest(),
+                    origin=rng.choice(MEMBERS[:49]),
+                    destination=covering(country),
+                    hosting_country=country,
+                    legal_status="baseline",
+                    priority="normal",
+                    state="confirmed",
+                    confirmed_at=first,
+                    created_at=now,
+                    received_at=now,
+                    status="removed",
+                    status_at=now,
+                    removed_at=min(now, first + dt.timedelta(hours=rng.uniform(1, 100))),
+                )
+            )
+            session.add(
+                CaseReport(
+                    report_id=case_id,
+                    member="hotline-nl",
+                    case_id=case_id,
+                    received_at=now,
+                    hosting_country=country,
+                    priority="normal",
+                )
+            )
+            audit.defer("member:hotline-nl", "case.open", "case", case_id, now=now)
+        audit.flush()
+        session.commit()
+        started = time.perf_counter()
+        done = roll_up(session, now=dt.datetime.now(dt.UTC))
+        session.commit()
+        job = time.perf_counter() - started
+        app.extensions["service_db"].engine.dispose()
+    return rebuilt, job, len(done.months or [])
 
 
 def viewer(spec: Any) -> dict[str, str]:
@@ -297,6 +377,9 @@ def pages(args: argparse.Namespace, year: int) -> dict[str, str]:
 def measure(backend: str, args: argparse.Namespace) -> list[tuple[str, float, float]]:
     layout, _ = prepare(backend, args)
     spec = layout.exchange
+    rebuilt, job, months = roll_up_cells(spec, args)
+    say(f"  status cells rebuilt from every case in {rebuilt:.1f} s")
+    say(f"  status-rollup job after {args.changes:,} new or changed cases: {job:.2f} s ({months} months recomputed)")
     who = viewer(spec)
     network = Network(layout)
     rows = []
@@ -326,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=15, help="requests per page")
     parser.add_argument("--rebuild", action="store_true", help="build the stores again")
+    parser.add_argument("--changes", type=int, default=1_000, help="new or changed cases before the timed job run")
     parser.add_argument("--only", choices=["sqlite", "postgresql"], help="run one backend")
     args = parser.parse_args(argv)
     say(json.dumps(machine()))

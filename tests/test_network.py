@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import requests
 
@@ -225,7 +226,13 @@ def test_network_status_counts_cases_and_member_health(network: Network) -> None
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["received_at"] is not None)
     de.request("POST", f"/api/v1/received/{report['id']}/status", json={"status": "removed"})
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "removed")
+    # The figures are those of the worker's last status-rollup run (every 0.5 s here): wait for the next one.
+    deadline = time.monotonic() + 15
     status = _status(network)
+    while status["cases"]["removed"] != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = _status(network)
+    assert status["as_of"] is not None
     assert status["cases"]["total"] == 1 and status["cases"]["removed"] == 1
     assert status["cases"]["removed_within_3_days"] == 1
     assert status["cases"]["by_hosting_country"] == {"DE": 1}

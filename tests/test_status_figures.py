@@ -4,6 +4,9 @@ Ten cases, their reports and a few outbox rows are inserted straight into the ex
 comment above each assertion shows the hand computation; ``now`` is 2026-03-10 12:00 UTC, so a case is
 *judged* for the 3-day removal share when it was first reported on or before 2026-03-07 12:00 or was
 removed within 72 hours (likewise for police referral): c10, reported a day ago and still up, is not.
+The figures are read from the cells the rollup builds (exchange.status.rollup); medians are of whole hours,
+each duration rounded down, which the fixture's whole-hour delays leave as they are, and the last test
+changes cases with fractions of an hour after a first run of the job.
 
     case  first report      route (hotline-)  host  legal     state        notice  removed  police  status
     c1    2026-01-05 00:00  nl -> de          DE    baseline  confirmed    +2 h    +10 h    +20 h   removed
@@ -22,22 +25,29 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+import exchange.audit.models
 import exchange.cases.models
 import exchange.members.models
-import exchange.messaging.models  # noqa: F401 - registers the tables create_all makes.
+import exchange.messaging.models
+import exchange.status.models  # noqa: F401 - registers the tables create_all makes.
+from audit.services import AuditLog
+from exchange.audit.models import AUDIT
 from exchange.cases.models import Case, CaseReport
 from exchange.db import db
 from exchange.members.models import Member
 from exchange.messaging.models import Outbox, Peer
 from exchange.status.filters import FilterError, Filters, parse_filters, year_filters
-from exchange.status.services import network_status, years_with_cases
+from exchange.status.rollup import rebuild, roll_up
+from exchange.status.services import median, network_status, years_with_cases
 from tests.conftest import PostgresDatabases
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
@@ -149,20 +159,36 @@ def _fill(session: Session) -> None:
     session.commit()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+@contextmanager
+def _database(backend: str, directory: Path) -> Iterator[Session]:
+    """A filled exchange database on ``backend`` (no cells yet)."""
     postgres = PostgresDatabases()
-    if request.param == "sqlite":
-        url = f"sqlite:///{Path(tmp_path_factory.mktemp('status')) / 'exchange.db'}"
-    else:
-        url = postgres.create("status")
+    url = f"sqlite:///{directory / 'exchange.db'}" if backend == "sqlite" else postgres.create("status")
     engine = create_engine(url)
     db.metadata.create_all(engine)
-    with Session(engine) as opened:
-        _fill(opened)
+    try:
+        with Session(engine) as opened:
+            _fill(opened)
+            yield opened
+    finally:
+        engine.dispose()
+        postgres.drop_all()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    """The fixture with its cells built by the full rebuild."""
+    with _database(request.param, Path(tmp_path_factory.mktemp("status"))) as opened:
+        rebuild(opened, now=NOW)
+        opened.commit()
         yield opened
-    engine.dispose()
-    postgres.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    """The fixture without cells, for one test that changes it."""
+    with _database(request.param, tmp_path) as opened:
+        yield opened
 
 
 def test_headline_figures(session: Session) -> None:
@@ -318,3 +344,73 @@ def test_filters_round_trip_through_the_query_string() -> None:
     # A year as the last month means all of it.
     assert parse_filters({"to": "2025"}).end == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     assert Filters().describe() == "all cases"
+
+
+def test_the_job_follows_the_audit_trail_and_the_rebuild_catches_the_rest(fresh: Session) -> None:
+    # No position yet: the first run recomputes every month, and a run with nothing new recomputes none.
+    assert roll_up(fresh, now=NOW).months is None
+    fresh.commit()
+    assert roll_up(fresh, now=NOW).months == []
+    fresh.commit()
+    assert network_status(fresh, now=NOW)["as_of"] == NOW.isoformat()
+    before = network_status(fresh, now=NOW)["cases"]
+    assert (before["removed"], before["judged"], before["removed_within_3_days"]) == (6, 8, 4)
+    # Three days later and no run in between: c10 (first reported 2026-03-09 06:00) has had its three days,
+    # so all 9 cases are judged: 4 / 9 = 44.4%.
+    later = network_status(fresh, now=dt.datetime(2026, 3, 13, tzinfo=dt.UTC))["cases"]
+    assert (later["judged"], later["share_removed_within_3_days"]) == (9, 44.4)
+
+    # hotline-de removes c10 at 2026-03-10 11:59, 29 h 59 min after its first report, as the exchange
+    # records it: the case row and its audit entry in one transaction.
+    c10 = fresh.get(Case, "c10")
+    assert c10 is not None
+    c10.removed_at, c10.status = T(2026, 3, 10, 11, 59, tzinfo=dt.UTC), "removed"
+    AuditLog(fresh, AUDIT).record("member:hotline-de", "case.status", "case", "c10", now=NOW, status="removed")
+    # And c5 (2026-02-28 12:00, routed to hotline-fr) is changed behind the trail's back (a bulk load would):
+    # removed 50 h 30 min after its first report, with no audit entry.
+    c5 = fresh.get(Case, "c5")
+    assert c5 is not None
+    c5.removed_at = T(2026, 3, 2, 14, 30, tzinfo=dt.UTC)
+    fresh.commit()
+    # Until the job runs, the figures are those of its last run.
+    assert network_status(fresh, now=NOW)["cases"]["removed"] == 6
+
+    # The job recomputes the month of c10 only.
+    assert roll_up(fresh, now=NOW).months == ["2026-03"]
+    fresh.commit()
+    cases = network_status(fresh, now=NOW)["cases"]
+    # Removed: c1 c2 c3 c4 c6 c9 and now c10 = 7 (c5's removal is in February, which the job did not redo).
+    # Judged: the 7 old cases, c6 and now c10 (removed within 72 h) = 9; within 72 h c1 c3 c6 c9 c10 = 5;
+    # 5 / 9 = 55.6%.
+    assert (cases["removed"], cases["judged"], cases["removed_within_3_days"]) == (7, 9, 5)
+    assert cases["share_removed_within_3_days"] == 55.6
+    # Whole hours to removal: 10 (c1), 12 (c6), 29 (c10: 29 h 59 min rounds down), 30 (c3), 72 (c9), 80 (c2),
+    # 200 (c4): n = 7, the middle (4th) is 30.
+    assert cases["median_hours_to_removal"] == 30.0
+    # Hosted in DE: c1 10, c6 12, c10 29, c3 30, c9 72: the middle is 29 (the exact median would be 29.98).
+    germany = network_status(fresh, now=NOW, filters=parse_filters({"country": "DE"}))["cases"]
+    assert germany["median_hours_to_removal"] == 29.0
+    # Routed to hotline-de: c1 10, c6 12, c10 29, c3 30, c9 72, c2 80: n = 6, (29 + 30) / 2 = 29.5; removed
+    # within 72 h c1 c3 c6 c9 c10 = 5 of 6 judged = 83.3%.
+    de = network_status(fresh, now=NOW)["members"]["hotline-de"]["content"]
+    assert (de["median_hours_to_removal"], de["share_removed_within_3_days"]) == (29.5, 83.3)
+    assert cases["by_status"] == {"police_notified": 1, "removed": 7}
+    fr = network_status(fresh, now=NOW)["members"]["hotline-fr"]["content"]
+    assert (fr["removed"], fr["median_hours_to_removal"]) == (1, 200.0)
+
+    # The rebuild recomputes every month: c5 shows. hotline-fr: c4 200 h and c5 50 h (50 h 30 min rounds down)
+    # -> (50 + 200) / 2 = 125; c5 was removed within 72 h: 1 of 2 = 50.0%.
+    assert rebuild(fresh, now=NOW).months is None
+    fresh.commit()
+    fr = network_status(fresh, now=NOW)["members"]["hotline-fr"]["content"]
+    assert (fr["removed"], fr["median_hours_to_removal"], fr["share_removed_within_3_days"]) == (2, 125.0, 50.0)
+    assert network_status(fresh, now=NOW)["cases"]["removed"] == 8
+
+
+def test_the_median_of_whole_hours() -> None:
+    # 1 x 3 h, 2 x 5 h, 1 x 9 h: in order 3 5 5 9, n = 4 -> rows 2 and 3: (5 + 5) / 2 = 5.
+    assert median(Counter({3: 1, 5: 2, 9: 1})) == 5.0
+    # 3 4 -> (3 + 4) / 2 = 3.5; one value is its own median; nothing has none.
+    assert median(Counter({4: 1, 3: 1})) == 3.5
+    assert median(Counter({200: 1})) == 200.0
+    assert median(Counter()) is None

@@ -1,8 +1,11 @@
 """Network-wide figures: volumes, time to removal, police referral, notice time, duplicates, member health.
 
-Every figure is an SQL aggregate over the exchange's own tables; nothing loads cases into Python. The
-same function feeds the dashboard, its CSV exports, the annual summary and ``GET /api/v1/status``, so
-the page and the API cannot disagree.
+Every figure is a sum over the summary cells the ``status-rollup`` job keeps (exchange.status.models and
+exchange.status.rollup): SQL aggregation over a few thousand cells instead of a pass over every case, so
+a page costs the same at a million cases as at a thousand. The figures are those of the moment the job
+last ran (``as_of``; every ``STATUS_ROLLUP_SECONDS``, a minute by default). The same function feeds the
+dashboard, its CSV exports, the annual summary and ``GET /api/v1/status``, so the page and the API cannot
+disagree.
 
 How the figures are defined (docs/operations.md says the same for readers of the published numbers):
 
@@ -10,39 +13,64 @@ How the figures are defined (docs/operations.md says the same for readers of the
   of their **first report** (``confirmed_at``, the origin analyst's confirmation). Filters select cases
   by that month, by origin, by hosting country, by destination member and by legal status.
 - **Removed within 3 days** and **referred to police within 3 days** mean at most 72 hours after the
-  first report. Their shares are taken over the cases whose outcome is known (``judged``,
-  ``judged_police``): first reported at least 3 days before ``now``, or already removed (referred) within
-  them. A case reported yesterday and still up has not had its three days yet; counting it would make
-  the newest month look worse than it is.
+  first report (exact: counted per case when the cells are built). Their shares are taken over the cases
+  whose outcome is known (``judged``, ``judged_police``): first reported at least 3 days before ``now``,
+  or already removed (referred) within them. A case reported yesterday and still up has not had its
+  three days yet; counting it would make the newest month look worse than it is. Only the cases first
+  reported in the last 72 hours can be unjudged, so the cells count every case and
+  ``status_recent`` (the rollup's copy of the cases first reported in the 72 hours before it ran) gives
+  the rest: for each group, ``judged = cases - young + young_removed_3d``, where ``young`` counts the
+  group's cases in ``status_recent`` first reported after ``now - 72 h`` and ``young_removed_3d`` those
+  of them removed within 72 hours (likewise for police). Both come from the same run of the job, so a
+  share never mixes two moments; ``now`` only decides which of the copied cases are still young.
 - **Median time to removal** (first report to removal) and **median notice time** (notice sent to
-  removal, for cases with both, removal not before the notice) are exact medians in hours, computed in
-  SQL with window functions (``row_number`` and ``count`` over the ordered durations; the two middle
-  rows averaged when the count is even), which SQLite and PostgreSQL both have.
+  removal, for cases with both, removal not before the notice) are medians **exact to the hour**: each
+  duration is counted in whole hours, rounded down (29 h 59 min counts as 29), in per-cell histograms;
+  the median is the middle of those whole-hour values in order, or the mean of the two middle ones when
+  the count is even (rows ``(n + 1) // 2`` and ``(n + 2) // 2``).
 - **Duplicates avoided** are other members' reports of a location already under action that its
   destination confirmed (``case_reports`` with ``duplicate`` and state ``verified``), for the cases the
   filter selects.
 - **Member health** (backlog, oldest undelivered, failing deliveries, dead letters, last contact,
-  certificate expiry) is the delivery queues' own view (``federation.delivery.describe_outbox``) and is
-  never filtered; each member's **content** figures are those of the cases routed to it.
+  certificate expiry) is the delivery queues' own view (``federation.delivery.describe_outbox``), read
+  live on every request and never filtered; each member's **content** figures are those of the cases
+  routed to it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Connection, Integer, cast, func, select
+from sqlalchemy.orm import Session
 
-from exchange.cases.models import REJECTED, VERIFIED, Case, CaseReport
+from exchange.cases.models import Case, CaseReport
 from exchange.members.models import Member
 from exchange.messaging.models import Outbox, Peer
 from exchange.status.filters import Filters
+from exchange.status.models import LEVEL_KEYS, StatusCell, StatusHistogram, StatusRecent
+from exchange.status.rollup import THREE_DAYS_HOURS, read_position
 from federation.delivery import describe_outbox
 from service.database import DBSession
 
-THREE_DAYS_HOURS = 72
 RECENT_REFUSALS = 50
+BREAKDOWN = ("cases", "removed", "removed_3d", "police_3d")
+TOTALS: tuple[str, ...] = (
+    "cases",
+    "removed",
+    "removed_3d",
+    "police_3d",
+    "noticed",
+    "duplicates",
+    "provisional",
+    "confirmed",
+    "rejected",
+)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -54,147 +82,145 @@ def _share(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
 
 
-@dataclass(frozen=True)
-class _Sql:
-    """The few expressions that differ between SQLite and PostgreSQL."""
-
-    dialect: str
-
-    def hours(self, start: Any, end: Any) -> ColumnElement[Any]:
-        """Hours from ``start`` to ``end`` as a float (NULL when either is NULL)."""
-        if self.dialect == "sqlite":
-            # UTCDateTime keeps naive UTC text on SQLite; julianday() reads it, fractions of a second included.
-            # Julian days are floats: rounded to a few milliseconds, exactly 72 hours stays 72, not 72.0000001.
-            return func.round((func.julianday(end) - func.julianday(start)) * 24.0, 6)
-        return func.extract("epoch", end - start) / 3600.0
-
-    def month(self, column: Any) -> ColumnElement[Any]:
-        """``YYYY-MM`` of a UTC timestamp."""
-        if self.dialect == "sqlite":
-            # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff': the first seven characters are the month.
-            return func.substr(column, 1, 7)
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM")
+def median(histogram: Counter[int]) -> float | None:
+    """The median of a histogram of whole hours: the middle value, or the mean of the two middle values."""
+    n = sum(histogram.values())
+    if not n:
+        return None
+    wanted = {(n + 1) // 2, (n + 2) // 2}
+    found: list[int] = []
+    seen = 0
+    for hours in sorted(histogram):
+        before, seen = seen, seen + histogram[hours]
+        found += [hours for position in sorted(wanted) if before < position <= seen]
+        if len(found) == len(wanted):
+            break
+    return round(sum(found) / len(found), 2)
 
 
-def _dialect(session: DBSession) -> _Sql:
-    return _Sql(session.get_bind().dialect.name)
-
-
-def case_filter(filters: Filters) -> list[ColumnElement[bool]]:
-    """The WHERE clause of the cases a filter selects (refused reports are never cases)."""
-    where: list[ColumnElement[bool]] = [Case.state != REJECTED]
-    if filters.start is not None:
-        where.append(Case.confirmed_at >= filters.start)
-    if filters.end is not None:
-        where.append(Case.confirmed_at < filters.end)
+def level_for(filters: Filters, *keys: str) -> int:
+    """The coarsest cell level that has every key the filter selects on and ``keys`` group by."""
+    needed = {*keys}
     if filters.origin:
-        where.append(Case.origin == filters.origin)
-    if filters.country:
-        where.append(Case.hosting_country == filters.country)
-    if filters.member:
-        where.append(Case.destination == filters.member)
-    if filters.legal:
-        where.append(Case.legal_status == filters.legal)
+        needed.add("origin")
+    if filters.country or filters.member:
+        needed.add("destination")
+    origin = "origin" in needed
+    route = bool(needed & {"hosting_country", "destination"})
+    return next(
+        level
+        for level, names in LEVEL_KEYS.items()
+        if origin <= ("origin" in names) and route <= ("destination" in names)
+    )
+
+
+def _selecting(table: Any, filters: Filters) -> list[ColumnElement[bool]]:
+    """The WHERE clause selecting the rows of ``table`` (a cell table or ``status_recent``) a filter keeps."""
+    where: list[ColumnElement[bool]] = []
+    if filters.start is not None:
+        where.append(table.month >= filters.start.strftime("%Y-%m"))
+    if filters.end is not None:
+        where.append(table.month < filters.end.strftime("%Y-%m"))
+    for name, value in (
+        ("origin", filters.origin),
+        ("hosting_country", filters.country),
+        ("destination", filters.member),
+        ("legal_status", filters.legal),
+    ):
+        if value:
+            where.append(getattr(table, name) == value)
     return where
 
 
 class Figures:
-    """The aggregate queries behind every table, for one session, filter and moment."""
+    """The sums behind every table, for one session, filter and moment."""
 
     def __init__(self, session: DBSession, filters: Filters, *, now: dt.datetime) -> None:
         self.session = session
         self.filters = filters
         self.now = now
-        self.sql = _dialect(session)
-        self.where = case_filter(filters)
-        self.old = Case.confirmed_at <= now - dt.timedelta(hours=THREE_DAYS_HOURS)
 
-    def _count_if(self, condition: ColumnElement[bool]) -> ColumnElement[Any]:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    def _cells(self, *keys: str) -> list[ColumnElement[bool]]:
+        return [StatusCell.level == level_for(self.filters, *keys), *_selecting(StatusCell, self.filters)]
 
-    def breakdown(self, key: Any) -> list[dict[str, Any]]:
-        """Cases, removals and the 3-day figures per value of ``key``, in one pass."""
-        removal = self.sql.hours(Case.confirmed_at, Case.removed_at)
-        police = self.sql.hours(Case.confirmed_at, Case.police_notified_at)
+    def totals(self) -> dict[str, int]:
+        """Every count summed over the cells the filter selects."""
+        query = select(*(func.coalesce(func.sum(getattr(StatusCell, name)), 0) for name in TOTALS))
+        row = self.session.execute(query.where(*self._cells())).one()
+        return {name: int(value) for name, value in zip(TOTALS, row, strict=True)}
+
+    def young(self, key: str) -> dict[Any, tuple[int, int, int]]:
+        """Per value of ``key``: the cases still in their first 72 hours, those removed and those referred."""
+        column = getattr(StatusRecent, key)
         query = (
             select(
-                key.label("key"),
-                func.count().label("cases"),
-                func.count(Case.removed_at).label("removed"),
-                self._count_if(or_(self.old, removal <= THREE_DAYS_HOURS)).label("judged"),
-                self._count_if(removal <= THREE_DAYS_HOURS).label("removed_3d"),
-                self._count_if(or_(self.old, police <= THREE_DAYS_HOURS)).label("judged_police"),
-                self._count_if(police <= THREE_DAYS_HOURS).label("police_3d"),
+                column,
+                func.count(),
+                func.sum(cast(StatusRecent.removed_3d, Integer)),
+                func.sum(cast(StatusRecent.police_3d, Integer)),
             )
-            .where(*self.where)
-            .group_by(key)
-            .order_by(key)
-        )
-        return [
-            {
-                "key": row.key,
-                "cases": int(row.cases),
-                "removed": int(row.removed),
-                "judged": int(row.judged),
-                "removed_within_3_days": int(row.removed_3d),
-                "share_removed_within_3_days": _share(int(row.removed_3d), int(row.judged)),
-                "judged_police": int(row.judged_police),
-                "police_within_3_days": int(row.police_3d),
-                "share_police_within_3_days": _share(int(row.police_3d), int(row.judged_police)),
-            }
-            for row in self.session.execute(query)
-        ]
-
-    def medians(
-        self, duration: ColumnElement[Any], where: list[ColumnElement[bool]], key: Any = None
-    ) -> dict[Any, float]:
-        """Exact median of ``duration`` (hours) per value of ``key`` (or overall, under the key None).
-
-        The durations are numbered in order within each group and counted; the median is the middle row,
-        or the mean of the two middle rows: rows ``(n + 1) / 2`` and ``(n + 2) / 2`` in integer division.
-        """
-        group = key if key is not None else literal(None)
-        ordered = (
-            select(
-                group.label("key"),
-                duration.label("hours"),
-                func.row_number().over(partition_by=key, order_by=duration).label("position"),
-                func.count().over(partition_by=key).label("n"),
+            .where(
+                StatusRecent.confirmed_at > self.now - dt.timedelta(hours=THREE_DAYS_HOURS),
+                *_selecting(StatusRecent, self.filters),
             )
-            .where(*where)
-            .subquery()
+            .group_by(column)
         )
+        return {row[0]: (int(row[1]), int(row[2] or 0), int(row[3] or 0)) for row in self.session.execute(query)}
+
+    def breakdown(self, key: str) -> list[dict[str, Any]]:
+        """Cases, removals and the 3-day figures per value of ``key`` (a cell column)."""
+        column = getattr(StatusCell, key)
         query = (
-            select(ordered.c.key, func.avg(ordered.c.hours))
-            .where(or_(ordered.c.position == (ordered.c.n + 1) // 2, ordered.c.position == (ordered.c.n + 2) // 2))
-            .group_by(ordered.c.key)
+            select(column, *(func.sum(getattr(StatusCell, name)) for name in BREAKDOWN))
+            .where(*self._cells(key))
+            .group_by(column)
+            .having(func.sum(StatusCell.cases) > 0)
+            .order_by(column)
         )
-        return {row[0]: round(float(row[1]), 2) for row in self.session.execute(query)}
+        young = self.young(key)
+        out = []
+        for value, cases, removed, removed_3d, police_3d in self.session.execute(query):
+            recent, recent_removed, recent_police = young.get(value, (0, 0, 0))
+            judged = int(cases) - recent + recent_removed
+            judged_police = int(cases) - recent + recent_police
+            out.append(
+                {
+                    "key": value,
+                    "cases": int(cases),
+                    "removed": int(removed),
+                    "judged": judged,
+                    "removed_within_3_days": int(removed_3d),
+                    "share_removed_within_3_days": _share(int(removed_3d), judged),
+                    "judged_police": judged_police,
+                    "police_within_3_days": int(police_3d),
+                    "share_police_within_3_days": _share(int(police_3d), judged_police),
+                }
+            )
+        return out
 
-    def removal_medians(self, key: Any = None) -> dict[Any, float]:
-        return self.medians(
-            self.sql.hours(Case.confirmed_at, Case.removed_at), [*self.where, Case.removed_at.is_not(None)], key
+    def histograms(self, kind: str, key: str | None = None) -> dict[Any, Counter[Any]]:
+        """The ``kind`` histogram summed per value of ``key`` (or overall, under the key None)."""
+        keys = (key,) if key else ()
+        column = getattr(StatusHistogram, key) if key else None
+        query = select(StatusHistogram.counts if column is None else column, StatusHistogram.counts).where(
+            StatusHistogram.level == level_for(self.filters, *keys),
+            StatusHistogram.kind == kind,
+            *_selecting(StatusHistogram, self.filters),
         )
+        merged: dict[Any, Counter[Any]] = {}
+        for row in self.session.execute(query):
+            group = merged.setdefault(row[0] if column is not None else None, Counter())
+            group.update(json.loads(row[-1]))
+        return merged
 
-    def notice_times(self) -> tuple[int, float | None]:
-        """How many cases were removed after a notice, and the median hours from notice to removal."""
-        where = [*self.where, Case.ntd_sent_at.is_not(None), Case.removed_at >= Case.ntd_sent_at]
-        count = self.session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
-        median = self.medians(self.sql.hours(Case.ntd_sent_at, Case.removed_at), where).get(None) if count else None
-        return int(count), median
-
-    def counts(self, column: Any, *where: ColumnElement[bool]) -> dict[str, int]:
-        query = select(column, func.count()).where(*where).group_by(column)
-        return {str(key): int(count) for key, count in self.session.execute(query).all()}
-
-    def duplicates_avoided(self) -> int:
-        query = (
-            select(func.count())
-            .select_from(CaseReport)
-            .join(Case, Case.id == CaseReport.case_id)
-            .where(CaseReport.duplicate.is_(True), CaseReport.state == VERIFIED, *self.where)
-        )
-        return int(self.session.scalar(query) or 0)
+    def medians(self, kind: str, key: str | None = None) -> dict[Any, float]:
+        """The hour-exact median of the ``kind`` durations per value of ``key`` (or overall, under None)."""
+        out = {}
+        for group, counts in self.histograms(kind, key).items():
+            value = median(Counter({int(hours): n for hours, n in counts.items()}))
+            if value is not None:
+                out[group] = value
+        return out
 
 
 def _keyed(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -248,6 +274,25 @@ def member_health(session: DBSession) -> dict[str, dict[str, Any]]:
     return members
 
 
+@contextmanager
+def _snapshot(session: DBSession) -> Iterator[DBSession]:
+    """A session whose reads all see one moment, so no figure mixes two runs of the rollup job.
+
+    SQLite: the caller's own (every transaction there begins with ``BEGIN IMMEDIATE``: one snapshot).
+    PostgreSQL: the caller's transaction is READ COMMITTED, where each statement sees the latest commit;
+    the figures are read in a read-only REPEATABLE READ transaction on a connection of their own.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        yield session
+        return
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    with engine.connect() as connection:
+        consistent = connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with Session(bind=consistent) as snapshot:
+            yield snapshot
+
+
 def network_status(session: DBSession, *, now: dt.datetime, filters: Filters | None = None) -> dict[str, Any]:
     """The network-wide status as a JSON-ready dict: the figures of the cases ``filters`` selects.
 
@@ -255,16 +300,24 @@ def network_status(session: DBSession, *, now: dt.datetime, filters: Filters | N
     status that the API has always had); ``months``, ``countries``, ``origins``, ``legal_statuses`` and
     each member's ``content`` are the tables behind the dashboard's charts.
     """
+    with _snapshot(session) as snapshot:
+        return _network_status(snapshot, now=now, filters=filters)
+
+
+def _network_status(session: DBSession, *, now: dt.datetime, filters: Filters | None) -> dict[str, Any]:
     filters = filters or Filters()
     figures = Figures(session, filters, now=now)
-    months = _keyed(figures.breakdown(figures.sql.month(Case.confirmed_at)), "month")
-    countries = _keyed(figures.breakdown(Case.hosting_country), "country")
-    origins = _keyed(figures.breakdown(Case.origin), "origin")
-    legal = _keyed(figures.breakdown(Case.legal_status), "legal_status")
-    destinations = {row.pop("key"): row for row in figures.breakdown(Case.destination)}
-    member_medians = figures.removal_medians(Case.destination)
-    overall = figures.removal_medians().get(None)
-    noticed, notice_median = figures.notice_times()
+    position = read_position(session)
+    months = _keyed(figures.breakdown("month"), "month")
+    countries = _keyed(figures.breakdown("hosting_country"), "country")
+    origins = _keyed(figures.breakdown("origin"), "origin")
+    legal = _keyed(figures.breakdown("legal_status"), "legal_status")
+    destinations = {row.pop("key"): row for row in figures.breakdown("destination")}
+    member_medians = figures.medians("removal", "destination")
+    overall = figures.medians("removal").get(None)
+    notice_median = figures.medians("notice").get(None)
+    statuses = figures.histograms("status").get(None, Counter())
+    totals = figures.totals()
 
     def total(name: str) -> int:
         return sum(int(row[name]) for row in months)
@@ -288,16 +341,17 @@ def network_status(session: DBSession, *, now: dt.datetime, filters: Filters | N
         members[member_id] = {"content": {**content, "median_hours_to_removal": member_medians.get(member_id)}}
     return {
         "generated_at": now.isoformat(),
+        "as_of": position.at.isoformat() if position else None,
         "filters": filters.args(),
         "cases": {
-            "total": total("cases"),
+            "total": totals["cases"],
             "by_hosting_country": {row["country"]: row["cases"] for row in countries},
             "by_legal_status": {row["legal_status"]: row["cases"] for row in legal},
             "by_origin": {row["origin"]: row["cases"] for row in origins},
-            "by_state": figures.counts(Case.state, *figures.where[1:]),
-            "by_status": figures.counts(Case.status, *figures.where, Case.status.is_not(None)),
-            "duplicates_avoided": figures.duplicates_avoided(),
-            "removed": total("removed"),
+            "by_state": {name: totals[name] for name in ("confirmed", "provisional", "rejected") if totals[name]},
+            "by_status": {str(name): int(count) for name, count in sorted(statuses.items()) if count},
+            "duplicates_avoided": totals["duplicates"],
+            "removed": totals["removed"],
             "judged": judged,
             "removed_within_3_days": removed_3d,
             "share_removed_within_3_days": _share(removed_3d, judged),
@@ -305,7 +359,7 @@ def network_status(session: DBSession, *, now: dt.datetime, filters: Filters | N
             "police_within_3_days": police_3d,
             "judged_police": judged_police,
             "share_police_within_3_days": _share(police_3d, judged_police),
-            "removed_after_notice": noticed,
+            "removed_after_notice": totals["noticed"],
             "median_hours_notice_to_removal": notice_median,
         },
         "months": months,
