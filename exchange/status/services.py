@@ -46,10 +46,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Integer, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Integer, cast, func, select, union
 from sqlalchemy.orm import Session
 
-from exchange.cases.models import Case, CaseReport
+from exchange.cases.models import REFUSED, REJECTED, Case, CaseReport
 from exchange.members.models import Member
 from exchange.messaging.models import Outbox, Peer
 from exchange.status.filters import Filters
@@ -210,7 +210,9 @@ class Figures:
         merged: dict[Any, Counter[Any]] = {}
         for row in self.session.execute(query):
             group = merged.setdefault(row[0] if column is not None else None, Counter())
-            group.update(json.loads(row[-1]))
+            get = group.get
+            for bucket, count in json.loads(row[-1]).items():
+                group[bucket] = get(bucket, 0) + count
         return merged
 
     def medians(self, kind: str, key: str | None = None) -> dict[Any, float]:
@@ -228,23 +230,35 @@ def _keyed(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 
 def _refusals(session: DBSession) -> dict[str, Any]:
+    """Every refused report: the total and the latest ones (read live, from two indexed lookups).
+
+    A report is refused in two ways (exchange.cases.services): a duplicate the destination refused or that
+    could not go on (state ``refused``), or the report that opened a case that was then rejected. Each is
+    found by an index (``case_reports (state, duplicate)``; ``cases.state``, then ``case_reports
+    (case_id, state)``) instead of a pass over every report.
+    """
+    columns = (
+        CaseReport.report_id,
+        CaseReport.member,
+        CaseReport.refused_reason,
+        CaseReport.settled_at,
+        CaseReport.duplicate,
+    )
+    refused = union(
+        select(*columns).where(CaseReport.state == REFUSED, CaseReport.refused_reason.is_not(None)),
+        select(*columns)
+        .join(Case, Case.id == CaseReport.case_id)
+        .where(Case.state == REJECTED, CaseReport.refused_reason.is_not(None)),
+    ).subquery()
+    # One pass: the total rides along on every row (a window over all of them), the sort keeps the latest.
+    rows = session.execute(
+        select(refused, func.count().over().label("total")).order_by(refused.c.settled_at.desc()).limit(RECENT_REFUSALS)
+    ).all()
     recent = [
         {"report_id": report_id, "origin": member, "reason": reason, "at": _iso(at), "duplicate": bool(duplicate)}
-        for report_id, member, reason, at, duplicate in session.execute(
-            select(
-                CaseReport.report_id,
-                CaseReport.member,
-                CaseReport.refused_reason,
-                CaseReport.settled_at,
-                CaseReport.duplicate,
-            )
-            .where(CaseReport.refused_reason.is_not(None))
-            .order_by(CaseReport.settled_at.desc())
-            .limit(RECENT_REFUSALS)
-        ).all()
+        for report_id, member, reason, at, duplicate, _ in rows
     ]
-    total = session.scalar(select(func.count()).select_from(CaseReport).where(CaseReport.refused_reason.is_not(None)))
-    return {"total": int(total or 0), "recent": recent}
+    return {"total": int(rows[0].total) if rows else 0, "recent": recent}
 
 
 def member_health(session: DBSession) -> dict[str, dict[str, Any]]:
@@ -293,82 +307,108 @@ def _snapshot(session: DBSession) -> Iterator[DBSession]:
             yield snapshot
 
 
-def network_status(session: DBSession, *, now: dt.datetime, filters: Filters | None = None) -> dict[str, Any]:
+def network_status(
+    session: DBSession,
+    *,
+    now: dt.datetime,
+    filters: Filters | None = None,
+    tables: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
     """The network-wide status as a JSON-ready dict: the figures of the cases ``filters`` selects.
 
     ``cases`` holds the headline figures (and the counts by hosting country, legal status, state and
     status that the API has always had); ``months``, ``countries``, ``origins``, ``legal_statuses`` and
-    each member's ``content`` are the tables behind the dashboard's charts.
+    each member's ``content`` are the tables behind the dashboard's charts. ``tables`` names the parts
+    wanted (of :data:`TABLES`; all of them by default), so one CSV computes only its own table.
     """
     with _snapshot(session) as snapshot:
-        return _network_status(snapshot, now=now, filters=filters)
+        return _network_status(snapshot, now=now, filters=filters, wanted=tuple(tables or TABLES))
 
 
-def _network_status(session: DBSession, *, now: dt.datetime, filters: Filters | None) -> dict[str, Any]:
-    filters = filters or Filters()
-    figures = Figures(session, filters, now=now)
-    position = read_position(session)
-    months = _keyed(figures.breakdown("month"), "month")
-    countries = _keyed(figures.breakdown("hosting_country"), "country")
-    origins = _keyed(figures.breakdown("origin"), "origin")
-    legal = _keyed(figures.breakdown("legal_status"), "legal_status")
+TABLES = ("cases", "months", "countries", "origins", "legal_statuses", "refusals", "members")
+"""The parts of the network status; a caller that needs fewer (one CSV) asks for them by name."""
+
+_EMPTY_CONTENT = {
+    "cases": 0,
+    "removed": 0,
+    "judged": 0,
+    "removed_within_3_days": 0,
+    "share_removed_within_3_days": None,
+    "judged_police": 0,
+    "police_within_3_days": 0,
+    "share_police_within_3_days": None,
+}
+
+
+def _members(session: DBSession, figures: Figures) -> dict[str, dict[str, Any]]:
+    """Every member's health, with the content figures of the cases routed to it."""
     destinations = {row.pop("key"): row for row in figures.breakdown("destination")}
     member_medians = figures.medians("removal", "destination")
-    overall = figures.medians("removal").get(None)
-    notice_median = figures.medians("notice").get(None)
-    statuses = figures.histograms("status").get(None, Counter())
-    totals = figures.totals()
-
-    def total(name: str) -> int:
-        return sum(int(row[name]) for row in months)
-
-    judged, removed_3d = total("judged"), total("removed_within_3_days")
-    judged_police, police_3d = total("judged_police"), total("police_within_3_days")
     members = member_health(session)
     for member_id, entry in members.items():
-        content = destinations.pop(member_id, None) or {
-            "cases": 0,
-            "removed": 0,
-            "judged": 0,
-            "removed_within_3_days": 0,
-            "share_removed_within_3_days": None,
-            "judged_police": 0,
-            "police_within_3_days": 0,
-            "share_police_within_3_days": None,
-        }
+        content = destinations.pop(member_id, None) or dict(_EMPTY_CONTENT)
         entry["content"] = {**content, "median_hours_to_removal": member_medians.get(member_id)}
     for member_id, content in destinations.items():  # Cases routed to a member that has left the directory.
         members[member_id] = {"content": {**content, "median_hours_to_removal": member_medians.get(member_id)}}
+    return members
+
+
+def _cases(figures: Figures, tables: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures, from the breakdowns already made and the cells' totals."""
+    totals = figures.totals()
+    statuses = figures.histograms("status").get(None, Counter())
+
+    def total(name: str) -> int:
+        return sum(int(row[name]) for row in tables["months"])
+
+    judged, removed_3d = total("judged"), total("removed_within_3_days")
+    judged_police, police_3d = total("judged_police"), total("police_within_3_days")
     return {
+        "total": totals["cases"],
+        "by_hosting_country": {row["country"]: row["cases"] for row in tables["countries"]},
+        "by_legal_status": {row["legal_status"]: row["cases"] for row in tables["legal_statuses"]},
+        "by_origin": {row["origin"]: row["cases"] for row in tables["origins"]},
+        "by_state": {name: totals[name] for name in ("confirmed", "provisional", "rejected") if totals[name]},
+        "by_status": {str(name): int(count) for name, count in sorted(statuses.items()) if count},
+        "duplicates_avoided": totals["duplicates"],
+        "removed": totals["removed"],
+        "judged": judged,
+        "removed_within_3_days": removed_3d,
+        "share_removed_within_3_days": _share(removed_3d, judged),
+        "median_hours_to_removal": figures.medians("removal").get(None),
+        "police_within_3_days": police_3d,
+        "judged_police": judged_police,
+        "share_police_within_3_days": _share(police_3d, judged_police),
+        "removed_after_notice": totals["noticed"],
+        "median_hours_notice_to_removal": figures.medians("notice").get(None),
+    }
+
+
+def _network_status(
+    session: DBSession, *, now: dt.datetime, filters: Filters | None, wanted: tuple[str, ...]
+) -> dict[str, Any]:
+    filters = filters or Filters()
+    figures = Figures(session, filters, now=now)
+    position = read_position(session)
+    out: dict[str, Any] = {
         "generated_at": now.isoformat(),
         "as_of": position.at.isoformat() if position else None,
         "filters": filters.args(),
-        "cases": {
-            "total": totals["cases"],
-            "by_hosting_country": {row["country"]: row["cases"] for row in countries},
-            "by_legal_status": {row["legal_status"]: row["cases"] for row in legal},
-            "by_origin": {row["origin"]: row["cases"] for row in origins},
-            "by_state": {name: totals[name] for name in ("confirmed", "provisional", "rejected") if totals[name]},
-            "by_status": {str(name): int(count) for name, count in sorted(statuses.items()) if count},
-            "duplicates_avoided": totals["duplicates"],
-            "removed": totals["removed"],
-            "judged": judged,
-            "removed_within_3_days": removed_3d,
-            "share_removed_within_3_days": _share(removed_3d, judged),
-            "median_hours_to_removal": overall,
-            "police_within_3_days": police_3d,
-            "judged_police": judged_police,
-            "share_police_within_3_days": _share(police_3d, judged_police),
-            "removed_after_notice": totals["noticed"],
-            "median_hours_notice_to_removal": notice_median,
-        },
-        "months": months,
-        "countries": countries,
-        "origins": origins,
-        "legal_statuses": legal,
-        "refusals": _refusals(session),
-        "members": members,
     }
+    tables: dict[str, Any] = {}
+    breakdowns = {"months": "month", "countries": "hosting_country", "origins": "origin"}
+    breakdowns["legal_statuses"] = "legal_status"
+    for name, key in breakdowns.items():
+        if name in wanted or "cases" in wanted:
+            tables[name] = _keyed(figures.breakdown(key), key if key != "hosting_country" else "country")
+    if "cases" in wanted:
+        out["cases"] = _cases(figures, tables)
+    out.update({name: rows for name, rows in tables.items() if name in wanted})
+    if "refusals" in wanted:
+        out["refusals"] = _refusals(session)
+    if "members" in wanted:
+        out["members"] = _members(session, figures)
+    return out
 
 
 def member_entry(session: DBSession, member_id: str, *, now: dt.datetime) -> dict[str, Any]:
@@ -379,8 +419,10 @@ def member_entry(session: DBSession, member_id: str, *, now: dt.datetime) -> dic
 
 def years_with_cases(session: DBSession) -> list[int]:
     """The calendar years that have cases, newest first (from the oldest and newest first report)."""
-    # Over every case (refused ones too), so both ends come straight from the index on confirmed_at.
-    first, last = session.execute(select(func.min(Case.confirmed_at), func.max(Case.confirmed_at))).one()
+    # Over every case (refused ones too), so both ends come straight from the index on confirmed_at: one
+    # query each, since SQLite reads a lone min() or max() from an index but scans it for both together.
+    first = session.scalar(select(func.min(Case.confirmed_at)))
+    last = session.scalar(select(func.max(Case.confirmed_at)))
     if first is None or last is None:
         return []
     return list(range(last.year, first.year - 1, -1))

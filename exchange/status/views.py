@@ -126,6 +126,16 @@ EXPORTS: dict[str, Callable[[dict[str, Any]], tuple[list[str], list[list[Any]]]]
 }
 """Every table of the dashboard, as CSV (``/status/<name>.csv``) with the dashboard's filters."""
 
+EXPORT_TABLES = {
+    "summary": ("cases",),
+    "months": ("months",),
+    "countries": ("countries",),
+    "origins": ("origins",),
+    "legal-statuses": ("legal_statuses",),
+    "members": ("members",),
+}
+"""The parts of the network status each export needs (the others are not computed)."""
+
 
 @pages.get("/status/<name>.csv")
 @policy(StaffAccess(roles=SECRETARIAT))
@@ -138,7 +148,8 @@ def export(name: str) -> Any:
     except FilterError as error:
         return problem(400, error.code, error.message, errors=error.errors)
     rt = runtime()
-    header, rows = EXPORTS[name](network_status(rt.db.session, now=rt.clock(), filters=filters))
+    figures = network_status(rt.db.session, now=rt.clock(), filters=filters, tables=EXPORT_TABLES[name])
+    header, rows = EXPORTS[name](figures)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
