@@ -640,14 +640,21 @@ def _receipt_transaction(verified_answer: dict[str, str]) -> str:
     return str(claims["transaction"])
 
 
-def describe_outbox(session: DBSession, outbox_model: type[Any], peer_model: type[Any]) -> dict[str, Any]:
-    """Queue health per destination: pending and dead counts, oldest pending, backoff state."""
+def describe_outbox(
+    session: DBSession, outbox_model: type[Any], peer_model: type[Any], *, destinations: list[str] | None = None
+) -> dict[str, Any]:
+    """Queue health per destination: pending and dead counts, oldest pending, backoff state.
+
+    With ``destinations`` (every member, at the exchange), the counts come from the queue index
+    (destination, state, ...) entry by entry, never from a pass over the delivered rows.
+    """
     outbox = outbox_model
-    rows = session.execute(
-        select(outbox.destination, outbox.state, func.count(), func.min(outbox.created_at))
-        .where(outbox.state.in_(("pending", "dead")))
-        .group_by(outbox.destination, outbox.state)
-    ).all()
+    query = select(outbox.destination, outbox.state, func.count(), func.min(outbox.created_at)).where(
+        outbox.state.in_(("pending", "dead"))
+    )
+    if destinations is not None:
+        query = query.where(outbox.destination.in_(destinations))
+    rows = session.execute(query.group_by(outbox.destination, outbox.state)).all()
     queues: dict[str, dict[str, Any]] = {}
     for destination, state, count, oldest in rows:
         queue = queues.setdefault(destination, {"pending": 0, "dead": 0, "oldest_pending": None})

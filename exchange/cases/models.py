@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.db import db
@@ -97,6 +97,13 @@ class CaseReport(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_case_reports_case_state", "case_id", "state"),
         # Duplicates avoided (exchange.status): the verified duplicates, without reading every report.
         Index("ix_case_reports_state_duplicate", "state", "duplicate"),
+        # Refusals (exchange.status, the dead-letters page): the refused reports only, newest first.
+        Index(
+            "ix_case_reports_refused",
+            "settled_at",
+            sqlite_where=text("refused_reason IS NOT NULL"),
+            postgresql_where=text("refused_reason IS NOT NULL"),
+        ),
     )
 
 

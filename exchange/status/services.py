@@ -46,10 +46,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Integer, cast, func, select, union
+from sqlalchemy import ColumnElement, Connection, Integer, cast, func, select
 from sqlalchemy.orm import Session
 
-from exchange.cases.models import REFUSED, REJECTED, Case, CaseReport
+from exchange.cases.models import Case, CaseReport
 from exchange.members.models import Member
 from exchange.messaging.models import Outbox, Peer
 from exchange.status.filters import Filters
@@ -230,35 +230,32 @@ def _keyed(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 
 def _refusals(session: DBSession) -> dict[str, Any]:
-    """Every refused report: the total and the latest ones (read live, from two indexed lookups).
+    """Every refused report: the total and the latest ones (read live, from one partial index).
 
     A report is refused in two ways (exchange.cases.services): a duplicate the destination refused or that
-    could not go on (state ``refused``), or the report that opened a case that was then rejected. Each is
-    found by an index (``case_reports (state, duplicate)``; ``cases.state``, then ``case_reports
-    (case_id, state)``) instead of a pass over every report.
+    could not go on (state ``refused``), or the report that opened a case that was then rejected; either
+    way, and only then, it carries a ``refused_reason`` (a dead letter re-queued clears it). The index
+    ``ix_case_reports_refused`` holds exactly those rows, by ``settled_at``.
     """
-    columns = (
-        CaseReport.report_id,
-        CaseReport.member,
-        CaseReport.refused_reason,
-        CaseReport.settled_at,
-        CaseReport.duplicate,
-    )
-    refused = union(
-        select(*columns).where(CaseReport.state == REFUSED, CaseReport.refused_reason.is_not(None)),
-        select(*columns)
-        .join(Case, Case.id == CaseReport.case_id)
-        .where(Case.state == REJECTED, CaseReport.refused_reason.is_not(None)),
-    ).subquery()
-    # One pass: the total rides along on every row (a window over all of them), the sort keeps the latest.
+    refused = CaseReport.refused_reason.is_not(None)
+    total = session.scalar(select(func.count()).select_from(CaseReport).where(refused)) or 0
     rows = session.execute(
-        select(refused, func.count().over().label("total")).order_by(refused.c.settled_at.desc()).limit(RECENT_REFUSALS)
+        select(
+            CaseReport.report_id,
+            CaseReport.member,
+            CaseReport.refused_reason,
+            CaseReport.settled_at,
+            CaseReport.duplicate,
+        )
+        .where(refused)
+        .order_by(CaseReport.settled_at.desc())
+        .limit(RECENT_REFUSALS)
     ).all()
     recent = [
         {"report_id": report_id, "origin": member, "reason": reason, "at": _iso(at), "duplicate": bool(duplicate)}
-        for report_id, member, reason, at, duplicate, _ in rows
+        for report_id, member, reason, at, duplicate in rows
     ]
-    return {"total": int(rows[0].total) if rows else 0, "recent": recent}
+    return {"total": int(total), "recent": recent}
 
 
 def member_health(session: DBSession) -> dict[str, dict[str, Any]]:
@@ -274,7 +271,7 @@ def member_health(session: DBSession) -> dict[str, dict[str, Any]]:
             "dead_letters": 0,
             "oldest_undelivered": None,
         }
-    for member_id, queue in describe_outbox(session, Outbox, Peer).items():
+    for member_id, queue in describe_outbox(session, Outbox, Peer, destinations=list(members)).items():
         entry = members.setdefault(member_id, {})
         entry.update(backlog=queue["pending"], dead_letters=queue["dead"], oldest_undelivered=queue["oldest_pending"])
         if "failures" in queue:
