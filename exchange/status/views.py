@@ -10,6 +10,7 @@ with its certificate, at ``GET /v1/status``. Nothing here changes anything: ever
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
 from console import csv_safe, problem
+from exchange.members.certificates import expiring
 from exchange.status.filters import FIELDS, LEGAL_STATUSES, FilterError, Filters, parse_filters, year_filters
 from exchange.status.services import member_entry, network_status, years_with_cases
 from federation.runtime import runtime
@@ -65,6 +67,8 @@ def _page_context(filters: Filters | None, errors: dict[str, str]) -> dict[str, 
         "legal_statuses": LEGAL_STATUSES,
         "years": years_with_cases(rt.db.session),
         "charts": CHART_LIBRARY.exists(),
+        "expiring": expiring(rt.db.session, now=rt.clock(), within=dt.timedelta(days=30)),
+        "now": rt.clock(),
     }
 
 

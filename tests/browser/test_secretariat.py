@@ -69,6 +69,7 @@ def test_an_admin_onboards_a_member_from_its_request_and_its_node_exchanges_repo
     looks_right(admin, "exchange-onboard-errors")
     admin.fill("#countries", "be")
     admin.fill("#contact_email", "it-desk@hotline-be.example")
+    admin.fill("#days", "20")  # Short-lived: the dashboard warns of its expiry.
     admin.get_by_role("button", name="Issue the certificate and add the member").click()
     expect(admin.locator(".notice--success")).to_contain_text("hotline-be onboarded")
     expect(admin.locator(".status-bar__state")).to_have_text("Active")
@@ -76,6 +77,9 @@ def test_an_admin_onboards_a_member_from_its_request_and_its_node_exchanges_repo
     with admin.expect_download() as download:
         admin.get_by_role("link", name="Download").click()
     be.cert.write_bytes(download.value.path().read_bytes())
+    admin.goto(console + "/")
+    expect(admin.locator(".notice--warning")).to_contain_text("1 member certificate expires within 30 days")
+    expect(admin.locator(".notice--warning")).to_contain_text("hotline-be on")
     be.key.unlink()
     authority.write_private_key(be.key, pair.key_pem)
     admin.context.close()
