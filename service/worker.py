@@ -57,6 +57,9 @@ class Task:
     help: str = ""
     scheduled: bool = True
     """False for work a long-running part of the worker already does (this is then only a command)."""
+    at_start: bool = False
+    """Also run a few seconds after the worker starts, not only one interval later (hourly work whose result
+    people look for at once: the CRL a node holds, the network status figures)."""
 
     def interval(self, app: Flask) -> float:
         return float(app.config[self.seconds_key]) if self.seconds_key else self.seconds
@@ -196,6 +199,10 @@ def listen(engine: Engine, handle: Callable[[str], None], stop: threading.Event)
 # Running --------------------------------------------------------------------------------------------
 
 
+START_DELAY_SECONDS = 3
+"""How long after start a task marked ``at_start`` first runs (delivery and the directory come first)."""
+
+
 def schedule(app: Flask, tasks: list[Task]) -> BackgroundScheduler:
     """Start one scheduler running every task at its interval, each inside an app context."""
     scheduler = BackgroundScheduler(timezone=dt.UTC)
@@ -211,9 +218,16 @@ def schedule(app: Flask, tasks: list[Task]) -> BackgroundScheduler:
         return run
 
     tasks = [task for task in tasks if task.scheduled]
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=START_DELAY_SECONDS)
     for task in tasks:
         scheduler.add_job(
-            job(task), "interval", seconds=task.interval(app), id=task.name, max_instances=1, coalesce=True
+            job(task),
+            "interval",
+            seconds=task.interval(app),
+            id=task.name,
+            max_instances=1,
+            coalesce=True,
+            **({"next_run_time": soon} if task.at_start else {}),
         )
     scheduler.start()
     log.info("worker scheduler started: %s", ", ".join(f"{task.name} every {task.interval(app):g} s" for task in tasks))

@@ -42,5 +42,6 @@ TASKS = [
         look_after_certificates,
         seconds_key="CERTIFICATES_SECONDS",
         help=look_after_certificates.__doc__ or "",
+        at_start=True,
     )
 ]

@@ -17,4 +17,12 @@ def roll_up_status(app: Flask) -> int:
     return -1 if done.months is None else len(done.months)
 
 
-TASKS = [Task("status-rollup", roll_up_status, seconds_key="STATUS_ROLLUP_SECONDS", help=roll_up_status.__doc__ or "")]
+TASKS = [
+    Task(
+        "status-rollup",
+        roll_up_status,
+        seconds_key="STATUS_ROLLUP_SECONDS",
+        help=roll_up_status.__doc__ or "",
+        at_start=True,
+    )
+]

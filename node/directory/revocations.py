@@ -57,4 +57,6 @@ def refresh_crl(app: Flask) -> str:
     return f"CRL #{number} installed (was #{installed})"
 
 
-TASKS = [Task("refresh-crl", refresh_crl, seconds_key="CRL_REFRESH_SECONDS", help=refresh_crl.__doc__ or "")]
+TASKS = [
+    Task("refresh-crl", refresh_crl, seconds_key="CRL_REFRESH_SECONDS", help=refresh_crl.__doc__ or "", at_start=True)
+]
