@@ -234,28 +234,19 @@ def xarf(notice: Notice, *, org: str, contact: str, domain: str, host: str) -> d
 class Mailer:
     """The SMTP server notices go through (``SMTP_*`` and ``NOTICE_*`` settings)."""
 
-    host: str
-    port: int
-    starttls: bool
-    username: str
-    password: str
-    timeout: float
+    smtp: SmtpServer
     sender: str
     org: str
     domain: str
 
     @classmethod
     def from_config(cls, config: Any) -> Mailer | None:
-        if not config.get("SMTP_HOST"):
+        smtp = SmtpServer.from_config(config)
+        if smtp is None:
             return None
         sender = str(config["NOTICE_FROM"])
         return cls(
-            host=str(config["SMTP_HOST"]),
-            port=int(config["SMTP_PORT"]),
-            starttls=bool(config["SMTP_STARTTLS"]),
-            username=str(config.get("SMTP_USERNAME") or ""),
-            password=str(config.get("SMTP_PASSWORD") or ""),
-            timeout=float(config["SMTP_TIMEOUT_SECONDS"]),
+            smtp=smtp,
             sender=sender,
             org=str(config.get("HOTLINE_NAME") or "Hotline"),
             domain=sender.rpartition("@")[2],
@@ -309,7 +300,7 @@ class Mailer:
 
     def send(self, message: EmailMessage) -> None:
         """Hand the message to the SMTP server. Raises smtplib.SMTPException or OSError."""
-        SmtpServer(self.host, self.port, self.starttls, self.username, self.password, self.timeout).send(message)
+        self.smtp.send(message)
 
 
 def due(session: DBSession, now: dt.datetime, *, limit: int = 20, group: int = 1) -> list[list[Notice]]:
