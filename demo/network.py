@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import secrets
 import shutil
@@ -38,10 +39,26 @@ OPERATOR = "operator"
 """The analyst account every node has in a laid-out network; its API token drives the operator client."""
 
 
+_HANDED_OUT: set[int] = set()
+PORT_RANGE = (20000, 32767)
+"""Below Linux's ephemeral range (32768-60999): a port the kernel hands to a client socket or to a server
+bound to port 0 (the demo's mail sink, a test's web server) can never be one a service was given but has
+not bound yet."""
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A loopback port nothing listens on now, not handed out before by this process."""
+    rng = random.SystemRandom()
+    while True:
+        port = rng.randint(*PORT_RANGE)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
 
 
