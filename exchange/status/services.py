@@ -54,23 +54,14 @@ from exchange.members.models import Member
 from exchange.messaging.models import Outbox, Peer
 from exchange.status.filters import Filters
 from exchange.status.models import LEVEL_KEYS, StatusCell, StatusHistogram, StatusRecent
-from exchange.status.rollup import THREE_DAYS_HOURS, read_position
+from exchange.status.rollup import COUNTS, THREE_DAYS_HOURS, read_position
 from federation.delivery import describe_outbox
 from service.database import DBSession
 
 RECENT_REFUSALS = 50
 BREAKDOWN = ("cases", "removed", "removed_3d", "police_3d")
-TOTALS: tuple[str, ...] = (
-    "cases",
-    "removed",
-    "removed_3d",
-    "police_3d",
-    "noticed",
-    "duplicates",
-    "provisional",
-    "confirmed",
-    "rejected",
-)
+TOTALS = COUNTS
+"""Every count a cell holds, summed for the totals (the rollup's own list)."""
 
 
 def _iso(value: dt.datetime | None) -> str | None:
