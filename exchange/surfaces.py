@@ -7,6 +7,7 @@ from collections.abc import Callable
 from flask import Flask
 
 from audit import tasks as audit_tasks
+from certs.identity import NetworkIdentity
 from console import NavItem
 from exchange.accounts.models import Account, ApiToken
 from exchange.audit.models import AUDIT
@@ -27,14 +28,21 @@ from federation import web
 from federation.views import transactions_blueprint
 from people.services import EXCHANGE_ROLES
 from service import policies
+from service.database import reading
 from service.worker import Task
+
+
+def _require_active_peer(peer: NetworkIdentity) -> None:
+    """Only active members use the network (read without SQLite's write lock: every request asks)."""
+    with reading(db.session):
+        require_active(db.session, peer.member_id)
 
 
 def network(app: Flask) -> None:
     """Mutual TLS, active members only: transactions, the mailbox, the signed directory, own health."""
     web.init_app(
         app,
-        authorize_peer=lambda peer: require_active(db.session, peer.member_id),
+        authorize_peer=_require_active_peer,
         rate_limits={
             "transactions": app.config["RATE_LIMIT_TRANSACTIONS"],
             "mailbox": app.config["RATE_LIMIT_MAILBOX"],

@@ -60,7 +60,7 @@ from federation.messages import TRANSACTION, TRANSACTION_RECEIPT
 from federation.signing import Signer, VerifiedMessage, flattened_to_compact, verify_jws
 from federation.transport import HTTPTransport, TransportError
 from federation.trust import TrustStore
-from service.database import BulkInserts, DBSession
+from service.database import BulkInserts, DBSession, reading
 
 log = logging.getLogger(__name__)
 
@@ -261,9 +261,8 @@ class Deliverer:
             .where(or_(peer.next_attempt_at.is_(None), peer.next_attempt_at <= now))
             .distinct()
         )
-        destinations = list(self.session.scalars(query))
-        self.session.rollback()
-        return destinations
+        with reading(self.session):
+            return list(self.session.scalars(query))
 
     # Claiming ------------------------------------------------------------------------------------
 
@@ -287,13 +286,13 @@ class Deliverer:
                     connection.commit()
 
     def _due(self, destination: str, now: dt.datetime) -> bool:
-        peer = self.session.get(self.peer_model, destination)
-        if peer is None:
+        with reading(self.session):
+            peer = self.session.get(self.peer_model, destination)
+            known = peer is not None
+            due = peer is None or peer.next_attempt_at is None or peer.next_attempt_at <= now
+        if not known:
             self.session.add(self.peer_model(member_id=destination, failures=0))
             self.session.commit()
-            return True
-        due = peer.next_attempt_at is None or peer.next_attempt_at <= now
-        self.session.rollback()
         return due
 
     # Sending -------------------------------------------------------------------------------------
@@ -360,8 +359,10 @@ class Deliverer:
     # Recording outcomes --------------------------------------------------------------------------
 
     def _settle(self, destination: str, batch: list[Queued], results: list[dict[str, Any]], now: dt.datetime) -> None:
+        outbox = self.outbox_model
+        rows = {row.id: row for row in self.session.scalars(select(outbox).where(outbox.id.in_([i.id for i in batch])))}
         for item, result in zip(batch, results, strict=True):
-            row = self.session.get(self.outbox_model, item.id)
+            row = rows.get(item.id)
             if row is not None:
                 self._apply_outcome(row, result, destination, now)
         self._succeeded(destination, now)
@@ -448,14 +449,14 @@ class Deliverer:
         transaction stays under the receiver's body limit whatever the documents' sizes.
         """
         outbox = self.outbox_model
-        rows = self.session.execute(
-            select(outbox.id, outbox.doc_id, outbox.token, outbox.author, outbox.created_at)
-            .where(outbox.destination == destination, outbox.state == "pending")
-            .order_by(outbox.priority, outbox.id)
-            .limit(self.settings.batch_size)
-        ).all()
-        # Never hold a database transaction (on SQLite, the write lock) across the network.
-        self.session.rollback()
+        # Read without the write lock, and never hold a database transaction across the network.
+        with reading(self.session):
+            rows = self.session.execute(
+                select(outbox.id, outbox.doc_id, outbox.token, outbox.author, outbox.created_at)
+                .where(outbox.destination == destination, outbox.state == "pending")
+                .order_by(outbox.priority, outbox.id)
+                .limit(self.settings.batch_size)
+            ).all()
         batch: list[Queued] = []
         size = 0
         for row in rows:

@@ -167,10 +167,13 @@ class Inbox:
             )
         # 5. Fresh: checked inside verify_jws (fresh=True), before the certificate's validity at issued-at.
         issued_at = from_numeric_date(claims["iat"])
+        # 7 (first part). Each document's signature, certificate and schema: CPU only, done before the
+        # first statement so that on SQLite none of it runs while this transaction holds the write lock.
+        checked = [self._verify(document, now, sender) for document in claims["documents"]]
         # 6. Not replayed.
         if self.session.get(self.seen_model, (sender, claims["jti"])) is not None:
             raise ReplayedMessageError(f"transaction {claims['jti']} from {sender} was already received")
-        # 7, 8. Each document on its own: verify all (no database), look up every id at once, then apply.
+        # 7, 8. Each document on its own: look up every verified document's id at once, then apply.
         inserts = BulkInserts()
         inserts.add(self.seen_model, sender=sender, jti=claims["jti"], issued_at=issued_at)
         context = InboxContext(
@@ -182,7 +185,6 @@ class Inbox:
             inserts=inserts,
             envelope={key: value for key, value in claims.items() if key != "documents"},
         )
-        checked = [self._verify(document, now, sender) for document in claims["documents"]]
         context.documents = [item for item in checked if isinstance(item, VerifiedMessage)]
         applied = self._applied_digests(context.documents)
         # Handlers see this batch's own writes through context.cache; one flush at the end writes them all.

@@ -33,7 +33,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "CLOCK_SKEW_SECONDS": 300,
     "SCHEDULER_ENABLED": True,
     "DELIVERY_POLL_SECONDS": 1.0,
-    "DELIVERY_BATCH_SIZE": 50,
+    "DELIVERY_BATCH_SIZE": 100,
     "DELIVERY_BACKOFF_BASE_SECONDS": 1.0,
     "DELIVERY_BACKOFF_CAP_SECONDS": 3600.0,
     "DELIVERY_MAX_ATTEMPTS": 30,
@@ -90,6 +90,8 @@ POSITIVE_KEYS = (
 NETWORK_KEYS = ("TLS_CERT", "TLS_KEY", "CA_CERT", "CRL", "SQLALCHEMY_DATABASE_URI")
 """What every surface that signs or verifies network messages needs."""
 MIN_SECRET_KEY_LENGTH = 32
+MAX_TRANSACTION_DOCUMENTS = 100
+"""The transaction schema's ``maxItems``: a bigger batch would be refused whole by every receiver."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,12 @@ def load_config(app: Flask, spec: ServiceConfig, *, surface: str, overrides: Map
         value = app.config.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ConfigError(f"{sources.describe(key)}: {key} must be a positive number, not {value!r}")
+    if app.config["DELIVERY_BATCH_SIZE"] > MAX_TRANSACTION_DOCUMENTS:
+        raise ConfigError(
+            f"{sources.describe('DELIVERY_BATCH_SIZE')}: DELIVERY_BATCH_SIZE must be at most "
+            f"{MAX_TRANSACTION_DOCUMENTS} (the protocol's limit of documents per transaction), not "
+            f"{app.config['DELIVERY_BATCH_SIZE']!r}"
+        )
     if "SECRET_KEY" in spec.required[surface] and len(str(app.config["SECRET_KEY"])) < MIN_SECRET_KEY_LENGTH:
         raise ConfigError(
             f"{sources.describe('SECRET_KEY')}: SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} random characters"

@@ -101,6 +101,11 @@ def test_a_bad_configuration_names_the_file_and_the_key(tmp_path: Path) -> None:
         result.stderr.strip()
         == "Error: environment variable NODE_DELIVERY_BATCH_SIZE: DELIVERY_BATCH_SIZE must be a positive number, not -3"
     )
+    result = run("hotline-node", "worker", env={"NODE_CONFIG": str(config), "NODE_DELIVERY_BATCH_SIZE": "200"})
+    assert result.stderr.strip() == (
+        "Error: environment variable NODE_DELIVERY_BATCH_SIZE: DELIVERY_BATCH_SIZE must be at most 100 "
+        "(the protocol's limit of documents per transaction), not 200"
+    )
 
     result = run("hotline-node", "console", env={"NODE_CONFIG": str(config)})
     assert (

@@ -173,6 +173,8 @@ class CaseBook:
     cache: dict[str, Any] = field(default_factory=dict)
     batch_reports: list[dict[str, Any]] = field(default_factory=list)
     """The claims of every report in the transaction, so lookups can be made once per batch."""
+    batch_receipts: list[dict[str, Any]] = field(default_factory=list)
+    """The claims of every receipt in the transaction (the same, for the receipt path)."""
 
     # Writing ---------------------------------------------------------------------------------------
 
@@ -245,6 +247,48 @@ class CaseBook:
             existing = set(self.session.connection().execute(query).scalars()) if ids else set()
             self.cache["case_ids"] = existing
         return existing
+
+    def _receipt_links(self) -> None:
+        """Load, once per transaction, what every receipt of the batch needs (four queries in all).
+
+        Each receipt's routed report, its case (locked, in id order so two transactions never wait on
+        each other crosswise), the reports held on those cases and the hashes the cases already carry.
+        The ORM objects land in the session's identity map, so the per-receipt ``session.get`` calls that
+        follow cost no statement.
+        """
+        if "receipt_cases" in self.cache:
+            return
+        keys = list({(claims["report_id"], claims["aud"]) for claims in self.batch_receipts})
+        case_ids: set[str] = set()
+        self.cache["receipt_cases"] = case_ids
+        if not keys:
+            return
+        # The session's identity map holds objects weakly: the cache keeps them alive for the transaction.
+        self.cache["receipt_links"] = links = self.session.scalars(
+            select(CaseReport).where(tuple_(CaseReport.report_id, CaseReport.member).in_(keys))
+        ).all()
+        case_ids.update(link.case_id for link in links)
+        if not case_ids:
+            return
+        ordered = sorted(case_ids)
+        self.cache["receipt_case_rows"] = self.session.scalars(
+            select(Case).where(Case.id.in_(ordered)).order_by(Case.id).with_for_update()
+        ).all()
+        self.cache.setdefault("locked", set()).update(ordered)
+        held: dict[str, list[CaseReport]] = {case_id: [] for case_id in ordered}
+        for duplicate in self.session.scalars(
+            select(CaseReport)
+            .where(CaseReport.case_id.in_(ordered), CaseReport.state == HELD)
+            .order_by(CaseReport.received_at, CaseReport.report_id)
+        ):
+            held[duplicate.case_id].append(duplicate)
+        self.cache["held"] = held
+        attached: dict[str, set[tuple[str, str]]] = self.cache.setdefault("attached_hashes", {})
+        for case_id in ordered:
+            attached.setdefault(case_id, set())
+        query = select(CaseHash.case_id, CaseHash.alg, CaseHash.value).where(CaseHash.case_id.in_(ordered))
+        for case_id, alg, value in self.session.connection().execute(query):
+            attached[case_id].add((alg, value))
 
     def _case(self, case_id: str, *, lock: bool = False) -> Any:
         """The case (from this batch if it opened here, else from the database, locked if asked)."""
@@ -435,6 +479,7 @@ class CaseBook:
 
         Raises (before any write): UnknownCaseError, NotCaseDestinationError, UnexpectedReceiptError.
         """
+        self._receipt_links()
         link = self.session.get(CaseReport, (claims["report_id"], claims["aud"]))
         if link is None:
             raise UnknownCaseError(f"no report {claims['report_id']} from {claims['aud']} was routed here")
@@ -462,12 +507,9 @@ class CaseBook:
         self._record(f"member:{case.destination}", "case.confirm", case.id)
         self._attach_hashes(case.id, link)
         link.settled_at = self.now
-        held = self.session.scalars(
-            select(CaseReport)
-            .where(CaseReport.case_id == case.id, CaseReport.state == HELD)
-            .order_by(CaseReport.received_at, CaseReport.report_id)
-        )
-        for duplicate in held:
+        # Loaded with the batch's receipts (a duplicate held in this same transaction would come from the
+        # case's destination, which never reports content hosted in its own country).
+        for duplicate in self.cache["held"].pop(case.id, []):
             if duplicate.token is not None:
                 self._send(
                     case.destination, REPORT, duplicate.token, duplicate.report_id, duplicate.member, duplicate.priority
@@ -500,7 +542,7 @@ class CaseBook:
             present = attached[case_id] = set(self.session.execute(query).all())
         for alg, value in link.hashes:
             if (alg, value) not in present:
-                self.session.add(CaseHash(alg=alg, value=value, case_id=case_id))
+                self._add(CaseHash, alg=alg, value=value, case_id=case_id)
                 present.add((alg, value))
 
     def _send_history(self, case: Case, member: str, priority: str) -> None:
@@ -808,6 +850,7 @@ class CaseHandlers:
                 inserts=context.inserts,
                 cache=context.cache,
                 batch_reports=[document.claims for document in context.documents if document.typ == REPORT],
+                batch_receipts=[document.claims for document in context.documents if document.typ == RECEIPT],
                 audit=AuditLog(context.session, AUDIT),
             )
             context.cache["book"] = book

@@ -1,0 +1,110 @@
+"""SQLite's write lock as the services take it: writers queue without losing one another, readers don't queue."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from service.database import configure_engine, reading
+
+
+def _engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}")
+    configure_engine(engine)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY, value INTEGER)"))
+        connection.execute(text("INSERT OR IGNORE INTO counter VALUES (1, 0)"))
+    return engine
+
+
+def test_writers_from_many_threads_each_get_the_lock_and_none_is_lost(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "db.sqlite")
+    errors: list[BaseException] = []
+
+    def bump(times: int) -> None:
+        try:
+            for _ in range(times):
+                with Session(engine) as session:
+                    # Read, then write: only safe because the transaction took the write lock at BEGIN.
+                    value = session.execute(text("SELECT value FROM counter WHERE id = 1")).scalar_one()
+                    session.execute(text("UPDATE counter SET value = :v WHERE id = 1"), {"v": value + 1})
+                    session.commit()
+        except BaseException as exc:  # Reported by the assertion below.
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump, args=(50,)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT value FROM counter")).scalar_one() == 300
+
+
+def test_a_writer_waits_for_the_lock_and_gets_it_once_released(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "db.sqlite")
+    holder = Session(engine)
+    holder.execute(text("UPDATE counter SET value = 7 WHERE id = 1"))  # Holds the write lock.
+    done = threading.Event()
+    seen: list[int] = []
+
+    def write() -> None:
+        with Session(engine) as session:
+            seen.append(session.execute(text("SELECT value FROM counter")).scalar_one())
+            session.execute(text("UPDATE counter SET value = value + 1"))
+            session.commit()
+        done.set()
+
+    waiting = threading.Thread(target=write)
+    waiting.start()
+    assert not done.wait(0.3), "the second writer must wait while the first holds the lock"
+    holder.commit()
+    holder.close()
+    waiting.join(timeout=10)
+    assert done.is_set()
+    assert seen == [7]  # It began after the first writer's commit: it saw its write.
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT value FROM counter")).scalar_one() == 8
+
+
+def test_reading_neither_waits_for_a_writer_nor_keeps_its_transaction(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "db.sqlite")
+    holder = Session(engine)
+    holder.execute(text("UPDATE counter SET value = 5 WHERE id = 1"))  # Holds the write lock, uncommitted.
+    answer: list[int] = []
+
+    def read() -> None:
+        with Session(engine) as session:
+            with reading(session):
+                answer.append(session.execute(text("SELECT value FROM counter")).scalar_one())
+            assert not session.in_transaction()
+            # Its next transaction is a writer's again (BEGIN IMMEDIATE): it waits for the holder.
+            session.execute(text("UPDATE counter SET value = value + 10"))
+            session.commit()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(timeout=0.5)  # Had the read waited for the lock, it would still be waiting.
+    assert answer == [0], "the read sees the last committed value, without waiting"
+    assert reader.is_alive(), "the write after the read block waits for the lock"
+    holder.commit()
+    holder.close()
+    reader.join(timeout=10)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT value FROM counter")).scalar_one() == 15
+
+
+def test_reading_inside_a_transaction_changes_nothing(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "db.sqlite")
+    with Session(engine) as session:
+        session.execute(text("UPDATE counter SET value = 3 WHERE id = 1"))
+        with reading(session):
+            assert session.execute(text("SELECT value FROM counter")).scalar_one() == 3
+        assert session.in_transaction(), "the block must not end a transaction it did not begin"
+        session.commit()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT value FROM counter")).scalar_one() == 3
