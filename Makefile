@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-intake bench-cases bench-dashboard install clean tools screenshots translations catalogues
+.PHONY: demo test lint bench bench-intake bench-cases bench-dashboard bench-ingest bench-exchanges bench-soak install clean tools screenshots translations catalogues
 
 # The tests drive curl and openssl against the real servers, and Debian's Chromium (through Playwright,
 # which is told where it is: its own browser download cannot work here); install what a fresh machine lacks.
@@ -65,6 +65,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/cases.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/exchanges.py
+	$(BIN)/python bench/soak.py
 	$(BIN)/python bench/targets.py
 
 bench-intake: $(STAMP)
@@ -77,6 +80,18 @@ bench-cases: $(STAMP)
 # The secretariat's dashboard and status API at 1 million cases and 10 million fingerprints, SQLite and PostgreSQL.
 bench-dashboard: $(STAMP)
 	$(BIN)/python bench/dashboard.py
+
+# The exchange's CPU per report and per receipt from an empty store to 10 million cases, SQLite and PostgreSQL.
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+# One exchange process against two on one PostgreSQL, end to end, checked for nothing lost or doubled.
+bench-exchanges: $(STAMP)
+	$(BIN)/python bench/exchanges.py
+
+# Ten minutes at 80 % of the measured maximum with members killed and restarted: memory, latency, losses.
+bench-soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

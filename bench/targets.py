@@ -24,12 +24,12 @@ EXPECTED = [
     ("cases.py", "prefix lookup for one case p95 < 5 ms at 10 million fingerprints"),
     ("dashboard.py", "every dashboard page and API call p95 < 300 ms at 1 million cases (SQLite and PostgreSQL)"),
     (
-        "(none yet)",
+        "ingest.py",
         "exchange ingest per report within 20% of empty-store cost at 10 million cases (SQLite, PostgreSQL)",
     ),
-    ("(none yet)", "two exchange processes on one PostgreSQL against one"),
+    ("exchanges.py", "two exchange processes on one PostgreSQL against one"),
     (
-        "(none yet)",
+        "soak.py",
         "10-minute soak at 80% of the maximum with members killed: memory flat, latency stable, nothing lost",
     ),
 ]

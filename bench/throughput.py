@@ -623,18 +623,19 @@ def end_to_end(layout: Layout, network: Network, docs: Documents, args: argparse
         receipts_wall=receipts_wall,
         stored=count - baseline,
         origin_cpu=member_cpu(ORIGIN.member_id),
-        exchange_cpu=member_cpu(EXCHANGE_ID),
+        # Every exchange process (a second one, "exchange-b", shares the identity and the database).
+        exchange_cpu=sum(cpu_after[key] - cpu_before[key] for key in pids if key.startswith(EXCHANGE_ID)),
         destination_cpu=member_cpu(DESTINATION.member_id),
         busy=busy,
     )
-    exchange_db = sqlite_path(layout.exchange.database)
+    exchange_db = layout.exchange.database
     result.light = confirm_to_stored(origin_db, exchange_db, destination_db, light_ids)
     result.load = confirm_to_stored(origin_db, exchange_db, destination_db, load_ids)
     client.close()
     return result
 
 
-def confirm_to_stored(origin_db: Path, exchange_db: Path, destination_db: Path, ids: list[str]) -> Latencies:
+def confirm_to_stored(origin_db: Path, exchange_db: str, destination_db: Path, ids: list[str]) -> Latencies:
     """hotline-nl ``reports.confirmed_at`` -> hotline-de ``inbound_cases.received_at`` (and the exchange's
     ``cases.created_at`` in between, which splits the two hops). All three are the same machine's UTC clock."""
     result = Latencies()
@@ -647,7 +648,15 @@ def confirm_to_stored(origin_db: Path, exchange_db: Path, destination_db: Path, 
             return {key: parse_utc(value) for key, value in connection.execute(query, wanted)}
 
     confirmed = column(origin_db, "SELECT id, confirmed_at FROM reports WHERE id IN (SELECT value FROM json_each(?))")
-    routed = column(exchange_db, "SELECT id, created_at FROM cases WHERE id IN (SELECT value FROM json_each(?))")
+    if exchange_db.startswith("sqlite:"):
+        query = "SELECT id, created_at FROM cases WHERE id IN (SELECT value FROM json_each(?))"
+        routed = column(sqlite_path(exchange_db), query)
+    else:
+        import psycopg
+
+        with psycopg.connect(exchange_db.replace("postgresql+psycopg://", "postgresql://")) as connection:
+            rows = connection.execute("SELECT id, created_at FROM cases WHERE id = ANY(%s)", (ids,)).fetchall()
+            routed = {key: value for key, value in rows}
     received = column(
         destination_db, "SELECT id, received_at FROM inbound_cases WHERE id IN (SELECT value FROM json_each(?))"
     )

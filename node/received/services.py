@@ -20,7 +20,7 @@ from federation.canonical import url_fingerprint
 from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
-from federation.messages import CASE_STATUSES, NOTE, RECEIPT, STATUS, format_timestamp, queue_priority
+from federation.messages import CASE_STATUSES, NOTE, RECEIPT, REPORT, STATUS, format_timestamp, queue_priority
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
 from node.directory.services import DirectoryCache
@@ -67,7 +67,22 @@ def _case_for(context: InboxContext, fingerprint: str) -> InboundCase | None:
     opened: dict[str, InboundCase] = context.cache.setdefault("inbound_cases", {})
     if fingerprint in opened:
         return opened[fingerprint]
-    return context.session.scalars(select(InboundCase).where(InboundCase.url_fingerprint == fingerprint)).first()
+    known: dict[str, InboundCase] | None = context.cache.get("known_cases")
+    if known is None:
+        # Every location the transaction's reports name, in one query (the objects kept for the batch).
+        wanted = list(
+            {
+                item.claims["header"]["url_fingerprint"]
+                for item in context.documents
+                if item.typ == REPORT and isinstance(item.claims.get("header"), dict)
+            }
+            | {fingerprint}
+        )
+        query = select(InboundCase).where(InboundCase.url_fingerprint.in_(wanted))
+        known = context.cache["known_cases"] = {}
+        for case in context.session.scalars(query):
+            known.setdefault(case.url_fingerprint, case)
+    return known.get(fingerprint)
 
 
 def accept_report(document: VerifiedMessage, context: InboxContext, *, rules: InboundRules) -> None:

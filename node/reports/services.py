@@ -13,7 +13,7 @@ from federation.canonical import canonicalize_url, url_fingerprint
 from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
-from federation.messages import REPORT, format_timestamp, queue_priority
+from federation.messages import RECEIPT, REFUSAL, REPORT, format_timestamp, queue_priority
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
 from node.directory.services import DirectoryCache, UnexpectedMemberError
@@ -221,7 +221,17 @@ class FollowRules:
 
 def _own_report(context: InboxContext, report_id: str) -> Report:
     """Our report ``report_id``: as first sent, or as sent again after its content moved."""
-    report = context.session.get(Report, report_id)
+    known: dict[str, Report] | None = context.cache.get("own_reports")
+    if known is None:
+        # Every report the transaction's receipts and refusals name, in one query (kept for the batch).
+        wanted = {report_id} | {
+            item.claims["report_id"]
+            for item in context.documents
+            if item.typ in (RECEIPT, REFUSAL) and isinstance(item.claims.get("report_id"), str)
+        }
+        query = select(Report).where(Report.id.in_(sorted(wanted)))
+        known = context.cache["own_reports"] = {row.id: row for row in context.session.scalars(query)}
+    report = known.get(report_id) or context.session.get(Report, report_id)
     if report is None:
         resent: dict[str, Report] = context.cache.get("resent", {})
         report = resent.get(report_id) or context.session.scalar(select(Report).where(Report.resent_as == report_id))

@@ -1,0 +1,414 @@
+"""``make bench-soak``: a sustained run at 80 % of the measured maximum, with members killed and restarted.
+
+1. **The network.** Exchange, hotline-nl and hotline-de as separate processes (network and worker
+   surfaces each, hotline-nl's console for its operator API), on SQLite, with a throwaway dev PKI.
+2. **The maximum, in the same run.** ``--burst`` reports submitted as fast as hotline-nl's operator batch
+   API takes them (4 threads, 500 per request); the rate at which they are stored at hotline-de is the
+   maximum. The soak's rate is ``--load`` (default 0.8) of it.
+3. **The soak.** ``--minutes`` of reports at that rate, one batch request every half second. During it,
+   with SIGKILL (no clean-up: only what was committed survives), and restarted ``--down`` seconds later:
+   hotline-de whole (its network and worker: reports for it queue at the exchange), hotline-nl's worker
+   (its outbox), hotline-de's worker (its receipts), hotline-nl's network surface (receipts queue for
+   it). Every 5 s the resident memory (RSS) of every process is sampled.
+4. **After.** The bench waits until every report is stored at hotline-de and its receipt is back at
+   hotline-nl, then prints: per minute of submission, the reports and the median and p99 of the time from
+   confirmation at hotline-nl to storage at hotline-de (database timestamps, one machine clock); each
+   process's memory at its first minute (or a minute after its restart) and at the end; and whether
+   anything was lost, doubled or left dead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # Runnable as ``python bench/soak.py`` from anywhere.
+    sys.path.insert(0, str(REPO))
+
+import requests  # noqa: E402
+
+from bench.measure import machine, parse_utc, percentile, read_only, record_target, say, show_table, sqlite_path  # noqa: E402
+from bench.throughput import DESTINATION, EXCHANGE_ID, ORIGIN, Documents, count_rows, start_network  # noqa: E402
+from demo.network import Network, OperatorClient  # noqa: E402
+from federation.signing import Signer  # noqa: E402
+
+TICK = 0.5
+"""Seconds between two batch submissions during the soak."""
+
+
+@dataclass
+class Submitted:
+    ids: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, answer: requests.Response, chunk: list[dict[str, Any]]) -> None:
+        with self.lock:
+            if answer.status_code != 200:
+                self.refused.extend([f"HTTP {answer.status_code}: {answer.text[:200]}"] * len(chunk))
+                return
+            for result in answer.json()["results"]:
+                if result["outcome"] == "accepted":
+                    self.ids.append(result["id"])
+                else:
+                    self.refused.append(str(result.get("error")))
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def processes(network: Network) -> dict[str, int]:
+    """Label → pid of every running surface process."""
+    return {
+        f"{member_id} {surface}": process.process.pid
+        for member_id, service in network.processes.items()
+        for surface, process in service.surfaces.items()
+        if process.running
+    }
+
+
+def stored_count(destination_db: Path, ids: list[str]) -> int:
+    return count_rows(
+        destination_db,
+        "SELECT count(*) FROM inbound_cases WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    )
+
+
+def wait_stored(destination_db: Path, ids: list[str], timeout: float) -> float | None:
+    """Seconds until every one of ``ids`` is stored at the destination (None: not within ``timeout``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if stored_count(destination_db, ids) >= len(ids):
+            return time.monotonic() - started
+        time.sleep(0.05)
+    return None
+
+
+def burst(layout: Any, docs: Documents, count: int, destination_db: Path) -> float:
+    """Reports per second stored at the destination when hotline-nl's API is given ``count`` at once."""
+    inputs = [docs.report_input() for _ in range(count)]
+    submitted = Submitted()
+    indices = itertools.count()
+
+    def submitter() -> None:
+        operator = OperatorClient(layout.members[ORIGIN.member_id], layout.web.ca)
+        try:
+            while (index := next(indices) * 500) < len(inputs):
+                chunk = inputs[index : index + 500]
+                submitted.add(operator.request("POST", "/api/v1/reports/batch", json={"reports": chunk}), chunk)
+        finally:
+            operator.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=submitter) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if submitted.refused:
+        raise RuntimeError(f"{len(submitted.refused)} reports refused in the burst, e.g. {submitted.refused[0]}")
+    if wait_stored(destination_db, submitted.ids, 300) is None:
+        raise RuntimeError("the burst was not stored at the destination within 300 s")
+    return len(submitted.ids) / (time.monotonic() - started)
+
+
+@dataclass
+class Kill:
+    at: float
+    member_id: str
+    surfaces: tuple[str, ...]
+    label: str
+    restarted_at: float | None = None
+
+
+def schedule(minutes: float, down: float) -> list[Kill]:
+    total = minutes * 60
+    return [
+        Kill(0.15 * total, DESTINATION.member_id, ("network", "worker"), f"{DESTINATION.member_id} whole"),
+        Kill(0.40 * total, ORIGIN.member_id, ("worker",), f"{ORIGIN.member_id} worker"),
+        Kill(0.60 * total, DESTINATION.member_id, ("worker",), f"{DESTINATION.member_id} worker"),
+        Kill(0.80 * total, ORIGIN.member_id, ("network",), f"{ORIGIN.member_id} network"),
+    ]
+
+
+def soak(layout: Any, network: Network, docs: Documents, rate: float, args: argparse.Namespace) -> dict[str, Any]:
+    operator = OperatorClient(layout.members[ORIGIN.member_id], layout.web.ca)
+    submitted = Submitted()
+    submit_times: dict[str, float] = {}
+    kills = schedule(args.minutes, args.down)
+    memory: dict[str, list[tuple[float, float]]] = {}
+    started = time.monotonic()
+    duration = args.minutes * 60
+    stop = threading.Event()
+    carry = 0.0
+
+    def sampler() -> None:
+        while not stop.is_set():
+            now = time.monotonic() - started
+            for label, pid in processes(network).items():
+                value = rss_mb(pid)
+                if value is not None:
+                    memory.setdefault(f"{label} [{pid}]", []).append((now, value))
+            stop.wait(5)
+
+    def killer() -> None:
+        for kill in kills:
+            if stop.wait(max(0.0, kill.at - (time.monotonic() - started))):
+                return
+            service = network.processes[kill.member_id]
+            for surface in kill.surfaces:
+                service.surfaces[surface].kill()
+            say(f"  {time.monotonic() - started:5.0f} s  killed {kill.label} (SIGKILL)")
+            if stop.wait(args.down):
+                return
+            service.start(kill.surfaces)
+            for surface in kill.surfaces:
+                service.surfaces[surface].wait_ready(60)
+            kill.restarted_at = time.monotonic() - started
+            say(f"  {kill.restarted_at:5.0f} s  restarted {kill.label}")
+
+    helpers = [threading.Thread(target=sampler, daemon=True), threading.Thread(target=killer, daemon=True)]
+    for thread in helpers:
+        thread.start()
+    late = 0
+    try:
+        tick = 0
+        while (elapsed := time.monotonic() - started) < duration:
+            carry += rate * TICK
+            count, carry = int(carry), carry - int(carry)
+            chunk = [docs.report_input() for _ in range(count)]
+            if chunk:
+                answer = operator.request("POST", "/api/v1/reports/batch", json={"reports": chunk})
+                before = len(submitted.ids)
+                submitted.add(answer, chunk)
+                for report_id in submitted.ids[before:]:
+                    submit_times[report_id] = elapsed
+            tick += 1
+            pause = started + tick * TICK - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            else:
+                late += 1
+    finally:
+        stop.set()
+        operator.close()
+    for thread in helpers:
+        thread.join(timeout=120)
+    soak_wall = time.monotonic() - started
+    say(f"  soak over after {soak_wall:.0f} s: {len(submitted.ids):,} reports accepted, waiting for the rest…")
+    return {
+        "submitted": submitted,
+        "submit_times": submit_times,
+        "kills": kills,
+        "memory": memory,
+        "late_ticks": late,
+        "soak_wall": soak_wall,
+    }
+
+
+def latencies(layout: Any, ids: list[str]) -> dict[str, float]:
+    """Report id → ms from confirmation at hotline-nl to storage at hotline-de."""
+    wanted = (json.dumps(ids),)
+    origin_db = sqlite_path(layout.members[ORIGIN.member_id].database)
+    destination_db = sqlite_path(layout.members[DESTINATION.member_id].database)
+    with read_only(origin_db) as connection:
+        confirmed = dict(
+            connection.execute(
+                "SELECT id, confirmed_at FROM reports WHERE id IN (SELECT value FROM json_each(?))", wanted
+            )
+        )
+    with read_only(destination_db) as connection:
+        received = dict(
+            connection.execute(
+                "SELECT id, received_at FROM inbound_cases WHERE id IN (SELECT value FROM json_each(?))", wanted
+            )
+        )
+    return {
+        key: (parse_utc(received[key]) - parse_utc(confirmed[key])).total_seconds() * 1000
+        for key in ids
+        if key in received and key in confirmed
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/soak.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the soak (default 10)")
+    parser.add_argument("--load", type=float, default=0.8, help="share of the measured maximum (default 0.8)")
+    parser.add_argument("--burst", type=int, default=6000, help="reports in the burst that measures the maximum")
+    parser.add_argument("--down", type=float, default=15.0, help="seconds a killed process stays down")
+    parser.add_argument("--keep", action="store_true", help="keep the run folder (databases, logs)")
+    args = parser.parse_args(argv)
+    say(json.dumps(machine()))
+    base = REPO / "var" / "bench"
+    base.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix=time.strftime("soak-%Y%m%d-%H%M%S-"), dir=base))
+    settings = {"RATE_LIMIT_TRANSACTIONS": "100000/second"}
+    layout, network = start_network(root, settings)
+    succeeded = False
+    try:
+        network.client(ORIGIN.member_id)  # Starts hotline-nl's console.
+        member = layout.members[ORIGIN.member_id]
+        docs = Documents(Signer.from_files(member.key, member.cert), hashes=1)
+        destination_db = sqlite_path(layout.members[DESTINATION.member_id].database)
+        origin_db = sqlite_path(layout.members[ORIGIN.member_id].database)
+        say(f"Measuring the maximum: {args.burst:,} reports at once through hotline-nl's batch API…")
+        maximum = burst(layout, docs, args.burst, destination_db)
+        rate = args.load * maximum
+        say(f"  maximum {maximum:.0f} reports/s end to end; the soak runs at {rate:.0f}/s for {args.minutes:g} min")
+        time.sleep(3)
+        result = soak(layout, network, docs, rate, args)
+        ids = result["submitted"].ids
+        drained = wait_stored(destination_db, ids, 600)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            missing_receipts = count_rows(
+                origin_db,
+                "SELECT count(*) FROM reports WHERE received_at IS NULL AND id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids),),
+            )
+            if missing_receipts == 0:
+                break
+            time.sleep(0.2)
+        times = latencies(layout, ids)
+        exchange_db = sqlite_path(layout.exchange.database)
+        dead = {
+            member_id: count_rows(sqlite_path(spec.database), "SELECT count(*) FROM outbox WHERE state = 'dead'")
+            for member_id, spec in [(EXCHANGE_ID, layout.exchange), *layout.members.items()]
+        }
+        routed = count_rows(
+            exchange_db,
+            "SELECT count(*) FROM case_reports WHERE report_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids),),
+        )
+        inbound = count_rows(
+            destination_db,
+            "SELECT count(*) FROM inbound_reports WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids),),
+        )
+        stored = stored_count(destination_db, ids)
+        report(args, maximum, rate, result, times, drained, missing_receipts, dead, routed, inbound, stored)
+        succeeded = True
+    finally:
+        network.stop()
+        if succeeded and not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            say(f"Kept {root} (logs in logs/).")
+    return 0
+
+
+def report(
+    args: argparse.Namespace,
+    maximum: float,
+    rate: float,
+    result: dict[str, Any],
+    times: dict[str, float],
+    drained: float | None,
+    missing_receipts: int,
+    dead: dict[str, int],
+    routed: int,
+    inbound: int,
+    stored: int,
+) -> None:
+    submitted: Submitted = result["submitted"]
+    kills: list[Kill] = result["kills"]
+    ids = submitted.ids
+    say(f"\n== Soak: {args.minutes:g} min at {rate:.0f} reports/s ({args.load:.0%} of the {maximum:.0f}/s maximum) ==")
+    say(f"  late submission ticks (the API took longer than {TICK} s): {result['late_ticks']}")
+    for kill in kills:
+        back = f"restarted at {kill.restarted_at:.0f} s" if kill.restarted_at is not None else "not restarted"
+        say(f"  killed {kill.label} at {kill.at:.0f} s, {back}")
+    minutes = int(args.minutes + 0.999)
+    rows = []
+    quiet_medians, quiet_p99s = [], []
+    for minute in range(minutes):
+        chosen = [times[i] for i in ids if i in times and minute * 60 <= result["submit_times"][i] < (minute + 1) * 60]
+        if not chosen:
+            continue
+        events = [k.label for k in kills if minute * 60 <= k.at < (minute + 1) * 60 + args.down]
+        median, p99 = statistics.median(chosen), percentile(chosen, 0.99)
+        if not events:
+            quiet_medians.append(median)
+            quiet_p99s.append(p99)
+        rows.append((minute + 1, len(chosen), f"{median:.0f}", f"{p99:.0f}", ", ".join(events) or "-"))
+    show_table(["minute", "reports", "median ms", "p99 ms", "killed in that minute"], rows)
+    memory_rows = []
+    flat = True
+    for label, samples in sorted(result["memory"].items()):
+        first_at = samples[0][0]
+        settled = [value for at, value in samples if at >= first_at + 60] or [samples[-1][1]]
+        start_mb, end_mb, peak = settled[0], settled[-1], max(value for _, value in samples)
+        growth = end_mb - start_mb
+        long_enough = samples[-1][0] - first_at >= 180
+        if long_enough and growth > max(10.0, 0.10 * start_mb):
+            flat = False
+        memory_rows.append(
+            (
+                label,
+                f"{first_at:.0f}-{samples[-1][0]:.0f} s",
+                f"{start_mb:.1f}",
+                f"{end_mb:.1f}",
+                f"{peak:.1f}",
+                f"{growth:+.1f}",
+            )
+        )
+    say("\nResident memory of every process (MB; 'start' is a minute after the process started):")
+    show_table(["process [pid]", "sampled", "start", "end", "peak", "growth"], memory_rows)
+    lost = len(ids) - stored
+    say(
+        f"\n  reports accepted {len(ids):,}; stored at {DESTINATION.member_id} {stored:,}"
+        f" (all within {drained:.1f} s of the soak's end)"
+        if drained is not None
+        else f"\n  reports accepted {len(ids):,}; stored at {DESTINATION.member_id} {stored:,} (NOT all within 600 s)"
+    )
+    say(
+        f"  routed at the exchange {routed:,}, inbound reports at {DESTINATION.member_id} {inbound:,}"
+        " (each exactly once)"
+    )
+    say(
+        f"  receipts not back at {ORIGIN.member_id}: {missing_receipts}; dead letters: {dead};"
+        f" refused: {len(submitted.refused)}"
+    )
+    stable = (
+        bool(quiet_medians) and max(quiet_medians) <= 2 * min(quiet_medians) and max(quiet_p99s) <= 3 * min(quiet_p99s)
+    )
+    nothing_lost = lost == 0 and missing_receipts == 0 and routed == inbound == len(ids) and not any(dead.values())
+    say(
+        "  memory flat (no process grew more than 10 MB or 10 % after its first minute, over 3 minutes or more):"
+        f" {flat};"
+        f" latency stable (minutes without a kill: medians within 2x, p99 within 3x of each other): {stable};"
+        f" nothing lost or doubled: {nothing_lost}"
+    )
+    if args.minutes >= 10:
+        record_target(
+            "10-minute soak at 80% of the maximum with members killed: memory flat, latency stable, nothing lost",
+            f"{rate:.0f}/s for {args.minutes:g} min, 4 kills; median {min(quiet_medians or [0]):.0f}-"
+            f"{max(quiet_medians or [0]):.0f} ms, p99 up to {max(quiet_p99s or [0]):.0f} ms (quiet minutes);"
+            f" memory flat {flat}; lost {lost}",
+            flat and stable and nothing_lost,
+            source="soak.py",
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
