@@ -57,21 +57,21 @@ def run_once(processes: int, args: argparse.Namespace, root: Path) -> dict[str, 
     layout = lay_out(root, members=(ORIGIN, DESTINATION), databases={EXCHANGE_ID: url}, settings=settings)
     register_members(layout)
     network = Network(layout)
+    second = None
+    if processes == 2:
+        second = ServiceSpec(**{**layout.exchange.__dict__, "port": free_port(), "config": root / "exchange-b.toml"})
+        write_toml(second.config, {**read_toml(layout.exchange.config), "PORT": second.port})
+        config = layout.members[DESTINATION.member_id].config
+        write_toml(config, {**read_toml(config), "EXCHANGE_URL": second.url})
+        network.processes["exchange-b"] = Service(second, root / "logs", label="exchange-b", launcher=network.launcher)
     try:
-        if processes == 2:
-            second = ServiceSpec(
-                **{**layout.exchange.__dict__, "port": free_port(), "config": layout.root / "exchange-b.toml"}
-            )
-            write_toml(second.config, {**read_toml(layout.exchange.config), "PORT": second.port})
-            config = layout.members[DESTINATION.member_id].config
-            write_toml(config, {**read_toml(config), "EXCHANGE_URL": second.url})
-            network.processes["exchange-b"] = Service(
-                second, layout.root / "logs", label="exchange-b", launcher=network.launcher
-            )
-            network.processes["exchange-b"].start(("network", "worker"))
         network.start(EXCHANGE_ID, ORIGIN.member_id, DESTINATION.member_id)
-        if processes == 2:
-            network.processes["exchange-b"].wait_ready()
+        if second is not None:
+            # Its worker waits on the worker lock the first one holds (and takes over if that one dies):
+            # the network surfaces share the intake; one worker at a time runs the scheduled jobs and
+            # the deliveries.
+            network.processes["exchange-b"].start(("network", "worker"))
+            network.processes["exchange-b"].surfaces["network"].wait_ready()
         member = layout.members[ORIGIN.member_id]
         docs = Documents(Signer.from_files(member.key, member.cert), hashes=1)
         e2e = end_to_end(layout, network, docs, args)

@@ -233,11 +233,32 @@ def measure(layout: Any, args: argparse.Namespace, *, profile: bool = False) -> 
             import cProfile
             import pstats
 
+            from sqlalchemy import event
+
+            spent: dict[str, list[float]] = {}
+            began: dict[int, float] = {}
+
+            def before(_conn: Any, cursor: Any, *_args: Any) -> None:
+                began[id(cursor)] = time.perf_counter()
+
+            def after(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+                key = " ".join(statement.split())[:150]
+                spent.setdefault(key, []).append(time.perf_counter() - began.pop(id(cursor), time.perf_counter()))
+
+            with exchange.app.app_context():
+                engine = exchange.app.extensions["service_db"].engine
+            event.listen(engine, "before_cursor_execute", before)
+            event.listen(engine, "after_cursor_execute", after)
             profiler = cProfile.Profile()
             profiler.enable()
             exchange.round()
             profiler.disable()
-            say("    cProfile of one more round, by own time:")
+            event.remove(engine, "before_cursor_execute", before)
+            event.remove(engine, "after_cursor_execute", after)
+            say("    statements of one more round, by total time:")
+            for key, times in sorted(spent.items(), key=lambda item: -sum(item[1]))[:8]:
+                say(f"      {sum(times) * 1000:8.1f} ms  {len(times):4d}x  {key}")
+            say("    cProfile of that round, by own time:")
             pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(15)
     finally:
         exchange.close()

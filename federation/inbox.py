@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from certs.identity import NetworkIdentity
 from federation.delivery import Outbox
@@ -59,7 +59,7 @@ from federation.signing import (
 )
 from federation.timestamps import from_numeric_date
 from federation.trust import TrustStore
-from service.database import BulkInserts, DBSession
+from service.database import BulkInserts, DBSession, pairs_in
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ class Inbox:
             return {}
         model = self.inbound_model
         rows = self.session.connection().execute(
-            select(model.author, model.jti, model.digest).where(tuple_(model.author, model.jti).in_(keys))
+            select(model.author, model.jti, model.digest).where(pairs_in(model.author, model.jti, keys))
         )
         return {(author, jti): digest for author, jti, digest in rows}
 

@@ -18,13 +18,13 @@ import contextvars
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Dialect, Engine, MetaData, event, insert
+from sqlalchemy import ColumnElement, DateTime, Dialect, Engine, MetaData, and_, event, insert, tuple_
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
@@ -77,9 +77,14 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA journal_size_limit=1048576")
+    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cursor.close()
 
 
+SQLITE_MMAP_BYTES = 1 << 30
+"""Read the first GiB of the database through memory mapping: index pages come from the kernel's page
+cache, shared by every connection, without a read call each (issue 11: at a million cases, ingest cost
+1.47x its empty-store cost with SQLite's default 2 MB page cache per connection, 1.30x with this)."""
 BUSY_TIMEOUT_MS = 30_000
 """How long a statement waits for SQLite's write lock before it fails."""
 _POLL_FIRST, _POLL_MAX = 0.0002, 0.002
@@ -176,6 +181,22 @@ def init_app(app: Flask, db: SQLAlchemy) -> None:
     app.extensions["service_db"] = db
     with app.app_context():
         configure_engine(db.engine)
+
+
+def pairs_in(first: Any, second: Any, pairs: Iterable[tuple[Any, Any]]) -> ColumnElement[bool]:
+    """``(first, second) IN pairs``, in a form SQLite answers from an index on (first, second).
+
+    SQLite scans the whole table for a row-value IN list (``(a, b) IN (VALUES …)``), which made every
+    batch lookup cost more as the store grew (issue 11: 9x the empty-store cost at a million cases).
+    With an IN list on each column as well, it searches the index and keeps the exact pairs; PostgreSQL
+    plans either form on the index.
+    """
+    wanted = list(dict.fromkeys(pairs))
+    return and_(
+        first.in_(list(dict.fromkeys(a for a, _ in wanted))),
+        second.in_(list(dict.fromkeys(b for _, b in wanted))),
+        tuple_(first, second).in_(wanted),
+    )
 
 
 DBSession = Session | scoped_session[Any]

@@ -80,7 +80,7 @@ class CaseReport(db.Model):  # type: ignore[name-defined,misc]
 
     report_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     member: Mapped[str] = mapped_column(String(64), primary_key=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))  # Indexed by ix_case_reports_case_state.
     duplicate: Mapped[bool] = mapped_column(default=False)
     state: Mapped[str] = mapped_column(String(16), default=OPENED)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

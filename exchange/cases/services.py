@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select
 
 from audit.services import AuditLog
 from exchange.audit.models import AUDIT
@@ -82,7 +82,7 @@ from federation.messages import (
 )
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
-from service.database import BulkInserts, DBSession
+from service.database import BulkInserts, DBSession, pairs_in
 
 MAX_MATERIAL_LINKS = 20
 _CODE = re.compile(r"[a-z_]{1,64}")
@@ -232,7 +232,7 @@ class CaseBook:
             index = {}
             if wanted:
                 query = select(CaseHash.alg, CaseHash.value, CaseHash.case_id).where(
-                    tuple_(CaseHash.alg, CaseHash.value).in_(wanted)
+                    pairs_in(CaseHash.alg, CaseHash.value, wanted)
                 )
                 for alg, value, case_id in self.session.connection().execute(query):
                     index.setdefault((alg, value), []).append(case_id)
@@ -265,7 +265,7 @@ class CaseBook:
             return
         # The session's identity map holds objects weakly: the cache keeps them alive for the transaction.
         self.cache["receipt_links"] = links = self.session.scalars(
-            select(CaseReport).where(tuple_(CaseReport.report_id, CaseReport.member).in_(keys))
+            select(CaseReport).where(pairs_in(CaseReport.report_id, CaseReport.member, keys))
         ).all()
         case_ids.update(link.case_id for link in links)
         if not case_ids:
@@ -286,9 +286,15 @@ class CaseBook:
         attached: dict[str, set[tuple[str, str]]] = self.cache.setdefault("attached_hashes", {})
         for case_id in ordered:
             attached.setdefault(case_id, set())
-        query = select(CaseHash.case_id, CaseHash.alg, CaseHash.value).where(CaseHash.case_id.in_(ordered))
-        for case_id, alg, value in self.session.connection().execute(query):
-            attached[case_id].add((alg, value))
+        # By the hashes the receipts' reports bring (the primary key's order), not by case: case_hashes has
+        # no index on case_id alone.
+        brought = {(alg, value) for link in links if link.hashes for alg, value in link.hashes}
+        if brought:
+            query = select(CaseHash.case_id, CaseHash.alg, CaseHash.value).where(
+                pairs_in(CaseHash.alg, CaseHash.value, brought), CaseHash.case_id.in_(ordered)
+            )
+            for case_id, alg, value in self.session.connection().execute(query):
+                attached[case_id].add((alg, value))
 
     def _case(self, case_id: str, *, lock: bool = False) -> Any:
         """The case (from this batch if it opened here, else from the database, locked if asked)."""

@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 import schemas
 from federation.errors import ProtocolError
@@ -29,7 +29,7 @@ from node.cases.models import NEW, Case, CaseHash
 from node.intake.models import Submission
 from node.received.models import InboundCase
 from node.reports.models import Report
-from service.database import DBSession
+from service.database import DBSession, pairs_in
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def known_here(session: DBSession, case: Case, hashes: list[tuple[str, str]]) ->
     ]
     material: list[dict[str, Any]] = []
     if hashes:
-        wanted = tuple_(CaseHash.alg, CaseHash.value).in_(hashes)
+        wanted = pairs_in(CaseHash.alg, CaseHash.value, hashes)
         for other in session.scalars(
             select(Case)
             .where(Case.id != case.id, Case.id.in_(select(CaseHash.case_id).where(wanted)))
