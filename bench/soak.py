@@ -66,10 +66,15 @@ class Submitted:
 
 
 def rss_mb(pid: int) -> float | None:
+    """The process's private resident memory (RssAnon), in MB.
+
+    Not VmRSS: that also counts the database file's pages SQLite reads through mmap, which belong to the
+    kernel's page cache and grow with the store, not with the process.
+    """
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
+                if line.startswith("RssAnon:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         return None
@@ -372,7 +377,7 @@ def report(
                 f"{growth:+.1f}",
             )
         )
-    say("\nResident memory of every process (MB; 'start' is a minute after the process started):")
+    say("\nPrivate resident memory (RssAnon) of every process (MB; 'start' is a minute after the process started):")
     show_table(["process [pid]", "sampled", "start", "end", "peak", "growth"], memory_rows)
     lost = len(ids) - stored
     say(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from federation.errors import TransientError
 from federation.runtime import runtime
@@ -33,6 +33,12 @@ def transactions_blueprint(*, sender_roles: tuple[str, ...]) -> Blueprint:
             # the retry meets the other process's committed rows.
             rt.db.session.rollback()
             raise TransientError("a concurrent transaction conflicted with this one; retry it") from exc
+        except OperationalError as exc:
+            if "database is locked" not in str(exc):
+                raise
+            # SQLite's write lock did not come within its busy timeout (30 s): nothing was stored.
+            rt.db.session.rollback()
+            raise TransientError("the database is busy; retry this transaction") from exc
         return jsonify(receipt)
 
     return blueprint
