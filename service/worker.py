@@ -208,10 +208,15 @@ def schedule(app: Flask, tasks: list[Task]) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone=dt.UTC)
 
     def job(task: Task) -> Callable[[], None]:
+        starting = [task.at_start]
+
         def run() -> None:
             with app.app_context():
                 try:
-                    task.run(app)
+                    outcome = task.run(app)
+                    if starting[0]:
+                        starting[0] = False
+                        log.info("task %s ran at start: %s", task.name, outcome)
                 except Exception:
                     log.exception("task %s failed; it runs again at its next interval", task.name)
 

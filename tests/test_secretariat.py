@@ -21,6 +21,7 @@ from certs import authority
 from certs.devnet import DEV_MEMBERS, DevMember, issue_dev_identity
 from demo.network import Network, read_toml, write_toml
 from tests.conftest import query
+from tests.test_routing import wait_until
 
 BE = DevMember("hotline-be", "Hotline Belgium (dev)", ("BE",))
 
@@ -302,6 +303,9 @@ def test_nodes_fetch_the_crl_and_keep_working_from_their_copies_while_the_exchan
     nl = network.client("hotline-nl")
     current = authority.crl_number(network.layout.crl.read_bytes())
     assert f"CRL #{current} is current" in node_cli(network, "hotline-nl", "tasks", "run", "refresh-crl").stdout
+    # The worker refreshes once at start too: let that run first, so the new CRL below is the command's.
+    worker_log = network.processes["hotline-nl"].log_path
+    wait_until(lambda: "task refresh-crl ran at start" in worker_log.read_text(errors="replace"), timeout=60)
 
     # The secretariat revokes a stray certificate: the CA republishes; hotline-nl installs the new list.
     stray = issue_dev_identity(network.layout.ca_dir, network.layout.root / "stray", "hotline-fr", countries=("FR",))
