@@ -39,7 +39,17 @@ if str(REPO) not in sys.path:  # Runnable as ``python bench/soak.py`` from anywh
 
 import requests  # noqa: E402
 
-from bench.measure import machine, parse_utc, percentile, read_only, record_target, say, show_table, sqlite_path  # noqa: E402
+from bench.measure import (  # noqa: E402
+    machine,
+    parse_utc,
+    percentile,
+    read_only,
+    record_target,
+    say,
+    settings_from,
+    show_table,
+    sqlite_path,
+)
 from bench.throughput import DESTINATION, EXCHANGE_ID, ORIGIN, Documents, count_rows, start_network  # noqa: E402
 from demo.network import Network, OperatorClient  # noqa: E402
 from federation.signing import Signer  # noqa: E402
@@ -266,13 +276,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", type=float, default=0.8, help="share of the measured maximum (default 0.8)")
     parser.add_argument("--burst", type=int, default=6000, help="reports in the burst that measures the maximum")
     parser.add_argument("--down", type=float, default=10.0, help="seconds a killed process stays down")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="service setting for every process (e.g. STATUS_ROLLUP_SECONDS=3600); repeatable",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run folder (databases, logs)")
     args = parser.parse_args(argv)
     say(json.dumps(machine()))
     base = REPO / "var" / "bench"
     base.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix=time.strftime("soak-%Y%m%d-%H%M%S-"), dir=base))
-    settings = {"RATE_LIMIT_TRANSACTIONS": "100000/second"}
+    settings = {"RATE_LIMIT_TRANSACTIONS": "100000/second", **settings_from(args.setting)}
     layout, network = start_network(root, settings)
     succeeded = False
     try:
@@ -383,13 +400,14 @@ def report(
                 label,
                 f"{first_at:.0f}-{samples[-1][0]:.0f} s",
                 f"{start_mb:.1f}",
+                f"{settled[len(settled) // 2]:.1f}",
                 f"{end_mb:.1f}",
                 f"{peak:.1f}",
                 f"{growth:+.1f}",
             )
         )
     say("\nPrivate resident memory (RssAnon) of every process (MB; 'start' is a minute after the process started):")
-    show_table(["process [pid]", "sampled", "start", "end", "peak", "growth"], memory_rows)
+    show_table(["process [pid]", "sampled", "start", "halfway", "end", "peak", "growth"], memory_rows)
     lost = len(ids) - stored
     say(
         f"\n  reports accepted {len(ids):,}; stored at {DESTINATION.member_id} {stored:,}"
@@ -415,7 +433,7 @@ def report(
         f" latency stable (undisturbed windows: medians within 2x, p99 within 3x of each other): {stable};"
         f" nothing lost or doubled: {nothing_lost}"
     )
-    if args.minutes >= 10:
+    if args.minutes >= 10 and not args.setting:
         record_target(
             "10-minute soak at 80% of the maximum with members killed: memory flat, latency stable, nothing lost",
             f"{rate:.0f}/s for {args.minutes:g} min, 4 kills; median {min(quiet_medians or [0]):.0f}-"

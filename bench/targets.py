@@ -10,8 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from bench.measure import TARGETS_FILE, say, show_table
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # Runnable as ``python bench/targets.py`` (as make bench runs it).
+    sys.path.insert(0, str(REPO))
+
+from bench.measure import TARGETS_FILE, say, show_table  # noqa: E402
 
 EXPECTED = [
     ("throughput.py", "exchange accepts and routes >= 1,000 reports/s (transactions of 50)"),
