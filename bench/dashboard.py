@@ -31,7 +31,6 @@ import hashlib
 import json
 import random
 import secrets
-import sqlite3
 import statistics
 import sys
 import time
@@ -45,6 +44,7 @@ if str(REPO) not in sys.path:  # Runnable as ``python bench/dashboard.py`` from 
 
 import psycopg  # noqa: E402
 
+from bench.bulk import load_postgres, load_sqlite  # noqa: E402
 from bench.cases import signed_in, time_get  # noqa: E402
 from bench.measure import machine, percentile, record_target, say, show_table  # noqa: E402
 from demo.network import Network, _book, lay_out, prepare_database, read_toml, service_app, write_toml  # noqa: E402
@@ -57,11 +57,6 @@ _CODES = "NL US DE FR RU UA GB CA JP HK PL RO BG LU SE FI DK NO IS IE BE AT CH I
 _CODES += " MK AL TR CY MT EE LV LT BY MD GE AM AZ KZ BR AR CL CO MX PE ZA EG MA NG KE AU NZ"
 COUNTRIES = tuple(_CODES.split())
 MEMBERS = [f"hotline-{country.lower()}" for country in COUNTRIES[:49]] + ["secretariat"]
-CASE_COLUMNS = (
-    "id, url_fingerprint, origin, destination, hosting_country, legal_status, priority, state, confirmed_at,"
-    " created_at, received_at, rejected_at, rejected_reason, status, status_at, ntd_sent_at, police_notified_at,"
-    " removed_at, moved_at"
-)
 
 
 def covering(country: str) -> str:
@@ -140,28 +135,7 @@ def generate(count: int, fingerprints: int, now: dt.datetime, seed: int = 11) ->
         yield rows
 
 
-SQL = {
-    "cases": f"INSERT INTO cases ({CASE_COLUMNS}) VALUES ({', '.join(['?'] * 19)})",  # noqa: S608 - constants.
-    "locations": "INSERT INTO locations (url_fingerprint, case_id) VALUES (?, ?)",
-    "hashes": "INSERT INTO case_hashes (alg, value, case_id) VALUES (?, ?, ?)",
-    "reports": "INSERT INTO case_reports (report_id, member, case_id, duplicate, state, received_at, hosting_country,"
-    " priority, hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "outbox": "INSERT INTO outbox (destination, author, doc_id, typ, priority, state, attempts, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-}
-COPY = {
-    "cases": f"COPY cases ({CASE_COLUMNS}) FROM STDIN",
-    "locations": "COPY locations (url_fingerprint, case_id) FROM STDIN",
-    "hashes": "COPY case_hashes (alg, value, case_id) FROM STDIN",
-    "reports": "COPY case_reports (report_id, member, case_id, duplicate, state, received_at, hosting_country,"
-    " priority, hashes) FROM STDIN",
-    "outbox": "COPY outbox (destination, author, doc_id, typ, priority, state, attempts, created_at) FROM STDIN",
-}
 TABLES = ("cases", "locations", "case_hashes", "case_reports", "outbox", "members")
-
-
-def _sqlite_value(value: Any) -> Any:
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(value, dt.datetime) else value
 
 
 def _members_rows(now: dt.datetime) -> list[tuple]:  # type: ignore[type-arg]
@@ -173,55 +147,13 @@ def _members_rows(now: dt.datetime) -> list[tuple]:  # type: ignore[type-arg]
 
 
 def build_sqlite(path: Path, args: argparse.Namespace, now: dt.datetime) -> None:
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA journal_mode=OFF")
-    connection.execute("PRAGMA synchronous=OFF")
-    connection.execute("PRAGMA cache_size=-1000000")
-    tables = ", ".join(repr(table) for table in TABLES)
-    indexes = connection.execute(
-        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({tables})"  # noqa: S608
-    ).fetchall()
-    for name, _ in indexes:
-        connection.execute(f'DROP INDEX "{name}"')
-    connection.executemany(
-        "INSERT INTO members (id, name, countries, status, is_fallback, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        [tuple(_sqlite_value(v) for v in row) for row in _members_rows(now)],
-    )
-    for rows in generate(args.cases, args.fingerprints, now):
-        for table, values in rows.items():
-            connection.executemany(SQL[table], [tuple(_sqlite_value(v) for v in row) for row in values])
-        connection.commit()
-    for _, sql in indexes:
-        connection.execute(sql)
-    connection.execute("ANALYZE")
-    connection.commit()
-    connection.close()
+    chunks = generate(args.cases, args.fingerprints, now)
+    load_sqlite(path, _members_rows(now), chunks, TABLES, journal=False)
 
 
 def build_postgres(url: str, args: argparse.Namespace, now: dt.datetime) -> None:
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
-        indexes = connection.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND indexname LIKE 'ix_%%'"
-            " AND tablename = ANY(%s)",
-            (list(TABLES),),
-        ).fetchall()
-        for name, _ in indexes:
-            connection.execute(f'DROP INDEX "{name}"')
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO members (id, name, countries, status, is_fallback, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                _members_rows(now),
-            )
-            for rows in generate(args.cases, args.fingerprints, now):
-                for table, values in rows.items():
-                    with cursor.copy(COPY[table]) as copy:
-                        for row in values:
-                            copy.write_row(row)
-        connection.execute("SET maintenance_work_mem = '1GB'")
-        for _, sql in indexes:
-            connection.execute(sql)
-        connection.execute("VACUUM ANALYZE")
+    chunks = generate(args.cases, args.fingerprints, now)
+    load_postgres(url.replace("postgresql+psycopg://", "postgresql://"), _members_rows(now), chunks, TABLES)
 
 
 def prepare(backend: str, args: argparse.Namespace) -> tuple[Any, str]:

@@ -28,7 +28,6 @@ import logging
 import os
 import random
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -44,7 +43,8 @@ if str(REPO) not in sys.path:  # Runnable as ``python bench/ingest.py`` from any
 
 import psycopg  # noqa: E402
 
-from bench.dashboard import COPY, COUNTRIES, MEMBERS, SQL, _sqlite_value, covering  # noqa: E402
+from bench.bulk import load_postgres, load_sqlite  # noqa: E402
+from bench.dashboard import COUNTRIES, MEMBERS, covering  # noqa: E402
 from bench.measure import machine, record_target, say, show_table  # noqa: E402
 from bench.throughput import DESTINATION, EXCHANGE_ID, HEADERS, ORIGIN, Documents  # noqa: E402
 from demo.network import lay_out, register_members  # noqa: E402
@@ -105,58 +105,17 @@ def rows(start: int, stop: int, now: dt.datetime) -> Iterator[dict[str, list[tup
         yield chunk
 
 
+def _members(now: dt.datetime) -> list[tuple[Any, ...]]:
+    """The network's 50 members (bench.dashboard's), beside the laid-out hotline-nl and hotline-de."""
+    return [(member, f"{member} (bench)", json.dumps([]), "active", False, now) for member in MEMBERS]
+
+
 def grow_sqlite(path: Path, start: int, stop: int, now: dt.datetime) -> None:
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA synchronous=OFF")
-    connection.execute("PRAGMA cache_size=-1000000")
-    tables = ", ".join(repr(table) for table in TABLES)
-    indexes = connection.execute(
-        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({tables})"  # noqa: S608 - constants.
-    ).fetchall()
-    for name, _ in indexes:
-        connection.execute(f'DROP INDEX "{name}"')
-    members = [(member, f"{member} (bench)", json.dumps([]), "active", False, _sqlite_value(now)) for member in MEMBERS]
-    connection.executemany(
-        "INSERT OR IGNORE INTO members (id, name, countries, status, is_fallback, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        members,
-    )
-    for chunk in rows(start, stop, now):
-        for table, values in chunk.items():
-            connection.executemany(SQL[table], [tuple(_sqlite_value(v) for v in row) for row in values])
-        connection.commit()
-    for _, sql in indexes:
-        connection.execute(sql)
-    connection.execute("ANALYZE")
-    connection.commit()
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    connection.close()
+    load_sqlite(path, _members(now), rows(start, stop, now), TABLES, journal=True)
 
 
 def grow_postgres(url: str, start: int, stop: int, now: dt.datetime) -> None:
-    with psycopg.connect(url, autocommit=True) as connection:
-        indexes = connection.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND indexname LIKE 'ix_%%'"
-            " AND tablename = ANY(%s)",
-            (list(TABLES),),
-        ).fetchall()
-        for name, _ in indexes:
-            connection.execute(f'DROP INDEX "{name}"')
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO members (id, name, countries, status, is_fallback, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                [(member, f"{member} (bench)", json.dumps([]), "active", False, now) for member in MEMBERS],
-            )
-            for chunk in rows(start, stop, now):
-                for table, values in chunk.items():
-                    with cursor.copy(COPY[table]) as copy:
-                        for row in values:
-                            copy.write_row(row)
-        connection.execute("SET maintenance_work_mem = '1GB'")
-        for _, sql in indexes:
-            connection.execute(sql)
-        connection.execute("VACUUM ANALYZE")
+    load_postgres(url, _members(now), rows(start, stop, now), TABLES)
 
 
 # --- measuring ------------------------------------------------------------------------------------------
