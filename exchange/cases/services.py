@@ -256,33 +256,28 @@ class CaseBook:
         The ORM objects land in the session's identity map, so the per-receipt ``session.get`` calls that
         follow cost no statement.
         """
-        if "receipt_cases" in self.cache:
+        if "receipt_links" in self.cache:
             return
         keys = list({(claims["report_id"], claims["aud"]) for claims in self.batch_receipts})
-        case_ids: set[str] = set()
-        self.cache["receipt_cases"] = case_ids
-        if not keys:
-            return
         # The session's identity map holds objects weakly: the cache keeps them alive for the transaction.
         self.cache["receipt_links"] = links = self.session.scalars(
             select(CaseReport).where(pairs_in(CaseReport.report_id, CaseReport.member, keys))
         ).all()
-        case_ids.update(link.case_id for link in links)
-        if not case_ids:
+        ordered = sorted({link.case_id for link in links})
+        held: dict[str, list[CaseReport]] = {case_id: [] for case_id in ordered}
+        self.cache["held"] = held
+        if not ordered:
             return
-        ordered = sorted(case_ids)
         self.cache["receipt_case_rows"] = self.session.scalars(
             select(Case).where(Case.id.in_(ordered)).order_by(Case.id).with_for_update()
         ).all()
         self.cache.setdefault("locked", set()).update(ordered)
-        held: dict[str, list[CaseReport]] = {case_id: [] for case_id in ordered}
         for duplicate in self.session.scalars(
             select(CaseReport)
             .where(CaseReport.case_id.in_(ordered), CaseReport.state == HELD)
             .order_by(CaseReport.received_at, CaseReport.report_id)
         ):
             held[duplicate.case_id].append(duplicate)
-        self.cache["held"] = held
         attached: dict[str, set[tuple[str, str]]] = self.cache.setdefault("attached_hashes", {})
         for case_id in ordered:
             attached.setdefault(case_id, set())

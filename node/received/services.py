@@ -70,14 +70,8 @@ def _case_for(context: InboxContext, fingerprint: str) -> InboundCase | None:
     known: dict[str, InboundCase] | None = context.cache.get("known_cases")
     if known is None:
         # Every location the transaction's reports name, in one query (the objects kept for the batch).
-        wanted = list(
-            {
-                item.claims["header"]["url_fingerprint"]
-                for item in context.documents
-                if item.typ == REPORT and isinstance(item.claims.get("header"), dict)
-            }
-            | {fingerprint}
-        )
+        reports = [item.claims for item in context.documents if item.typ == REPORT]
+        wanted = list({claims["header"]["url_fingerprint"] for claims in reports} | {fingerprint})
         query = select(InboundCase).where(InboundCase.url_fingerprint.in_(wanted))
         known = context.cache["known_cases"] = {}
         for case in context.session.scalars(query):

@@ -225,9 +225,7 @@ def _own_report(context: InboxContext, report_id: str) -> Report:
     if known is None:
         # Every report the transaction's receipts and refusals name, in one query (kept for the batch).
         wanted = {report_id} | {
-            item.claims["report_id"]
-            for item in context.documents
-            if item.typ in (RECEIPT, REFUSAL) and isinstance(item.claims.get("report_id"), str)
+            item.claims["report_id"] for item in context.documents if item.typ in (RECEIPT, REFUSAL)
         }
         query = select(Report).where(Report.id.in_(sorted(wanted)))
         known = context.cache["own_reports"] = {row.id: row for row in context.session.scalars(query)}
