@@ -13,6 +13,8 @@ from typing import Any
 
 import psycopg
 
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+"""The test server's maintenance database: bench stores are created and dropped through it."""
 CASE_COLUMNS = (
     "id, url_fingerprint, origin, destination, hosting_country, legal_status, priority, state, confirmed_at,"
     " created_at, received_at, rejected_at, rejected_reason, status, status_at, ntd_sent_at, police_notified_at,"

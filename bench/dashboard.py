@@ -44,12 +44,11 @@ if str(REPO) not in sys.path:  # Runnable as ``python bench/dashboard.py`` from 
 
 import psycopg  # noqa: E402
 
-from bench.bulk import load_postgres, load_sqlite  # noqa: E402
+from bench.bulk import POSTGRES_ADMIN, load_postgres, load_sqlite  # noqa: E402
 from bench.cases import signed_in, time_get  # noqa: E402
 from bench.measure import machine, percentile, record_target, say, show_table  # noqa: E402
 from demo.network import Network, _book, lay_out, prepare_database, read_toml, service_app, write_toml  # noqa: E402
 
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_MS = 300.0
 MONTHS = 24
 # Hosting countries, most content first (as the network's published figures have it).

@@ -30,6 +30,7 @@ if str(REPO) not in sys.path:  # Runnable as ``python bench/exchanges.py`` from 
 
 import psycopg  # noqa: E402
 
+from bench.bulk import POSTGRES_ADMIN  # noqa: E402
 from bench.measure import machine, record_target, say, show_table, sqlite_path  # noqa: E402
 from bench.throughput import DESTINATION, EXCHANGE_ID, ORIGIN, Documents, count_rows, end_to_end  # noqa: E402
 from demo.network import (  # noqa: E402
@@ -43,8 +44,6 @@ from demo.network import (  # noqa: E402
     write_toml,
 )
 from federation.signing import Signer  # noqa: E402
-
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def run_once(processes: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:

@@ -43,7 +43,7 @@ if str(REPO) not in sys.path:  # Runnable as ``python bench/ingest.py`` from any
 
 import psycopg  # noqa: E402
 
-from bench.bulk import load_postgres, load_sqlite  # noqa: E402
+from bench.bulk import POSTGRES_ADMIN, load_postgres, load_sqlite  # noqa: E402
 from bench.dashboard import COUNTRIES, MEMBERS, covering  # noqa: E402
 from bench.measure import machine, record_target, say, show_table  # noqa: E402
 from bench.throughput import DESTINATION, EXCHANGE_ID, HEADERS, ORIGIN, Documents  # noqa: E402
@@ -51,7 +51,6 @@ from demo.network import lay_out, register_members  # noqa: E402
 from federation.messages import RECEIPT, REPORT, TRANSACTION, format_timestamp  # noqa: E402
 from federation.signing import Signer  # noqa: E402
 
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET = 1.20
 TABLES = ("cases", "locations", "case_hashes", "case_reports", "outbox")
 CHUNK = 100_000
