@@ -31,23 +31,24 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 import exchange.audit.models
 import exchange.cases.models
 import exchange.members.models
-import exchange.messaging.models
-import exchange.status.models  # noqa: F401 - registers the tables create_all makes.
+import exchange.messaging.models  # noqa: F401 - registers the tables create_all makes.
 from audit.services import AuditLog
 from exchange.audit.models import AUDIT
-from exchange.cases.models import Case, CaseReport
+from exchange.cases.models import REJECTED, Case, CaseReport
 from exchange.db import db
 from exchange.members.models import Member
 from exchange.messaging.models import Outbox, Peer
 from exchange.status.filters import FilterError, Filters, parse_filters, year_filters
-from exchange.status.rollup import rebuild, roll_up
+from exchange.status.models import StatusRecent
+from exchange.status.rollup import apply, rebuild, roll_up, survey
 from exchange.status.services import median, network_status, years_with_cases
+from service.database import configure_engine
 from tests.conftest import PostgresDatabases
 
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
@@ -165,6 +166,7 @@ def _database(backend: str, directory: Path) -> Iterator[Session]:
     postgres = PostgresDatabases()
     url = f"sqlite:///{directory / 'exchange.db'}" if backend == "sqlite" else postgres.create("status")
     engine = create_engine(url)
+    configure_engine(engine)  # As the services run it: on SQLite, writers take the lock at BEGIN.
     db.metadata.create_all(engine)
     try:
         with Session(engine) as opened:
@@ -405,6 +407,66 @@ def test_the_job_follows_the_audit_trail_and_the_rebuild_catches_the_rest(fresh:
     fr = network_status(fresh, now=NOW)["members"]["hotline-fr"]["content"]
     assert (fr["removed"], fr["median_hours_to_removal"], fr["share_removed_within_3_days"]) == (2, 125.0, 50.0)
     assert network_status(fresh, now=NOW)["cases"]["removed"] == 8
+
+
+def test_the_job_reads_without_holding_writers_up_and_a_run_overtaken_writes_nothing(fresh: Session) -> None:
+    roll_up(fresh, now=NOW)
+    fresh.commit()
+    c10 = fresh.get(Case, "c10")
+    assert c10 is not None
+    c10.removed_at, c10.status = T(2026, 3, 10, 11, 59, tzinfo=dt.UTC), "removed"
+    AuditLog(fresh, AUDIT).record("member:hotline-de", "case.status", "case", "c10", now=NOW, status="removed")
+    fresh.commit()
+
+    # A member's message being stored holds the write lock (on SQLite, the whole database's) meanwhile:
+    # the job's reading pass neither waits for it nor keeps a transaction open after.
+    writer = Session(fresh.get_bind())
+    writer.add(Member(id="hotline-xx", name="hotline-xx", countries=["XX"], created_at=NOW))
+    writer.flush()
+    found = survey(fresh, now=NOW)
+    assert not fresh.in_transaction()
+    writer.rollback()
+    writer.close()
+    assert found.months == ["2026-03"]
+    assert [row["case_id"] for row in found.recent] == ["c10"]
+
+    # Another run (a command beside the worker) stores its position first: this run's write is skipped,
+    # and the figures are the other run's, which saw the same change.
+    with Session(fresh.get_bind()) as other:
+        assert roll_up(other, now=NOW).months == ["2026-03"]
+        other.commit()
+    assert apply(fresh, found, now=NOW).months == []
+    fresh.commit()
+    assert network_status(fresh, now=NOW)["cases"]["removed"] == 7
+    # Nothing new since: the next run recomputes nothing and changes no figure.
+    assert roll_up(fresh, now=NOW).months == []
+    fresh.commit()
+    cases = network_status(fresh, now=NOW)["cases"]
+    assert (cases["removed"], cases["judged"], cases["removed_within_3_days"]) == (7, 9, 5)
+
+
+def test_recent_cases_follow_their_changes_and_age_out(fresh: Session) -> None:
+    roll_up(fresh, now=NOW)
+    fresh.commit()
+    recent = set(fresh.scalars(select(StatusRecent.case_id)))
+    # First reported in the 72 hours before NOW (2026-03-10 12:00) and not refused.
+    young = select(Case.id).where(Case.state != REJECTED, Case.confirmed_at > NOW - dt.timedelta(hours=72))
+    expected = set(fresh.scalars(young))
+    assert recent == expected and recent
+    # A recent case refused later leaves status_recent at the next run; a day later the old ones age out.
+    refused = sorted(recent)[0]
+    case_row = fresh.get(Case, refused)
+    assert case_row is not None
+    case_row.state = REJECTED
+    AuditLog(fresh, AUDIT).record("secretariat", "case.reject", "case", refused, now=NOW)
+    fresh.commit()
+    roll_up(fresh, now=NOW)
+    fresh.commit()
+    assert set(fresh.scalars(select(StatusRecent.case_id))) == recent - {refused}
+    later = NOW + dt.timedelta(days=3)
+    roll_up(fresh, now=later)
+    fresh.commit()
+    assert fresh.scalars(select(StatusRecent.case_id)).all() == []
 
 
 def test_the_median_of_whole_hours() -> None:

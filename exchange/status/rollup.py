@@ -8,21 +8,25 @@ How it works:
   it, is recorded in the audit trail in the same transaction (``exchange.cases.services.CaseBook._record``:
   ``object_type`` ``'case'``, ``object_id`` the case id), and the trail's sequence numbers follow commit
   order (appends are serialised by the chain head's lock: see audit.services).
-- **The job.** :func:`roll_up` reads the highest sequence number now in the trail, finds the months of
-  the cases named by the entries after the one it processed last, and recomputes exactly those months'
-  cells and histograms (delete, then insert by SQL aggregation over ``cases``), refreshes
-  ``status_recent``, and stores the new sequence number with the time, all in one transaction. A change
-  committed while it runs has a higher number and is picked up by the next run; recomputing a month
-  twice gives the same rows, so nothing is counted twice or lost.
+- **The job.** :func:`roll_up` runs in two transactions. The first only reads (:func:`survey`; on
+  SQLite it holds no lock, so members' messages are not held up while a month is aggregated): the
+  highest sequence number now in the trail, the months of the cases named by the entries after the one
+  it processed last, those months' cells and histograms (the database groups the cases by full key, the
+  coarser levels are summed in Python), and the ``status_recent`` rows of the cases named. The second
+  (:func:`apply`) writes them: it replaces those months' rows, replaces the named cases' recent rows and
+  drops those older than 72 hours, and stores the new sequence number with the time. A change
+  committed after the head was read has a higher number and is picked up by the next run;
+  recomputing a month twice gives the same rows, so nothing is counted twice or lost. If another run
+  stored a position in between, the write is skipped and the next run starts from that position.
 - **The rebuild.** With no stored position (a new or just-migrated exchange), or when asked
   (:func:`rebuild`, ``hotline-exchange tasks run status-rollup`` on an empty position, the demo's
   history), every month is recomputed the same way in one pass. Rows written behind the audit trail's
   back (bulk loads: the demo history, the benchmark store) need a rebuild.
-- **The invariant.** After a run, the cells equal an aggregation of ``cases`` as the run's transaction
-  saw it, and ``status_recent`` holds every case first reported within 72 hours before that moment.
-  Pages sum cells: their figures are those of the moment the job last ran (shown as "as of"). On
-  PostgreSQL a transaction-level advisory lock keeps two runs (the worker and a command) from
-  interleaving; SQLite serialises writers anyway.
+- **The invariant.** After a run, the cells equal an aggregation of ``cases`` as the run's reading
+  transaction saw it, and ``status_recent`` holds every case first reported within 72 hours before that
+  moment. Pages sum cells: their figures are those of the moment the job last ran (shown as "as of"). On
+  PostgreSQL a transaction-level advisory lock keeps two runs' writes (the worker and a command) from
+  interleaving; SQLite serialises writers anyway; either way the later one finds the position moved.
 """
 
 from __future__ import annotations
@@ -34,19 +38,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     ColumnElement,
     Integer,
-    MetaData,
     String,
-    Table,
     and_,
     case,
     cast,
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
     text,
@@ -56,7 +56,7 @@ from exchange.audit.models import AuditEntry
 from exchange.cases.models import CONFIRMED, PROVISIONAL, REJECTED, VERIFIED, Case, CaseReport
 from exchange.messaging.models import ServiceState
 from exchange.status.models import LEVEL_KEYS, StatusCell, StatusHistogram, StatusRecent
-from service.database import DBSession
+from service.database import DBSession, reading
 
 STATE_NAME = "status_rollup"
 """The ``service_state`` row holding the last audit sequence number processed and when."""
@@ -73,23 +73,6 @@ COUNTS: tuple[str, ...] = (
     "confirmed",
     "rejected",
 )
-
-_scratch = MetaData()
-_hours = Table(
-    "status_hours",
-    _scratch,
-    Column("month", String(7)),
-    Column("legal_status", String(32)),
-    Column("origin", String(64)),
-    Column("hosting_country", String(2)),
-    Column("destination", String(64)),
-    Column("kind", String(16)),
-    Column("bucket", String(32)),
-    Column("n", Integer),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
-"""Scratch space of one run: case counts per full cell key and bucket, before they are packed per level."""
 
 
 @dataclass(frozen=True)
@@ -194,19 +177,20 @@ def _cell_months(column: Any, months: list[str] | None) -> list[ColumnElement[bo
     return [] if months is None else [column.in_(months)]
 
 
-def _level_columns(table: Any, level: int) -> list[Any]:
-    """The key columns of ``level`` from ``table``, with ``''`` for the keys the level does not group by."""
-    return [getattr(table.c, name) if name in LEVEL_KEYS[level] else literal("").label(name) for name in KEYS]
+def _level_key(row: dict[str, Any], level: int) -> tuple[str, ...]:
+    """The key columns of ``row`` that ``level`` groups by, ``''`` for the others."""
+    return tuple(row[name] if name in LEVEL_KEYS[level] else "" for name in KEYS)
 
 
-def recompute(session: DBSession, months: list[str] | None) -> None:
-    """Replace the cells and histograms of ``months`` (every month when None) by aggregating ``cases``."""
+def aggregate(session: DBSession, months: list[str] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The cell and histogram rows of ``months`` (every month when None), aggregated from ``cases``.
+
+    Only reads: the database groups the cases by full key (and by bucket, for the histograms); the coarser
+    levels are sums of those rows, made here, so the write that follows is short.
+    """
     sql = dialect(session)
-    cells, histograms = StatusCell.__table__, StatusHistogram.__table__
-    session.execute(delete(StatusCell).where(*_cell_months(StatusCell.month, months)))
-    session.execute(delete(StatusHistogram).where(*_cell_months(StatusHistogram.month, months)))
     where = _in_months(Case.confirmed_at, months)
-    month = sql.month(Case.confirmed_at)
+    month = sql.month(Case.confirmed_at).label("month")
     live = Case.state != REJECTED
     removal = sql.hours(Case.confirmed_at, Case.removed_at)
     police = sql.hours(Case.confirmed_at, Case.police_notified_at)
@@ -224,7 +208,6 @@ def recompute(session: DBSession, months: list[str] | None) -> None:
     keys = [month, Case.legal_status, Case.origin, Case.hosting_country, Case.destination]
     full = (
         select(
-            literal(3),
             *keys,
             count_if(live),
             count_if(and_(live, Case.removed_at.is_not(None))),
@@ -241,62 +224,48 @@ def recompute(session: DBSession, months: list[str] | None) -> None:
         .where(*where)
         .group_by(*keys)
     )
-    names = ["level", "month", "legal_status", *KEYS, *COUNTS]
-    session.execute(insert(cells).from_select(names, full))
-    for level in (0, 1, 2):
-        columns = _level_columns(cells, level)
-        grouped = [cells.c.month, cells.c.legal_status, *(c for c in columns if c.name in LEVEL_KEYS[level])]
-        coarse = (
-            select(
-                literal(level),
-                cells.c.month,
-                cells.c.legal_status,
-                *columns,
-                *(func.sum(getattr(cells.c, name)) for name in COUNTS),
-            )
-            .where(cells.c.level == 3, *_cell_months(cells.c.month, months))
-            .group_by(*grouped)
-        )
-        session.execute(insert(cells).from_select(names, coarse))
+    names = ["month", "legal_status", *KEYS]
+    cells: dict[tuple[Any, ...], list[int]] = {}
+    for found in session.execute(full):
+        row = dict(zip(names, found[: len(names)], strict=True))
+        counts = [int(value) for value in found[len(names) :]]
+        for level in range(4):
+            key = (level, row["month"], row["legal_status"], *_level_key(row, level))
+            summed = cells.setdefault(key, [0] * len(COUNTS))
+            for index, value in enumerate(counts):
+                summed[index] += value
+    cell_rows = [
+        dict(zip(["level", "month", "legal_status", *KEYS, *COUNTS], (*key, *counts), strict=True))
+        for key, counts in cells.items()
+    ]
 
-    # The histograms: per full key and bucket first (one pass over the cases per kind), then packed per level.
-    connection = session.connection()
-    _hours.drop(connection, checkfirst=True)
-    _hours.create(connection)
+    # The histograms: cases per full key and bucket (one pass over the cases per kind), summed per level.
     buckets = {
         "removal": (sql.whole_hours(Case.confirmed_at, Case.removed_at), and_(live, Case.removed_at.is_not(None))),
         "notice": (sql.whole_hours(Case.ntd_sent_at, Case.removed_at), noticed),
         "status": (Case.status, and_(live, Case.status.is_not(None))),
     }
+    packed: dict[tuple[Any, ...], dict[str, int]] = {}
     for kind, (bucket, condition) in buckets.items():
-        per_bucket = select(*keys, literal(kind), bucket, func.count()).where(condition, *where).group_by(*keys, bucket)
-        hour_names = ["month", "legal_status", *KEYS, "kind", "bucket", "n"]
-        session.execute(insert(_hours).from_select(hour_names, per_bucket))
-    for level in range(4):
-        columns = _level_columns(_hours, level)
-        grouped = [_hours.c.kind, _hours.c.month, _hours.c.legal_status]
-        grouped += [c for c in columns if c.name in LEVEL_KEYS[level]]
-        summed = (
-            select(*grouped, _hours.c.bucket, func.sum(_hours.c.n).label("n")).group_by(*grouped, _hours.c.bucket)
-        ).subquery()
-        level_keys = [getattr(summed.c, name) for name in LEVEL_KEYS[level]]
-        packed = select(
-            literal(level),
-            summed.c.kind,
-            summed.c.month,
-            summed.c.legal_status,
-            *(getattr(summed.c, name) if name in LEVEL_KEYS[level] else literal("") for name in KEYS),
-            sql.pack(summed.c.bucket, summed.c.n),
-        ).group_by(summed.c.kind, summed.c.month, summed.c.legal_status, *level_keys)
-        histogram_names = ["level", "kind", "month", "legal_status", *KEYS, "counts"]
-        session.execute(insert(histograms).from_select(histogram_names, packed))
-    _hours.drop(connection)
+        per_bucket = select(*keys, bucket, func.count()).where(condition, *where).group_by(*keys, bucket)
+        for found in session.execute(per_bucket):
+            row = dict(zip(names, found[: len(names)], strict=True))
+            label, n = str(found[len(names)]), int(found[len(names) + 1])
+            for level in range(4):
+                key = (level, kind, row["month"], row["legal_status"], *_level_key(row, level))
+                histogram = packed.setdefault(key, {})
+                histogram[label] = histogram.get(label, 0) + n
+    histogram_rows = [
+        dict(zip(["level", "kind", "month", "legal_status", *KEYS], key, strict=True), counts=json.dumps(counts))
+        for key, counts in packed.items()
+    ]
+    return cell_rows, histogram_rows
 
 
-def refresh_recent(session: DBSession, *, now: dt.datetime) -> None:
-    """Copy the cases first reported in the 72 hours before ``now`` (not refused) into ``status_recent``."""
+def recent_rows(session: DBSession, *, now: dt.datetime, touched: Any = None) -> list[dict[str, Any]]:
+    """The ``status_recent`` rows of the cases first reported in the 72 hours before ``now`` (not refused):
+    all of them, or those among the case ids ``touched`` selects."""
     sql = dialect(session)
-    session.execute(delete(StatusRecent))
     removal = sql.hours(Case.confirmed_at, Case.removed_at)
     police = sql.hours(Case.confirmed_at, Case.police_notified_at)
     recent = select(
@@ -310,8 +279,10 @@ def refresh_recent(session: DBSession, *, now: dt.datetime) -> None:
         case((removal <= THREE_DAYS_HOURS, True), else_=False),
         case((police <= THREE_DAYS_HOURS, True), else_=False),
     ).where(Case.state != REJECTED, Case.confirmed_at > now - dt.timedelta(hours=THREE_DAYS_HOURS))
+    if touched is not None:
+        recent = recent.where(Case.id.in_(touched))
     names = ["case_id", "month", "legal_status", *KEYS, "confirmed_at", "removed_3d", "police_3d"]
-    session.execute(insert(StatusRecent.__table__).from_select(names, recent))
+    return [dict(zip(names, found, strict=True)) for found in session.execute(recent)]
 
 
 # The job -------------------------------------------------------------------------------------------
@@ -325,38 +296,94 @@ class RollupResult:
     seq: int
 
 
-def changed_months(session: DBSession, after: int, upto: int) -> list[str]:
-    """The months of first report of the cases named by audit entries ``after`` < seq <= ``upto``."""
-    touched = select(AuditEntry.object_id).where(
+@dataclass(frozen=True)
+class Survey:
+    """What a run read, to be written in one short transaction.
+
+    ``start`` is the position the survey began from (None: none stored), ``head`` the audit entry it
+    reached; ``months`` the months recomputed (None: all); ``cells``, ``histograms`` their rows;
+    ``recent`` the ``status_recent`` rows of the cases named since ``start`` (all of them when ``months``
+    is None).
+    """
+
+    start: int | None
+    head: int
+    months: list[str] | None
+    cells: list[dict[str, Any]]
+    histograms: list[dict[str, Any]]
+    recent: list[dict[str, Any]]
+
+
+def _touched(after: int, upto: int) -> Any:
+    """The ids of the cases named by audit entries ``after`` < seq <= ``upto``."""
+    return select(AuditEntry.object_id).where(
         AuditEntry.seq > after, AuditEntry.seq <= upto, AuditEntry.object_type == "case"
     )
+
+
+def changed_months(session: DBSession, after: int, upto: int) -> list[str]:
+    """The months of first report of the cases named by audit entries ``after`` < seq <= ``upto``."""
     month = dialect(session).month(Case.confirmed_at)
-    query = select(month).where(Case.id.in_(touched)).distinct().order_by(month)
+    query = select(month).where(Case.id.in_(_touched(after, upto))).distinct().order_by(month)
     return [str(value) for value in session.scalars(query)]
+
+
+def survey(session: DBSession, *, now: dt.datetime, full: bool = False) -> Survey:
+    """Read what a run must write, without writing (so on SQLite without holding the write lock)."""
+    with reading(session):
+        state = read_position(session)
+        start = None if state is None else state.seq
+        # The head first: every entry up to it is committed (appends hold the head's lock until they
+        # commit), and whatever commits later is numbered above it and left to the next run.
+        head = int(session.scalar(select(func.max(AuditEntry.seq))) or 0)
+        if full or start is None:
+            cells, histograms = aggregate(session, None)
+            return Survey(start, head, None, cells, histograms, recent_rows(session, now=now))
+        if head == start:
+            return Survey(start, head, [], [], [], [])
+        months = changed_months(session, start, head)
+        cells, histograms = aggregate(session, months) if months else ([], [])
+        recent = recent_rows(session, now=now, touched=_touched(start, head))
+        return Survey(start, head, months, cells, histograms, recent)
+
+
+def apply(session: DBSession, found: Survey, *, now: dt.datetime) -> RollupResult:
+    """Write a survey's rows and position, if no other run moved the position since it was read.
+
+    A run that lost that race writes nothing (the next run starts from the position the other stored):
+    an incremental survey only holds the months changed since its own start.
+    """
+    _lock(session)
+    state = read_position(session)
+    stored = None if state is None else state.seq
+    if stored != found.start and not (found.months is None and (stored is None or stored <= found.head)):
+        return RollupResult(months=[], seq=stored or 0)
+    months = found.months
+    if months is None or months:
+        session.execute(delete(StatusCell).where(*_cell_months(StatusCell.month, months)))
+        session.execute(delete(StatusHistogram).where(*_cell_months(StatusHistogram.month, months)))
+        if found.cells:
+            session.execute(insert(StatusCell.__table__), found.cells)
+        if found.histograms:
+            session.execute(insert(StatusHistogram.__table__), found.histograms)
+    if months is None:
+        session.execute(delete(StatusRecent))
+    elif found.start is not None and found.head != found.start:
+        session.execute(delete(StatusRecent).where(StatusRecent.case_id.in_(_touched(found.start, found.head))))
+    session.execute(delete(StatusRecent).where(StatusRecent.confirmed_at <= now - dt.timedelta(hours=THREE_DAYS_HOURS)))
+    if found.recent:
+        session.execute(insert(StatusRecent.__table__), found.recent)
+    _store_position(session, RollupState(seq=found.head, at=now))
+    return RollupResult(months=months, seq=found.head)
 
 
 def roll_up(session: DBSession, *, now: dt.datetime, full: bool = False) -> RollupResult:
     """Bring the cells up to date with the audit trail (every month when ``full`` or never run before).
 
-    Flushes; the caller commits (one transaction: the cells, ``status_recent`` and the position).
+    Reads in one transaction and writes in the next (inside a transaction already begun, both in that
+    one); flushes the write, and the caller commits it (the cells, ``status_recent`` and the position).
     """
-    _lock(session)
-    state = None if full else read_position(session)
-    # The head first: every entry up to it is committed (appends hold the head's lock until they commit),
-    # and whatever commits later is numbered above it and left to the next run.
-    head = int(session.scalar(select(func.max(AuditEntry.seq))) or 0)
-    months: list[str] | None
-    if state is None:
-        months = None
-    elif head == state.seq:
-        months = []
-    else:
-        months = changed_months(session, state.seq, head)
-    if months is None or months:
-        recompute(session, months)
-        refresh_recent(session, now=now)
-    _store_position(session, RollupState(seq=head, at=now))
-    return RollupResult(months=months, seq=head)
+    return apply(session, survey(session, now=now, full=full), now=now)
 
 
 def rebuild(session: DBSession, *, now: dt.datetime) -> RollupResult:
