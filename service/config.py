@@ -26,6 +26,9 @@ class ConfigError(Exception):
 COMMON_DEFAULTS: dict[str, Any] = {
     "SQLALCHEMY_DATABASE_URI": "sqlite:///var/hotline.db",
     "SQLALCHEMY_ENGINE_OPTIONS": {},
+    # SQLite only: how long a transaction waits for the write lock before it is refused (the network
+    # surface answers 503, and the sender retries).
+    "SQLITE_BUSY_TIMEOUT_SECONDS": 30,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "HOST": "127.0.0.1",
     "PORT": 8443,
@@ -69,6 +72,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
 PATH_KEYS = ("TLS_CERT", "TLS_KEY", "CA_CERT", "CRL", "CONSOLE_TLS_CERT", "CONSOLE_TLS_KEY")
 POSITIVE_KEYS = (
     "MAX_CONTENT_LENGTH",
+    "SQLITE_BUSY_TIMEOUT_SECONDS",
     "PORT",
     "SERVER_THREADS",
     "CLOCK_SKEW_SECONDS",

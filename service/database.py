@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -67,13 +68,13 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int = 0) -> None:
     # Let SQLAlchemy's "begin" event below issue BEGIN itself, instead of pysqlite's deferred BEGIN.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms or BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA journal_size_limit=1048576")
@@ -86,7 +87,8 @@ SQLITE_MMAP_BYTES = 1 << 30
 cache, shared by every connection, without a read call each (issue 11: at a million cases, ingest cost
 1.47x its empty-store cost with SQLite's default 2 MB page cache per connection, 1.30x with this)."""
 BUSY_TIMEOUT_MS = 30_000
-"""How long a statement waits for SQLite's write lock before it fails."""
+"""How long a statement waits for SQLite's write lock before it fails, unless the engine is configured
+with another wait (the services' ``SQLITE_BUSY_TIMEOUT_SECONDS``)."""
 _POLL_FIRST, _POLL_MAX = 0.0002, 0.002
 
 
@@ -115,7 +117,7 @@ def reading(session: DBSession) -> Iterator[None]:
         session.rollback()
 
 
-def _sqlite_begin(connection: Any) -> None:
+def _sqlite_begin(connection: Any, *, busy_timeout_ms: int = 0) -> None:
     """Take the write lock (``BEGIN IMMEDIATE``), waking within 2 ms of its release.
 
     SQLite's own busy handler sleeps in growing steps (1, 2, 5, … 100 ms) whatever the holder does, so
@@ -125,13 +127,14 @@ def _sqlite_begin(connection: Any) -> None:
     alone) and asked again every 0.2–2 ms; after ``BUSY_TIMEOUT_MS`` a last ordinary BEGIN waits the
     usual way and fails with SQLAlchemy's error if the lock never comes.
     """
+    busy_timeout_ms = busy_timeout_ms or BUSY_TIMEOUT_MS
     raw = connection.connection.driver_connection
     if _READING.get():
         raw.execute("BEGIN")
         return
     raw.execute("PRAGMA busy_timeout=0")
     try:
-        deadline, pause = time.monotonic() + BUSY_TIMEOUT_MS / 1000, _POLL_FIRST
+        deadline, pause = time.monotonic() + busy_timeout_ms / 1000, _POLL_FIRST
         while True:
             try:
                 raw.execute("BEGIN IMMEDIATE")
@@ -144,14 +147,16 @@ def _sqlite_begin(connection: Any) -> None:
             time.sleep(pause)
             pause = min(pause * 2, _POLL_MAX)
     finally:
-        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def configure_engine(engine: Engine) -> None:
+def configure_engine(engine: Engine, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    """Tune a new engine: on SQLite, WAL, the pragmas above, and writers that take the lock at BEGIN,
+    waiting up to ``busy_timeout_ms`` for it."""
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "connect", functools.partial(_sqlite_connect, busy_timeout_ms=busy_timeout_ms))
+        event.listen(engine, "begin", functools.partial(_sqlite_begin, busy_timeout_ms=busy_timeout_ms))
 
 
 def checkpoint(engine: Engine) -> bool:
@@ -180,7 +185,7 @@ def init_app(app: Flask, db: SQLAlchemy) -> None:
     db.init_app(app)
     app.extensions["service_db"] = db
     with app.app_context():
-        configure_engine(db.engine)
+        configure_engine(db.engine, busy_timeout_ms=round(app.config["SQLITE_BUSY_TIMEOUT_SECONDS"] * 1000))
 
 
 def pairs_in(first: Any, second: Any, pairs: Iterable[tuple[Any, Any]]) -> ColumnElement[bool]:

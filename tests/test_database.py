@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+from federation.messages import REPORT
 from service.database import configure_engine, reading
+from tests.conftest import count_rows, make_network
+from tests.forgery import peer_as, report_claims
+
+TABLES = ("cases", "case_reports", "inbound_documents", "seen_transactions", "outbox")
 
 
 def _engine(path: Path) -> Engine:
@@ -108,3 +115,33 @@ def test_reading_inside_a_transaction_changes_nothing(tmp_path: Path) -> None:
         session.commit()
     with engine.connect() as connection:
         assert connection.execute(text("SELECT value FROM counter")).scalar_one() == 3
+
+
+def test_a_transaction_that_cannot_get_the_lock_in_time_is_refused_for_a_retry(tmp_path: Path) -> None:
+    """The exchange answers 503 (the sender retries) when SQLite's write lock does not come within
+    SQLITE_BUSY_TIMEOUT_SECONDS, stores nothing, and takes the retry once the lock is free."""
+    network = make_network(tmp_path, "sqlite", None, SQLITE_BUSY_TIMEOUT_SECONDS=0.5)
+    network.start("exchange")
+    try:
+        database = network.layout.exchange.database
+        forger = peer_as(network.layout, "hotline-nl")
+        document = forger.signer.sign_compact(REPORT, report_claims(forger.signer))
+        before = count_rows(database, *TABLES)
+        holder = sqlite3.connect(database.removeprefix("sqlite:///"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # Another writer holds the lock for longer than the wait.
+        try:
+            started = time.monotonic()
+            refused = forger.post(forger.transaction([document]))
+            waited = time.monotonic() - started
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"] == "temporarily_unavailable"
+        assert "busy" in refused.json()["message"]
+        assert 0.5 <= waited < 10
+        assert count_rows(database, *TABLES) == before
+        # The sender's retry (a new transaction carrying the same document) is applied.
+        assert forger.outcomes(forger.post(forger.transaction([document])))[0]["outcome"] == "accepted"
+    finally:
+        network.stop()
