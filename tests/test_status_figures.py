@@ -428,7 +428,6 @@ def test_the_job_reads_without_holding_writers_up_and_a_run_overtaken_writes_not
     writer.rollback()
     writer.close()
     assert found.months == ["2026-03"]
-    assert [row["case_id"] for row in found.recent] == ["c10"]
 
     # Another run (a command beside the worker) stores its position first: this run's write is skipped,
     # and the figures are the other run's, which saw the same change.

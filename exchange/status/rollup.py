@@ -12,9 +12,9 @@ How it works:
   SQLite it holds no lock, so members' messages are not held up while a month is aggregated): the
   highest sequence number now in the trail, the months of the cases named by the entries after the one
   it processed last, those months' cells and histograms (the database groups the cases by full key, the
-  coarser levels are summed in Python), and the ``status_recent`` rows of the cases named. The second
-  (:func:`apply`) writes them: it replaces those months' rows, replaces the named cases' recent rows and
-  drops those older than 72 hours, and stores the new sequence number with the time. A change
+  coarser levels are summed in Python). The second (:func:`apply`) writes them: it replaces those
+  months' rows, replaces the named cases' rows in ``status_recent`` (by primary key, in SQL) and drops
+  those older than 72 hours, and stores the new sequence number with the time. A change
   committed after the head was read has a higher number and is picked up by the next run;
   recomputing a month twice gives the same rows, so nothing is counted twice or lost. If another run
   stored a position in between, the write is skipped and the next run starts from that position.
@@ -262,10 +262,18 @@ def aggregate(session: DBSession, months: list[str] | None) -> tuple[list[dict[s
     return cell_rows, histogram_rows
 
 
-def recent_rows(session: DBSession, *, now: dt.datetime, touched: Any = None) -> list[dict[str, Any]]:
-    """The ``status_recent`` rows of the cases first reported in the 72 hours before ``now`` (not refused):
-    all of them, or those among the case ids ``touched`` selects."""
+def refresh_recent(session: DBSession, *, now: dt.datetime, touched: Any = None) -> None:
+    """Bring ``status_recent`` up to ``now``: the cases first reported in the 72 hours before it, not
+    refused. Replaces every row, or (``touched``: a query of case ids) only the rows of those cases, and
+    drops the rows that have aged out. One ``INSERT … SELECT`` by primary key per case named: the rows
+    never pass through Python (a minute of a busy network names tens of thousands of cases)."""
     sql = dialect(session)
+    cutoff = now - dt.timedelta(hours=THREE_DAYS_HOURS)
+    if touched is None:
+        session.execute(delete(StatusRecent))
+    else:
+        session.execute(delete(StatusRecent).where(StatusRecent.case_id.in_(touched)))
+        session.execute(delete(StatusRecent).where(StatusRecent.confirmed_at <= cutoff))
     removal = sql.hours(Case.confirmed_at, Case.removed_at)
     police = sql.hours(Case.confirmed_at, Case.police_notified_at)
     recent = select(
@@ -278,11 +286,11 @@ def recent_rows(session: DBSession, *, now: dt.datetime, touched: Any = None) ->
         Case.confirmed_at,
         case((removal <= THREE_DAYS_HOURS, True), else_=False),
         case((police <= THREE_DAYS_HOURS, True), else_=False),
-    ).where(Case.state != REJECTED, Case.confirmed_at > now - dt.timedelta(hours=THREE_DAYS_HOURS))
+    ).where(Case.state != REJECTED, Case.confirmed_at > cutoff)
     if touched is not None:
         recent = recent.where(Case.id.in_(touched))
     names = ["case_id", "month", "legal_status", *KEYS, "confirmed_at", "removed_3d", "police_3d"]
-    return [dict(zip(names, found, strict=True)) for found in session.execute(recent)]
+    session.execute(insert(StatusRecent.__table__).from_select(names, recent))
 
 
 # The job -------------------------------------------------------------------------------------------
@@ -301,9 +309,7 @@ class Survey:
     """What a run read, to be written in one short transaction.
 
     ``start`` is the position the survey began from (None: none stored), ``head`` the audit entry it
-    reached; ``months`` the months recomputed (None: all); ``cells``, ``histograms`` their rows;
-    ``recent`` the ``status_recent`` rows of the cases named since ``start`` (all of them when ``months``
-    is None).
+    reached; ``months`` the months recomputed (None: all); ``cells``, ``histograms`` their rows.
     """
 
     start: int | None
@@ -311,7 +317,6 @@ class Survey:
     months: list[str] | None
     cells: list[dict[str, Any]]
     histograms: list[dict[str, Any]]
-    recent: list[dict[str, Any]]
 
 
 def _touched(after: int, upto: int) -> Any:
@@ -338,13 +343,12 @@ def survey(session: DBSession, *, now: dt.datetime, full: bool = False) -> Surve
         head = int(session.scalar(select(func.max(AuditEntry.seq))) or 0)
         if full or start is None:
             cells, histograms = aggregate(session, None)
-            return Survey(start, head, None, cells, histograms, recent_rows(session, now=now))
+            return Survey(start, head, None, cells, histograms)
         if head == start:
-            return Survey(start, head, [], [], [], [])
+            return Survey(start, head, [], [], [])
         months = changed_months(session, start, head)
         cells, histograms = aggregate(session, months) if months else ([], [])
-        recent = recent_rows(session, now=now, touched=_touched(start, head))
-        return Survey(start, head, months, cells, histograms, recent)
+        return Survey(start, head, months, cells, histograms)
 
 
 def apply(session: DBSession, found: Survey, *, now: dt.datetime) -> RollupResult:
@@ -367,12 +371,13 @@ def apply(session: DBSession, found: Survey, *, now: dt.datetime) -> RollupResul
         if found.histograms:
             session.execute(insert(StatusHistogram.__table__), found.histograms)
     if months is None:
-        session.execute(delete(StatusRecent))
+        refresh_recent(session, now=now)
     elif found.start is not None and found.head != found.start:
-        session.execute(delete(StatusRecent).where(StatusRecent.case_id.in_(_touched(found.start, found.head))))
-    session.execute(delete(StatusRecent).where(StatusRecent.confirmed_at <= now - dt.timedelta(hours=THREE_DAYS_HOURS)))
-    if found.recent:
-        session.execute(insert(StatusRecent.__table__), found.recent)
+        refresh_recent(session, now=now, touched=_touched(found.start, found.head))
+    else:
+        session.execute(
+            delete(StatusRecent).where(StatusRecent.confirmed_at <= now - dt.timedelta(hours=THREE_DAYS_HOURS))
+        )
     _store_position(session, RollupState(seq=found.head, at=now))
     return RollupResult(months=months, seq=found.head)
 
