@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -45,7 +47,7 @@ from exchange.db import db
 from exchange.members.models import Member
 from exchange.messaging.models import Outbox, Peer
 from exchange.status.filters import FilterError, Filters, parse_filters, year_filters
-from exchange.status.models import StatusRecent
+from exchange.status.models import StatusCell, StatusHistogram, StatusRecent
 from exchange.status.rollup import apply, rebuild, roll_up, survey
 from exchange.status.services import median, network_status, years_with_cases
 from service.database import configure_engine
@@ -442,6 +444,61 @@ def test_the_job_reads_without_holding_writers_up_and_a_run_overtaken_writes_not
     fresh.commit()
     cases = network_status(fresh, now=NOW)["cases"]
     assert (cases["removed"], cases["judged"], cases["removed_within_3_days"]) == (7, 9, 5)
+
+
+def _stored_cells(session: Session) -> tuple[set[tuple[Any, ...]], dict[tuple[Any, ...], dict[str, int]]]:
+    """Every cell row, and every histogram by its key (counts parsed: their JSON order is not a figure)."""
+    cells = {tuple(row) for row in session.execute(select(StatusCell.__table__))}
+    histograms = {tuple(row[:-1]): json.loads(row[-1]) for row in session.execute(select(StatusHistogram.__table__))}
+    return cells, histograms
+
+
+def test_the_job_writes_only_what_changed_and_matches_a_rebuild(fresh: Session) -> None:
+    roll_up(fresh, now=NOW)
+    fresh.commit()
+    audit = AuditLog(fresh, AUDIT)
+    # c8, the only case of its cell (hotline-de -> secretariat, US), is routed to hotline-fr instead: its
+    # old cell must go. c4 gets a police date; a new case c11 opens in February.
+    c8, c4 = fresh.get(Case, "c8"), fresh.get(Case, "c4")
+    assert c8 is not None and c4 is not None
+    c8.destination = "hotline-fr"
+    c4.police_notified_at = T(2026, 2, 15, tzinfo=dt.UTC)
+    fresh.add(
+        Case(
+            id="c11",
+            url_fingerprint=hashlib.sha256(b"c11").hexdigest(),
+            origin="hotline-fr",
+            destination="hotline-nl",
+            hosting_country="NL",
+            legal_status="baseline",
+            priority="normal",
+            state="confirmed",
+            confirmed_at=T(2026, 2, 20, tzinfo=dt.UTC),
+            created_at=T(2026, 2, 20, tzinfo=dt.UTC),
+            removed_at=T(2026, 2, 21, tzinfo=dt.UTC),
+            status="removed",
+        )
+    )
+    for case_id, action in (("c8", "case.reroute"), ("c4", "case.status"), ("c11", "case.open")):
+        audit.record("secretariat", action, "case", case_id, now=NOW)
+    fresh.commit()
+
+    found = survey(fresh, now=NOW)
+    assert found.months == ["2026-02", "2026-03"] and found.changes is not None
+    cell_changes, _ = found.changes
+    old_cell = {"level": 3, "month": "2026-03", "legal_status": "baseline", "origin": "hotline-de"}
+    old_cell |= {"hosting_country": "US", "destination": "secretariat"}
+    assert old_cell in cell_changes.stale
+    # Only the differing rows are written: fewer than the months' rows.
+    assert len(cell_changes.fresh) < len(found.cells)
+    apply(fresh, found, now=NOW)
+    fresh.commit()
+    incremental = _stored_cells(fresh)
+    assert not any(row[:6] == tuple(old_cell.values()) for row in incremental[0])
+
+    rebuild(fresh, now=NOW)
+    fresh.commit()
+    assert _stored_cells(fresh) == incremental
 
 
 def test_recent_cases_follow_their_changes_and_age_out(fresh: Session) -> None:
