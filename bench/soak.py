@@ -13,9 +13,9 @@
 4. **After.** The bench waits until every report is stored at hotline-de and its receipt is back at
    hotline-nl, then prints: per 30 s of submission, the reports and the median and p99 of the time from
    confirmation at hotline-nl to storage at hotline-de (database timestamps, one machine clock), marking
-   the windows from a kill until the backlog it left has drained (reports submitted but not stored at
-   hotline-de, sampled every second, back under 2 s of submissions), and how long that took; each
-   process's memory at its first minute (or a minute after its restart) and at the end; and whether
+   the windows from a kill until the backlog it left has drained (of the reports submitted since shortly
+   before the kill, those without a receipt back at hotline-nl, sampled every second, down to 2 s of
+   submissions), and how long that took; each process's memory at its first minute (or a minute after its restart) and at the end; and whether
    anything was lost, doubled or left dead.
 """
 
@@ -59,8 +59,9 @@ TICK = 0.5
 WINDOW = 30.0
 """Seconds of submissions per row of the latency table."""
 DRAINED_SECONDS = 2.0
-"""After a restart, the backlog counts as drained once the reports submitted but not yet stored at the
-destination are no more than this many seconds of submissions (the steady state holds a few tenths)."""
+"""After a restart, the backlog counts as drained once the reports in flight (submitted, and without a
+receipt back at the origin) are no more than this many seconds of submissions (in the steady state a
+report's receipt is back well within one)."""
 
 
 @dataclass
@@ -145,6 +146,8 @@ class Kill:
     drained_at: float | None = None
     """When the backlog the outage left had drained (None: not before the soak ended)."""
     peak_backlog: int = 0
+    first_index: int | None = None
+    """Where the reports the watcher follows for this outage begin in the submitted ids."""
 
 
 def schedule(minutes: float, down: float) -> list[Kill]:
@@ -177,22 +180,31 @@ def soak(layout: Any, network: Network, docs: Documents, rate: float, args: argp
                     memory.setdefault(f"{label} [{pid}]", []).append((now, value))
             stop.wait(5)
 
-    destination_db = sqlite_path(layout.members[DESTINATION.member_id].database)
-    already = count_rows(destination_db, "SELECT count(*) FROM inbound_cases")
-    backlog: list[tuple[float, int]] = []
+    origin_db = sqlite_path(layout.members[ORIGIN.member_id].database)
+
+    def in_flight(ids: list[str]) -> int:
+        """How many of ``ids`` have no receipt back at the origin yet (not yet stored at the destination,
+        or stored with the receipt still on its way)."""
+        return count_rows(
+            origin_db,
+            "SELECT count(*) FROM reports WHERE received_at IS NULL AND id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids),),
+        )
 
     def watcher() -> None:
-        """Every second: reports submitted but not yet stored at the destination, and when each outage's
-        backlog drained."""
+        """Every second from a kill until its backlog drained: the reports in flight among those submitted
+        since a few seconds before the kill (in the steady state every report is back within one)."""
         while not stop.is_set():
             now = time.monotonic() - started
-            waiting = len(submitted.ids) - (count_rows(destination_db, "SELECT count(*) FROM inbound_cases") - already)
-            backlog.append((now, waiting))
             for kill in kills:
-                if kill.at <= now and kill.drained_at is None:
-                    kill.peak_backlog = max(kill.peak_backlog, waiting)
-                    if kill.restarted_at is not None and waiting <= DRAINED_SECONDS * rate:
-                        kill.drained_at = now
+                if kill.at > now or kill.drained_at is not None:
+                    continue
+                if kill.first_index is None:
+                    kill.first_index = max(0, len(submitted.ids) - int(5 * rate))
+                waiting = in_flight(submitted.ids[kill.first_index :])
+                kill.peak_backlog = max(kill.peak_backlog, waiting)
+                if kill.restarted_at is not None and waiting <= DRAINED_SECONDS * rate:
+                    kill.drained_at = now
             stop.wait(1)
 
     def killer() -> None:
@@ -247,7 +259,6 @@ def soak(layout: Any, network: Network, docs: Documents, rate: float, args: argp
         "memory": memory,
         "late_ticks": late,
         "soak_wall": soak_wall,
-        "backlog": backlog,
     }
 
 
