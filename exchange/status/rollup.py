@@ -12,9 +12,10 @@ How it works:
   SQLite it holds no lock, so members' messages are not held up while a month is aggregated): the
   highest sequence number now in the trail, the months of the cases named by the entries after the one
   it processed last, those months' cells and histograms (the database groups the cases by full key, the
-  coarser levels are summed in Python). The second (:func:`apply`) writes them: it replaces those
-  months' rows, replaces the named cases' rows in ``status_recent`` (by primary key, in SQL) and drops
-  those older than 72 hours, and stores the new sequence number with the time. A change
+  coarser levels are summed in Python), compared with the stored rows of those months. The second
+  (:func:`apply`) writes only the rows that differ (a minute of changes alters a few of a month's
+  thousands of cells), replaces the named cases' rows in ``status_recent`` (by primary key, in SQL) and
+  drops those older than 72 hours, and stores the new sequence number with the time. A change
   committed after the head was read has a higher number and is picked up by the next run;
   recomputing a month twice gives the same rows, so nothing is counted twice or lost. If another run
   stored a position in between, the write is skipped and the next run starts from that position.
