@@ -431,14 +431,8 @@ def apply(session: DBSession, found: Survey, *, now: dt.datetime) -> RollupResul
             session.execute(insert(StatusCell.__table__), found.cells)
         if found.histograms:
             session.execute(insert(StatusHistogram.__table__), found.histograms)
-    if months is None:
-        refresh_recent(session, now=now)
-    elif found.start is not None and found.head != found.start:
-        refresh_recent(session, now=now, touched=_touched(found.start, found.head))
-    else:
-        session.execute(
-            delete(StatusRecent).where(StatusRecent.confirmed_at <= now - dt.timedelta(hours=THREE_DAYS_HOURS))
-        )
+    # Every run drops the rows that aged out; an incremental one replaces the rows of the cases named.
+    refresh_recent(session, now=now, touched=None if months is None else _touched(found.start or 0, found.head))
     _store_position(session, RollupState(seq=found.head, at=now))
     return RollupResult(months=months, seq=found.head)
 
