@@ -159,7 +159,6 @@ def schedule(minutes: float, down: float) -> list[Kill]:
 def soak(layout: Any, network: Network, docs: Documents, rate: float, args: argparse.Namespace) -> dict[str, Any]:
     operator = OperatorClient(layout.members[ORIGIN.member_id], layout.web.ca)
     submitted = Submitted()
-    submit_times: dict[str, float] = {}
     kills = schedule(args.minutes, args.down)
     memory: dict[str, list[tuple[float, float]]] = {}
     started = time.monotonic()
@@ -196,11 +195,7 @@ def soak(layout: Any, network: Network, docs: Documents, rate: float, args: argp
         bench's own load stays the same however long the backlog lasts."""
         while not stop.is_set():
             now = time.monotonic() - started
-            recent = [
-                report_id
-                for report_id, at in list(submit_times.items())[-int(5 * rate) :]
-                if now - 4 <= at <= now - DRAINED_SECONDS
-            ]
+            recent = [report_id for at, report_id in sent[-int(5 * rate) :] if now - 4 <= at <= now - DRAINED_SECONDS]
             for kill in kills:
                 if kill.restarted_at is None or kill.drained_at is not None or not recent:
                     continue
@@ -238,9 +233,7 @@ def soak(layout: Any, network: Network, docs: Documents, rate: float, args: argp
                 answer = operator.request("POST", "/api/v1/reports/batch", json={"reports": chunk})
                 before = len(submitted.ids)
                 submitted.add(answer, chunk)
-                for report_id in submitted.ids[before:]:
-                    submit_times[report_id] = elapsed
-                    sent.append((elapsed, report_id))
+                sent.extend((elapsed, report_id) for report_id in submitted.ids[before:])
             tick += 1
             pause = started + tick * TICK - time.monotonic()
             if pause > 0:
@@ -256,7 +249,7 @@ def soak(layout: Any, network: Network, docs: Documents, rate: float, args: argp
     say(f"  soak over after {soak_wall:.0f} s: {len(submitted.ids):,} reports accepted, waiting for the rest…")
     return {
         "submitted": submitted,
-        "submit_times": submit_times,
+        "submit_times": {report_id: at for at, report_id in sent},
         "kills": kills,
         "memory": memory,
         "late_ticks": late,

@@ -117,12 +117,6 @@ class Sql:
             return func.substr(column, 1, 7)
         return func.to_char(func.timezone("UTC", column), "YYYY-MM")
 
-    def pack(self, key: Any, value: Any) -> ColumnElement[Any]:
-        """A JSON object of ``key: value`` over the group, as text."""
-        if self.dialect == "sqlite":
-            return func.json_group_object(key, value)
-        return cast(func.json_object_agg(key, value), String)
-
 
 def dialect(session: DBSession) -> Sql:
     return Sql(session.get_bind().dialect.name)
