@@ -34,7 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm.util import identity_key
 
 from federation.errors import ProtocolError
 from federation.messages import AUDIT_CHECKPOINT
@@ -128,17 +129,19 @@ class AuditLog:
         self._pending.append(_Pending(actor, action, object_type, str(object_id), detail, now))
 
     def flush(self) -> None:
-        """Append the collected entries to the chain, in the order they were collected."""
+        """Append the collected entries to the chain, in the order they were collected.
+
+        Core statements built once per service (this runs in every transaction that routes a report);
+        a head the session already holds as an object is expired, so it reads the new end of the chain.
+        """
         if not self._pending:
             return
-        head_model, entry_model = self.models.head, self.models.entry
-        head = self.session.execute(
-            select(head_model).where(head_model.id == HEAD_ID).with_for_update()
-        ).scalar_one_or_none()
-        if head is None:
-            head = head_model(id=HEAD_ID, seq=0, hash=GENESIS)
-            self.session.add(head)
-        seq, previous = head.seq, head.hash
+        statements = _statements(self.models)
+        connection = self.session.connection()
+        head = connection.execute(statements.head).first()
+        seq, previous = (0, GENESIS) if head is None else (head.seq, head.hash)
+        first = seq
+        rows = []
         for item in self._pending:
             seq += 1
             digest = entry_hash(
@@ -151,22 +154,59 @@ class AuditLog:
                 detail=item.detail,
                 prev_hash=previous,
             )
-            self.session.add(
-                entry_model(
-                    seq=seq,
-                    at=item.at,
-                    actor=item.actor,
-                    action=item.action,
-                    object_type=item.object_type,
-                    object_id=item.object_id,
-                    detail=item.detail,
-                    prev_hash=previous,
-                    hash=digest,
-                )
+            rows.append(
+                {
+                    "seq": seq,
+                    "at": item.at,
+                    "actor": item.actor,
+                    "action": item.action,
+                    "object_type": item.object_type,
+                    "object_id": item.object_id,
+                    "detail": item.detail,
+                    "prev_hash": previous,
+                    "hash": digest,
+                }
             )
             previous = digest
-        head.seq, head.hash = seq, previous
+        connection.execute(statements.append, rows)
+        if head is None:
+            connection.execute(statements.start, {"id": HEAD_ID, "seq": seq, "hash": previous})
+        else:
+            moved = connection.execute(statements.move, {"first": first, "seq": seq, "hash": previous})
+            if moved.rowcount != 1:  # The head's lock (SQLite: the one writer) makes this impossible.
+                raise RuntimeError(f"the audit chain's head moved from {first} under this transaction")
+        held = self.session.identity_map.get(identity_key(self.models.head, HEAD_ID))
+        if held is not None:
+            self.session.expire(held)
         self._pending.clear()
+
+
+@dataclass(frozen=True)
+class _Statements:
+    head: Any
+    append: Any
+    start: Any
+    move: Any
+
+
+_STATEMENTS: dict[AuditModels, _Statements] = {}
+
+
+def _statements(models: AuditModels) -> _Statements:
+    """The appending statements of a service's audit tables (built on first use)."""
+    found = _STATEMENTS.get(models)
+    if found is None:
+        head = models.head.__table__
+        found = _STATEMENTS[models] = _Statements(
+            head=select(head.c.seq, head.c.hash).where(head.c.id == HEAD_ID).with_for_update(),
+            append=insert(models.entry.__table__),
+            start=insert(head),
+            # Only from where this transaction read it: the lock (or SQLite's single writer) makes that so.
+            move=update(head)
+            .where(head.c.id == HEAD_ID, head.c.seq == bindparam("first"))
+            .values(seq=bindparam("seq"), hash=bindparam("hash")),
+        )
+    return found
 
 
 def sign_checkpoint(session: DBSession, models: AuditModels, signer: Signer, *, now: dt.datetime) -> Any | None:

@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from certs.identity import NetworkIdentity
 from federation.delivery import Outbox
@@ -59,7 +59,7 @@ from federation.signing import (
 )
 from federation.timestamps import from_numeric_date
 from federation.trust import TrustStore
-from service.database import BulkInserts, DBSession, pairs_in
+from service.database import BulkInserts, DBSession, pair_params, pairs_in
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,12 @@ class Inbox:
         self.outbox_model = outbox_model
         self.handlers = handlers
         self.clock_skew = clock_skew
+        # Built once per inbox: a statement built per transaction costs more than SQLite takes to answer it.
+        self._seen = select(seen_model.jti).where(
+            seen_model.sender == bindparam("sender"), seen_model.jti == bindparam("jti")
+        )
+        model = inbound_model
+        self._digests = select(model.author, model.jti, model.digest).where(pairs_in(model.author, model.jti, "keys"))
 
     def receive(self, unverified_body: bytes, *, sender: str, now: dt.datetime) -> dict[str, str]:
         """Verify and apply one transaction; return our signed transaction receipt (flattened JWS).
@@ -171,7 +177,8 @@ class Inbox:
         # first statement so that on SQLite none of it runs while this transaction holds the write lock.
         checked = [self._verify(document, now, sender) for document in claims["documents"]]
         # 6. Not replayed.
-        if self.session.get(self.seen_model, (sender, claims["jti"])) is not None:
+        connection = self.session.connection()
+        if connection.execute(self._seen, {"sender": sender, "jti": claims["jti"]}).first() is not None:
             raise ReplayedMessageError(f"transaction {claims['jti']} from {sender} was already received")
         # 7, 8. Each document on its own: look up every verified document's id at once, then apply.
         inserts = BulkInserts()
@@ -228,10 +235,7 @@ class Inbox:
         keys = list({(document.author.member_id, document.claims["jti"]) for document in documents})
         if not keys:
             return {}
-        model = self.inbound_model
-        rows = self.session.connection().execute(
-            select(model.author, model.jti, model.digest).where(pairs_in(model.author, model.jti, keys))
-        )
+        rows = self.session.connection().execute(self._digests, pair_params("keys", keys))
         return {(author, jti): digest for author, jti, digest in rows}
 
     def _apply(

@@ -25,7 +25,7 @@ from typing import Any
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import ColumnElement, DateTime, Dialect, Engine, MetaData, and_, event, insert, tuple_
+from sqlalchemy import ColumnElement, DateTime, Dialect, Engine, MetaData, and_, bindparam, event, insert, tuple_
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
@@ -195,20 +195,30 @@ def init_app(app: Flask, db: SQLAlchemy) -> None:
         configure_engine(db.engine, busy_timeout_ms=round(app.config["SQLITE_BUSY_TIMEOUT_SECONDS"] * 1000))
 
 
-def pairs_in(first: Any, second: Any, pairs: Iterable[tuple[Any, Any]]) -> ColumnElement[bool]:
-    """``(first, second) IN pairs``, in a form SQLite answers from an index on (first, second).
+def pairs_in(first: Any, second: Any, name: str) -> ColumnElement[bool]:
+    """``(first, second) IN :name``, in a form SQLite answers from an index on (first, second).
 
+    Bind it with :func:`pair_params` (``name`` tells several apart), so the statement can be built once.
     SQLite scans the whole table for a row-value IN list (``(a, b) IN (VALUES …)``), which made every
     batch lookup cost more as the store grew (issue 11: 9x the empty-store cost at a million cases).
     With an IN list on each column as well, it searches the index and keeps the exact pairs; PostgreSQL
     plans either form on the index.
     """
-    wanted = list(dict.fromkeys(pairs))
     return and_(
-        first.in_(list(dict.fromkeys(a for a, _ in wanted))),
-        second.in_(list(dict.fromkeys(b for _, b in wanted))),
-        tuple_(first, second).in_(wanted),
+        first.in_(bindparam(f"{name}_first", expanding=True)),
+        second.in_(bindparam(f"{name}_second", expanding=True)),
+        tuple_(first, second).in_(bindparam(name, expanding=True)),
     )
+
+
+def pair_params(name: str, pairs: Iterable[tuple[Any, Any]]) -> dict[str, list[Any]]:
+    """The parameters of :func:`pairs_in` ``name`` for ``pairs``."""
+    wanted = list(dict.fromkeys(pairs))
+    return {
+        f"{name}_first": list(dict.fromkeys(a for a, _ in wanted)),
+        f"{name}_second": list(dict.fromkeys(b for _, b in wanted)),
+        name: wanted,
+    }
 
 
 DBSession = Session | scoped_session[Any]
@@ -225,6 +235,12 @@ def _table_rank(table: Any) -> int:
     if ranks is None or table not in ranks:
         ranks = _RANKS[id(table.metadata)] = {t: n for n, t in enumerate(table.metadata.sorted_tables)}
     return ranks[table]
+
+
+@functools.cache
+def _insert(table: Any) -> Any:
+    """One INSERT statement per table, built once (its cache key is then computed once too)."""
+    return insert(table)
 
 
 class BulkInserts:
@@ -245,5 +261,5 @@ class BulkInserts:
         connection = session.connection()  # Core, past the ORM: these rows need no object tracking.
         # Parents before children (cases before the rows that refer to them), whatever the order of use.
         for model, rows in sorted(self._rows.items(), key=lambda item: _table_rank(item[0].__table__)):
-            connection.execute(insert(model.__table__), rows)
+            connection.execute(_insert(model.__table__), rows)
         self._rows.clear()

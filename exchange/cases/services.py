@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from audit.services import AuditLog
 from exchange.audit.models import AUDIT
@@ -64,7 +64,7 @@ from exchange.cases.models import (
     MaterialLink,
 )
 from exchange.members.services import require_active
-from exchange.routing.services import HostedAtOriginError, route
+from exchange.routing.services import HostedAtOriginError, route, routing_snapshot
 from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import Handler, InboxContext, MessageIdReusedError, WrongRecipientError
@@ -82,9 +82,16 @@ from federation.messages import (
 )
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
-from service.database import BulkInserts, DBSession, pairs_in
+from service.database import BulkInserts, DBSession, pair_params, pairs_in
 
 MAX_MATERIAL_LINKS = 20
+
+# The batch lookups every transaction makes, built once (building one costs more than SQLite's answer).
+_LOCATIONS = select(Location.url_fingerprint, Location.case_id).where(
+    Location.url_fingerprint.in_(bindparam("fingerprints", expanding=True))
+)
+_CASE_IDS = select(Case.id).where(Case.id.in_(bindparam("ids", expanding=True)))
+_HASHES = select(CaseHash.alg, CaseHash.value, CaseHash.case_id).where(pairs_in(CaseHash.alg, CaseHash.value, "hashes"))
 _CODE = re.compile(r"[a-z_]{1,64}")
 
 
@@ -213,8 +220,7 @@ class CaseBook:
             wanted = list({claims["header"]["url_fingerprint"] for claims in self.batch_reports})
             index = {}
             if wanted:
-                query = select(Location.url_fingerprint, Location.case_id).where(Location.url_fingerprint.in_(wanted))
-                index = dict(self.session.connection().execute(query).all())
+                index = dict(self.session.connection().execute(_LOCATIONS, {"fingerprints": wanted}).all())
             self.cache["locations"] = index
         return index
 
@@ -231,10 +237,7 @@ class CaseBook:
             )
             index = {}
             if wanted:
-                query = select(CaseHash.alg, CaseHash.value, CaseHash.case_id).where(
-                    pairs_in(CaseHash.alg, CaseHash.value, wanted)
-                )
-                for alg, value, case_id in self.session.connection().execute(query):
+                for alg, value, case_id in self.session.connection().execute(_HASHES, pair_params("hashes", wanted)):
                     index.setdefault((alg, value), []).append(case_id)
             self.cache["hashes"] = index
         return index
@@ -243,8 +246,7 @@ class CaseBook:
         existing: set[str] | None = self.cache.get("case_ids")
         if existing is None:
             ids = [claims["jti"] for claims in self.batch_reports]
-            query = select(Case.id).where(Case.id.in_(ids))
-            existing = set(self.session.connection().execute(query).scalars()) if ids else set()
+            existing = set(self.session.connection().execute(_CASE_IDS, {"ids": ids}).scalars()) if ids else set()
             self.cache["case_ids"] = existing
         return existing
 
@@ -261,7 +263,8 @@ class CaseBook:
         keys = list({(claims["report_id"], claims["aud"]) for claims in self.batch_receipts})
         # The session's identity map holds objects weakly: the cache keeps them alive for the transaction.
         self.cache["receipt_links"] = links = self.session.scalars(
-            select(CaseReport).where(pairs_in(CaseReport.report_id, CaseReport.member, keys))
+            select(CaseReport).where(pairs_in(CaseReport.report_id, CaseReport.member, "keys")),
+            pair_params("keys", keys),
         ).all()
         ordered = sorted({link.case_id for link in links})
         held: dict[str, list[CaseReport]] = {case_id: [] for case_id in ordered}
@@ -286,9 +289,9 @@ class CaseBook:
         brought = {(alg, value) for link in links if link.hashes for alg, value in link.hashes}
         if brought:
             query = select(CaseHash.case_id, CaseHash.alg, CaseHash.value).where(
-                pairs_in(CaseHash.alg, CaseHash.value, brought), CaseHash.case_id.in_(ordered)
+                pairs_in(CaseHash.alg, CaseHash.value, "brought"), CaseHash.case_id.in_(ordered)
             )
-            for case_id, alg, value in self.session.connection().execute(query):
+            for case_id, alg, value in self.session.connection().execute(query, pair_params("brought", brought)):
                 attached[case_id].add((alg, value))
 
     def _case(self, case_id: str, *, lock: bool = False) -> Any:
@@ -317,6 +320,16 @@ class CaseBook:
             locked.add(case_id)
 
     # Reports ---------------------------------------------------------------------------------------
+
+    def require_active(self, member_id: str) -> None:
+        """Pass if ``member_id`` may send now, from the batch's snapshot of active members (read once).
+
+        Raises:
+            UnknownMemberError, MemberSuspendedError.
+        """
+        members, _ = routing_snapshot(self.session, cache=self.cache, now=self.now)
+        if not any(member.id == member_id for member in members):
+            require_active(self.session, member_id)  # Says which: unknown, or suspended.
 
     def take_report(self, claims: dict[str, Any], token: str, origin: str) -> None:
         """Route a verified report: open a case, or join the live case at its location.
@@ -860,8 +873,9 @@ class CaseHandlers:
 
     def report(self, document: VerifiedMessage, context: InboxContext) -> None:
         origin = _require_direct(document, context)
-        require_active(context.session, origin)
-        self._book(context).take_report(document.claims, document.token, origin)
+        book = self._book(context)
+        book.require_active(origin)
+        book.take_report(document.claims, document.token, origin)
 
     def receipt(self, document: VerifiedMessage, context: InboxContext) -> None:
         author = _require_direct(document, context)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select
 
@@ -33,6 +34,37 @@ class HostedAtOriginError(ProtocolError):
     code = "hosted_at_origin"
 
 
+class Candidate(NamedTuple):
+    """An active member as routing sees it."""
+
+    id: str
+    countries: list[str]
+    is_fallback: bool
+
+
+# Built once: a statement built per call costs more than SQLite takes to answer it (issue 11).
+_ACTIVE_MEMBERS = select(Member.id, Member.countries, Member.is_fallback).where(Member.status == ACTIVE)
+_OVERRIDES = select(RouteOverride.country, RouteOverride.member_id, RouteOverride.expires_at)
+
+
+def active_members(session: DBSession) -> list[Candidate]:
+    """Every active member (two plain statements' worth of work, no ORM objects)."""
+    return [Candidate(*row) for row in session.connection().execute(_ACTIVE_MEMBERS)]
+
+
+def routing_snapshot(
+    session: DBSession, *, cache: dict[str, object] | None = None, now: dt.datetime | None = None
+) -> tuple[list[Candidate], dict[str, str]]:
+    """The active members and the live overrides (country → member), read once per ``cache``."""
+    if cache is not None and "active_members" in cache:
+        return cache["active_members"], cache["overrides"]  # type: ignore[return-value]
+    members = active_members(session)
+    overrides = active_overrides(session, now=now or dt.datetime.now(dt.UTC), active={m.id for m in members})
+    if cache is not None:
+        cache["active_members"], cache["overrides"] = members, overrides
+    return members, overrides
+
+
 def route(
     session: DBSession,
     *,
@@ -40,7 +72,7 @@ def route(
     origin: str,
     cache: dict[str, object] | None = None,
     now: dt.datetime | None = None,
-) -> Member:
+) -> Candidate:
     """Return the member that must receive a report of content hosted in ``hosting_country``.
 
     ``cache`` (one unit of work's scratch space) keeps the active members between reports of a batch.
@@ -49,14 +81,7 @@ def route(
         HostedAtOriginError: the origin itself covers the country, or an override sends it there.
         NoRouteError: no active member covers the country and there is no active fallback.
     """
-    if cache is not None and "active_members" in cache:
-        members: list[Member] = cache["active_members"]  # type: ignore[assignment]
-        overrides: dict[str, str] = cache["overrides"]  # type: ignore[assignment]
-    else:
-        members = list(session.scalars(select(Member).where(Member.status == ACTIVE)))
-        overrides = active_overrides(session, now=now or dt.datetime.now(dt.UTC), active={m.id for m in members})
-        if cache is not None:
-            cache["active_members"], cache["overrides"] = members, overrides
+    members, overrides = routing_snapshot(session, cache=cache, now=now)
     chosen = overrides.get(hosting_country)
     if chosen is not None:
         if chosen == origin:
@@ -85,12 +110,11 @@ class OverrideInputError(ProtocolError):
 def active_overrides(session: DBSession, *, now: dt.datetime, active: set[str] | None = None) -> dict[str, str]:
     """Country → member, for overrides that have not expired and point at an active member."""
     if active is None:
-        active = set(session.scalars(select(Member.id).where(Member.status == ACTIVE)))
-    rows = session.scalars(select(RouteOverride))
+        active = {member.id for member in active_members(session)}
     return {
-        row.country: row.member_id
-        for row in rows
-        if row.member_id in active and (row.expires_at is None or row.expires_at > now)
+        country: member_id
+        for country, member_id, expires_at in session.connection().execute(_OVERRIDES)
+        if member_id in active and (expires_at is None or expires_at > now)
     }
 
 

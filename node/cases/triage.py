@@ -29,7 +29,7 @@ from node.cases.models import NEW, Case, CaseHash
 from node.intake.models import Submission
 from node.received.models import InboundCase
 from node.reports.models import Report
-from service.database import DBSession, pairs_in
+from service.database import DBSession, pair_params, pairs_in
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +111,13 @@ def known_here(session: DBSession, case: Case, hashes: list[tuple[str, str]]) ->
     ]
     material: list[dict[str, Any]] = []
     if hashes:
-        wanted = pairs_in(CaseHash.alg, CaseHash.value, hashes)
+        wanted = pairs_in(CaseHash.alg, CaseHash.value, "hashes")
         for other in session.scalars(
             select(Case)
             .where(Case.id != case.id, Case.id.in_(select(CaseHash.case_id).where(wanted)))
             .order_by(Case.assessed_at.desc())
-            .limit(5)
+            .limit(5),
+            pair_params("hashes", hashes),
         ):
             material.append({"case_id": other.id, "legal_status": other.legal_status, "state": other.state})
     return {"sent": sent, "received": received, "material": material}
