@@ -112,6 +112,22 @@ def test_an_intact_chain_verifies_with_its_checkpoints(app: Flask) -> None:
     assert (summary.entries, summary.checkpoints, summary.last_checkpoint_seq) == (5, 1, 3)
 
 
+def test_entries_appended_together_chain_and_a_session_holding_the_head_sees_its_new_end(app: Flask) -> None:
+    write_entries(1)
+    session = runtime().db.session
+    held = session.get(AUDIT.head, 1)
+    assert held is not None and held.seq == 1
+    log = AuditLog(session, AUDIT)
+    now = dt.datetime.now(dt.UTC)
+    for n in (2, 3):
+        log.defer("member:hotline-de", "case.open", "case", f"case-{n}", now=now, destination="hotline-nl")
+    log.flush()  # Appends with plain statements: the object the session holds must not go stale.
+    head = session.get(AUDIT.head, 1)
+    assert head is not None and head.seq == 3
+    session.commit()
+    assert verify().entries == 3
+
+
 def test_an_edited_entry_is_named(app: Flask) -> None:
     write_entries(5)
     sql("UPDATE audit_entries SET actor = 'account:mallory' WHERE seq = 3")
