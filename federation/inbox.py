@@ -34,6 +34,7 @@ answer is a receipt signed by us, listing one outcome per document in the order 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -59,7 +60,7 @@ from federation.signing import (
 )
 from federation.timestamps import from_numeric_date
 from federation.trust import TrustStore
-from service.database import BulkInserts, DBSession, pair_params, pairs_in
+from service.database import BulkInserts, DBSession, KeyLookup
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,14 @@ def document_digest(claims: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
+@functools.cache
+def _lookups(seen_model: type[Any], inbound_model: type[Any]) -> tuple[Any, KeyLookup]:
+    """The inbox's statements, built once per service (building one costs more than SQLite's answer)."""
+    seen = select(seen_model.jti).where(seen_model.sender == bindparam("sender"), seen_model.jti == bindparam("jti"))
+    model = inbound_model
+    return seen, KeyLookup((model.author, model.jti, model.digest), model.author, model.jti)
+
+
 class Inbox:
     """Verifies and applies incoming transactions for one service (exchange or node)."""
 
@@ -139,12 +148,7 @@ class Inbox:
         self.outbox_model = outbox_model
         self.handlers = handlers
         self.clock_skew = clock_skew
-        # Built once per inbox: a statement built per transaction costs more than SQLite takes to answer it.
-        self._seen = select(seen_model.jti).where(
-            seen_model.sender == bindparam("sender"), seen_model.jti == bindparam("jti")
-        )
-        model = inbound_model
-        self._digests = select(model.author, model.jti, model.digest).where(pairs_in(model.author, model.jti, "keys"))
+        self._seen, self._digests = _lookups(seen_model, inbound_model)
 
     def receive(self, unverified_body: bytes, *, sender: str, now: dt.datetime) -> dict[str, str]:
         """Verify and apply one transaction; return our signed transaction receipt (flattened JWS).
@@ -235,7 +239,7 @@ class Inbox:
         keys = list({(document.author.member_id, document.claims["jti"]) for document in documents})
         if not keys:
             return {}
-        rows = self.session.connection().execute(self._digests, pair_params("keys", keys))
+        rows = self._digests(self.session.connection(), keys)
         return {(author, jti): digest for author, jti, digest in rows}
 
     def _apply(

@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, select
 
 from audit.services import AuditLog
 from exchange.audit.models import AUDIT
@@ -82,16 +82,14 @@ from federation.messages import (
 )
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
-from service.database import BulkInserts, DBSession, pair_params, pairs_in
+from service.database import BulkInserts, DBSession, KeyLookup, pair_params, pairs_in
 
 MAX_MATERIAL_LINKS = 20
 
 # The batch lookups every transaction makes, built once (building one costs more than SQLite's answer).
-_LOCATIONS = select(Location.url_fingerprint, Location.case_id).where(
-    Location.url_fingerprint.in_(bindparam("fingerprints", expanding=True))
-)
-_CASE_IDS = select(Case.id).where(Case.id.in_(bindparam("ids", expanding=True)))
-_HASHES = select(CaseHash.alg, CaseHash.value, CaseHash.case_id).where(pairs_in(CaseHash.alg, CaseHash.value, "hashes"))
+_LOCATIONS = KeyLookup((Location.url_fingerprint, Location.case_id), Location.url_fingerprint)
+_CASE_IDS = KeyLookup((Case.id,), Case.id)
+_HASHES = KeyLookup((CaseHash.alg, CaseHash.value, CaseHash.case_id), CaseHash.alg, CaseHash.value)
 _CODE = re.compile(r"[a-z_]{1,64}")
 
 
@@ -220,7 +218,7 @@ class CaseBook:
             wanted = list({claims["header"]["url_fingerprint"] for claims in self.batch_reports})
             index = {}
             if wanted:
-                index = dict(self.session.connection().execute(_LOCATIONS, {"fingerprints": wanted}).all())
+                index = dict(_LOCATIONS(self.session.connection(), wanted).all())
             self.cache["locations"] = index
         return index
 
@@ -237,7 +235,7 @@ class CaseBook:
             )
             index = {}
             if wanted:
-                for alg, value, case_id in self.session.connection().execute(_HASHES, pair_params("hashes", wanted)):
+                for alg, value, case_id in _HASHES(self.session.connection(), wanted):
                     index.setdefault((alg, value), []).append(case_id)
             self.cache["hashes"] = index
         return index
@@ -246,7 +244,7 @@ class CaseBook:
         existing: set[str] | None = self.cache.get("case_ids")
         if existing is None:
             ids = [claims["jti"] for claims in self.batch_reports]
-            existing = set(self.session.connection().execute(_CASE_IDS, {"ids": ids}).scalars()) if ids else set()
+            existing = set(_CASE_IDS(self.session.connection(), ids).scalars()) if ids else set()
             self.cache["case_ids"] = existing
         return existing
 
