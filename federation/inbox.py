@@ -34,7 +34,6 @@ answer is a receipt signed by us, listing one outcome per document in the order 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
 import logging
@@ -117,12 +116,21 @@ def document_digest(claims: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
-@functools.cache
+_LOOKUPS: dict[tuple[type[Any], type[Any]], tuple[Any, KeyLookup]] = {}
+
+
 def _lookups(seen_model: type[Any], inbound_model: type[Any]) -> tuple[Any, KeyLookup]:
     """The inbox's statements, built once per service (building one costs more than SQLite's answer)."""
+    found = _LOOKUPS.get((seen_model, inbound_model))
+    if found is not None:
+        return found
     seen = select(seen_model.jti).where(seen_model.sender == bindparam("sender"), seen_model.jti == bindparam("jti"))
     model = inbound_model
-    return seen, KeyLookup((model.author, model.jti, model.digest), model.author, model.jti)
+    found = _LOOKUPS[(seen_model, inbound_model)] = (
+        seen,
+        KeyLookup((model.author, model.jti, model.digest), model.author, model.jti),
+    )
+    return found
 
 
 class Inbox:

@@ -32,7 +32,6 @@ from sqlalchemy import (
     Dialect,
     Engine,
     MetaData,
-    Result,
     and_,
     bindparam,
     event,
@@ -251,8 +250,8 @@ class KeyLookup:
             self.one = select(*columns).where(key == bindparam("k1"))
             self.many = select(*columns).where(key.in_(bindparam("keys", expanding=True)))
 
-    def __call__(self, connection: Connection, keys: Iterable[Any]) -> Result[Any]:
-        """The rows for ``keys`` (values, or pairs for a pair lookup); at least one key."""
+    def __call__(self, connection: Connection, keys: Iterable[Any]) -> Any:
+        """The result (rows of ``columns``) for ``keys``: values, or pairs for a pair lookup; at least one."""
         wanted = list(dict.fromkeys(keys))
         if len(wanted) == 1:
             only = wanted[0]
