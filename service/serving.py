@@ -20,6 +20,8 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from flask import Flask
 
+from service.memory import Trimmer
+
 log = logging.getLogger(__name__)
 
 
@@ -70,9 +72,10 @@ def serve(
     log.info("%s listening on %s://%s:%s", name, scheme, server.bind_addr[0], server.bind_addr[1])
     if on_started is not None:
         on_started()
+    trimmer = Trimmer()
     try:
         while not stop.wait(0.5) and serving.is_alive():
-            pass
+            trimmer.tick()
     finally:
         if on_stopping is not None:
             on_stopping()

@@ -41,6 +41,8 @@ from flask import Flask
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from service.memory import Trimmer
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "hotline_wakeup"
@@ -259,9 +261,10 @@ def run_until_stopped(
             return
         log.info("%s worker started (pid %s)", name, os.getpid())
         shutdown = start(stop)
+        trimmer = Trimmer()
         try:
             while not stop.wait(0.5):
-                pass
+                trimmer.tick()
         finally:
             shutdown()
             log.info("%s worker stopped", name)
