@@ -14,7 +14,8 @@
    hotline-nl, then prints: per 30 s of submission, the reports and the median and p99 of the time from
    confirmation at hotline-nl to storage at hotline-de (database timestamps, one machine clock), marking
    the windows from a kill until the backlog it left has drained (every report submitted 2-4 s earlier
-   has its receipt back at hotline-nl: sampled every second), and how long that took; each process's
+   has its receipt back at hotline-nl: sampled every second), and how long that took, and leaving out of
+   a window's figures the reports that were on their way when a process was killed; each process's
    memory at its first minute (or a minute after its restart) and at the end; and whether anything was
    lost, doubled or left dead.
 """
@@ -388,9 +389,18 @@ def report(
     rows = []
     quiet_medians, quiet_p99s = [], []
     by_window: dict[int, list[float]] = {}
+    in_flight: dict[int, int] = {}
     for report_id in ids:
-        if report_id in times:
-            by_window.setdefault(int(result["submit_times"][report_id] // WINDOW), []).append(times[report_id])
+        if report_id not in times:
+            continue
+        submitted_at, took = result["submit_times"][report_id], times[report_id]
+        window = int(submitted_at // WINDOW)
+        # A report still on its way when a process was killed waited for the restart: it measures the outage,
+        # not the steady state (the window before each kill would otherwise hold a few seconds of them).
+        if any(submitted_at < k.at < submitted_at + took / 1000 for k in kills):
+            in_flight[window] = in_flight.get(window, 0) + 1
+            continue
+        by_window.setdefault(window, []).append(took)
     for window, chosen in sorted(by_window.items()):
         start, end = window * WINDOW, (window + 1) * WINDOW
         # A window is disturbed from a kill until the backlog it left has drained (reports submitted then
@@ -400,8 +410,20 @@ def report(
         if not events:
             quiet_medians.append(median)
             quiet_p99s.append(p99)
-        rows.append((f"{start:.0f}-{end:.0f} s", len(chosen), f"{median:.0f}", f"{p99:.0f}", ", ".join(events) or "-"))
-    show_table(["submitted", "reports", "median ms", "p99 ms", "down, or its backlog not yet drained"], rows)
+        rows.append(
+            (
+                f"{start:.0f}-{end:.0f} s",
+                len(chosen),
+                in_flight.get(window, 0),
+                f"{median:.0f}",
+                f"{p99:.0f}",
+                ", ".join(events) or "-",
+            )
+        )
+    show_table(
+        ["submitted", "reports", "in flight at a kill (left out)", "median ms", "p99 ms", "down, or not drained"],
+        rows,
+    )
     memory_rows = []
     flat = True
     for label, samples in sorted(result["memory"].items()):
