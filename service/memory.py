@@ -5,12 +5,13 @@ eight per core), and a freed block in the middle of an arena stays in the proces
 something is allocated there again. A threaded server that now and then handles a large transaction (a
 backlog of 100 documents after a member's outage, say) keeps the pages that request touched in whichever
 thread's arena served it; the soak (``bench/soak.py``) saw the exchange's network process grow 12 MB in
-five minutes that way while its work stayed the same.
+five minutes while its work stayed the same, and stay flat with fewer arenas (``MALLOC_ARENA_MAX=2``).
 
 ``malloc_trim(0)`` walks every arena and returns the whole free pages inside them to the system
 (``madvise``); it costs a few milliseconds for a heap of a hundred megabytes, so a serving process calls it
-once a minute (:class:`Trimmer`). Where the C library is not glibc (musl, macOS), there is nothing to
-call and nothing happens.
+once a minute (:class:`Trimmer`). It cannot return pages that still hold a live block, so memory
+fragmented across many arenas stays (docs/operations.md: ``MALLOC_ARENA_MAX``). Where the C library is
+not glibc (musl, macOS), there is nothing to call and nothing happens.
 """
 
 from __future__ import annotations
