@@ -237,8 +237,8 @@ def pair_params(name: str, pairs: Iterable[tuple[Any, Any]]) -> dict[str, list[A
 class KeyLookup:
     """``SELECT columns WHERE key IN keys`` (or ``(key, second) IN`` pairs), built once, run per batch.
 
-    With one key it runs an equality: an IN list is expanded into the SQL text on every call, which costs
-    SQLAlchemy twice what the whole lookup costs SQLite (issue 11: a one-report transaction makes four).
+    With one key it runs an equality: an IN list is expanded into the SQL text on every call, 72–118 µs
+    against 38 µs for the equality (issue 11; a one-report transaction makes four such lookups).
     """
 
     def __init__(self, columns: Sequence[Any], key: Any, second: Any = None) -> None:

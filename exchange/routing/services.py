@@ -48,7 +48,7 @@ _OVERRIDES = select(RouteOverride.country, RouteOverride.member_id, RouteOverrid
 
 
 def active_members(session: DBSession) -> list[Candidate]:
-    """Every active member (two plain statements' worth of work, no ORM objects)."""
+    """Every active member, as plain rows (no ORM objects: routing only reads them)."""
     return [Candidate(*row) for row in session.connection().execute(_ACTIVE_MEMBERS)]
 
 
