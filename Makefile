@@ -39,8 +39,9 @@ catalogues: $(STAMP)
 demo: $(STAMP) $(CHARTJS) catalogues
 	$(BIN)/hotline-demo
 
+# The 15 slowest tests are listed at the end: the suite must stay under 20 minutes on 2 cores.
 test: $(STAMP) $(CHARTJS) tools catalogues
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The screenshots in docs/ (and the README's), from the browser tests' pages with realistic data.
 screenshots: $(STAMP) $(CHARTJS) tools
