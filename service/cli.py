@@ -17,6 +17,7 @@ from flask import Flask
 
 from federation.errors import InternalError, ProtocolError
 from service.config import ConfigError
+from service.memory import limit_arenas
 
 F = TypeVar("F", bound=Callable[..., Any])
 AppFactory = Callable[..., Flask]
@@ -57,6 +58,7 @@ def service_group(name: str, help_text: str, factory: AppFactory) -> click.Group
     @click.group(name=name, help=help_text, context_settings={"help_option_names": ["-h", "--help"]})
     @click.pass_context
     def group(ctx: click.Context) -> None:
+        limit_arenas()  # Before any thread starts (service.memory).
         ctx.obj = factory
 
     return group
