@@ -8,8 +8,8 @@ thread's arena served it; the soak (``bench/soak.py``) saw the exchange's networ
 five minutes while its work stayed the same, and stay flat with fewer arenas (``MALLOC_ARENA_MAX=2``).
 
 So a service caps its arenas at two (:func:`limit_arenas`, as ``MALLOC_ARENA_MAX=2`` would; an operator's
-own ``MALLOC_ARENA_MAX`` wins): in the soak every process then started about 30 MB smaller and none grew
-more than 8.6 MB in ten minutes, against 15–17 MB for the exchange's network process without the cap.
+own ``MALLOC_ARENA_MAX`` wins): in the soak every process then started about 30 MB smaller, and the
+exchange's network process grew 4.5–10.4 MB in ten minutes (three runs) against 8.1–17.1 MB without.
 And ``malloc_trim(0)`` walks every arena and returns the whole free pages inside them to the system
 (``madvise``); it costs a few milliseconds for a heap of a hundred megabytes, so a serving process calls it
 once a minute (:class:`Trimmer`). It cannot return pages that still hold a live block, so memory
