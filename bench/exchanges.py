@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     say(json.dumps(machine()))
     results = []
     for processes in (1, 2):
+        (REPO / "var" / "bench").mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix=f"exchanges-{processes}-", dir=REPO / "var" / "bench"))
         say(f"{processes} exchange process(es) on one PostgreSQL: {options.reports:,} reports end to end…")
         started = time.perf_counter()

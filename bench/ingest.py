@@ -4,9 +4,11 @@ on SQLite and on PostgreSQL.
 1. **The store.** A network laid out as the demo's (exchange, hotline-nl, hotline-de, a dev PKI), its
    exchange database migrated and its directory filled. Then, step by step, the store is grown by bulk SQL
    (``executemany`` on SQLite, ``COPY`` on PostgreSQL; secondary indexes dropped during the load and built
-   again after it, as a bulk load would) to each size of ``--sizes``: per case a random UUID, one location
-   (URL fingerprint), one content hash (a second fingerprint), its opening report and its delivered outbox
-   row (token erased), over 50 members and 60 hosting countries. How long each step took is printed.
+   again after it, as a bulk load would) to each size of ``--sizes``: per case an id as nodes make them
+   (``federation.signing.new_message_id``: time-ordered, here at creation times spread over two years), one
+   location (URL fingerprint), one content hash (a second fingerprint), its opening report and its
+   delivered outbox row (token erased), over 50 members and 60 hosting countries. How long each step took
+   is printed.
 2. **The measure, at each size.** The exchange app in this process (Flask test client: no TLS, no HTTP;
    TLS costs the same at every size, and the throughput bench measures it), hotline-nl's signed
    transactions of ``--per-transaction`` new reports, then hotline-de's transactions of receipts for them,
@@ -68,10 +70,10 @@ def rows(start: int, stop: int, now: dt.datetime) -> Iterator[dict[str, list[tup
         chunk: dict[str, list[tuple]] = {"cases": [], "locations": [], "hashes": [], "reports": [], "outbox": []}  # type: ignore[type-arg]
         for n in range(first, min(stop, first + CHUNK)):
             digest = hashlib.sha256(b"ingest-case-%d" % n).digest()
-            case_id = str(uuid.UUID(bytes=digest[:16], version=4))
             fingerprint = hashlib.sha256(b"ingest-url-%d" % n).hexdigest()
             content = hashlib.sha256(b"ingest-file-%d" % n).hexdigest()
             at = now - dt.timedelta(seconds=span * rng.random())
+            case_id = uuid7_at(at, digest)
             country = rng.choices(COUNTRIES, weights)[0]
             destination, origin = covering(country), rng.choice(MEMBERS[:49])
             chunk["cases"].append(
@@ -102,6 +104,16 @@ def rows(start: int, stop: int, now: dt.datetime) -> Iterator[dict[str, list[tup
             chunk["reports"].append((case_id, origin, case_id, False, "opened", at, country, "normal", "[]"))
             chunk["outbox"].append((destination, origin, case_id, "hotline.report.v1", 1, "delivered", 1, at))
         yield chunk
+
+
+def uuid7_at(at: dt.datetime, random_bytes: bytes) -> str:
+    """The message id a node made at ``at`` (``federation.signing.new_message_id``: UUID version 7, RFC
+    9562: 48 bits of Unix milliseconds, the version, 74 random bits), its random part from ``random_bytes``."""
+    milliseconds = int(at.timestamp() * 1000)
+    randomness = int.from_bytes(random_bytes[:10]) & ((1 << 80) - 1)
+    value = (milliseconds << 80) | randomness
+    value = (value & ~(0xF << 76) | 7 << 76) & ~(0b11 << 62) | 0b10 << 62  # The version, then the variant.
+    return str(uuid.UUID(int=value))
 
 
 def _members(now: dt.datetime) -> list[tuple[Any, ...]]:
@@ -287,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     for backend in ("sqlite", "postgresql"):
         if args.only not in (None, backend):
             continue
+        (REPO / "var" / "bench").mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix=f"ingest-{backend}-", dir=REPO / "var" / "bench"))
         try:
             results = run_backend(backend, args, root)

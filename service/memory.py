@@ -38,22 +38,23 @@ ARENAS = 2
 _M_ARENA_MAX = -8  # glibc's malloc.h
 
 
+_SIGNATURES = {
+    "malloc_trim": ([ctypes.c_size_t], ctypes.c_int),
+    "mallopt": ([ctypes.c_int, ctypes.c_int], ctypes.c_int),
+}
+
+
 @functools.cache
 def _glibc(name: str) -> Any:
+    """glibc's function ``name`` with its C signature set (once), or None where the C library has none."""
     library = ctypes.util.find_library("c")
     if library is None:
         return None
     try:
-        return getattr(ctypes.CDLL(library), name)
+        function = getattr(ctypes.CDLL(library), name)
     except (OSError, AttributeError):  # Not glibc.
         return None
-
-
-def _malloc_trim() -> Any:
-    function = _glibc("malloc_trim")
-    if function is not None:
-        function.argtypes = [ctypes.c_size_t]
-        function.restype = ctypes.c_int
+    function.argtypes, function.restype = _SIGNATURES[name]
     return function
 
 
@@ -66,14 +67,12 @@ def limit_arenas(count: int = ARENAS) -> bool:
     mallopt = _glibc("mallopt")
     if mallopt is None or os.environ.get("MALLOC_ARENA_MAX"):
         return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_ARENA_MAX, count))
 
 
 def trim() -> bool:
     """Return the free pages of every malloc arena to the system; False where the C library cannot."""
-    function = _malloc_trim()
+    function = _glibc("malloc_trim")
     if function is None:
         return False
     function(0)

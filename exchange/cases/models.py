@@ -38,7 +38,7 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "cases"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    url_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    url_fingerprint: Mapped[str] = mapped_column(String(64))
     origin: Mapped[str] = mapped_column(String(64), index=True)
     destination: Mapped[str] = mapped_column(String(64), index=True)
     hosting_country: Mapped[str] = mapped_column(String(2), index=True)

@@ -17,12 +17,12 @@ The states, and who moves a case between them::
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import uuid6
 from sqlalchemy import delete, select, update
 
 from audit.services import AuditLog
@@ -82,7 +82,7 @@ def _insert_new(session: DBSession, rows: list[dict[str, Any]]) -> None:
 
 def _new_row(location: Location, *, reporters: int, now: dt.datetime) -> dict[str, Any]:
     return {
-        "id": str(uuid.uuid4()),
+        "id": str(uuid6.uuid7()),
         "url": location.url,
         "canonical_url": location.canonical_url,
         "url_fingerprint": location.fingerprint,
