@@ -2,9 +2,9 @@
 
 Each request is counted against a bucket (the endpoint's blueprint, or a default) and a key (who is
 asking: a member id on the network surface). Counting uses the ``limits`` library with a fixed window,
-in memory for one process, or in Redis (``RATE_LIMIT_STORAGE_URI = "redis://127.0.0.1:6379"``) when
-several processes must share the counts. Over the limit, the request is refused with ``429 rate_limited``
-and a ``Retry-After`` header saying when the window reopens.
+in this process's memory (``service.ratestore``), or in Redis when several processes must share the counts
+(``RATE_LIMIT_STORAGE_URI = "redis://127.0.0.1:6379"``). Over the limit, the request is refused with
+``429 rate_limited`` and a ``Retry-After`` header saying when the window reopens.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import math
 import time
 from collections.abc import Mapping
 
-from limits import RateLimitItem, parse, storage, strategies
+from limits import RateLimitItem, parse, strategies
 
 from federation.errors import ProtocolError
+from service.ratestore import storage_for
 
 
 class RateLimitedError(ProtocolError):
@@ -31,7 +32,7 @@ class RateLimits:
     """Limits by bucket, counted per key; ``check`` raises :class:`RateLimitedError` over the limit."""
 
     def __init__(self, storage_uri: str, limits: Mapping[str, str], default: str) -> None:
-        self.limiter = strategies.FixedWindowRateLimiter(storage.storage_from_string(storage_uri))
+        self.limiter = strategies.FixedWindowRateLimiter(storage_for(storage_uri))
         self.limits: dict[str, RateLimitItem] = {bucket: parse(text) for bucket, text in limits.items()}
         self.default = parse(default)
 

@@ -33,10 +33,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from limits import RateLimitItem, parse, storage, strategies
+from limits import RateLimitItem, parse, strategies
 from redis.exceptions import RedisError
 
 from federation.ratelimit import RateLimitedError
+from service.ratestore import SweptMemoryStorage, storage_for
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,8 @@ class AnonymousThrottle:
 
             self._redis = redis.Redis.from_url(storage_uri, socket_timeout=1, socket_connect_timeout=1)
         self._storage_uri = storage_uri
-        self._limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(storage_uri))
-        self._fallback = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+        self._limiter = strategies.MovingWindowRateLimiter(storage_for(storage_uri))
+        self._fallback = strategies.MovingWindowRateLimiter(SweptMemoryStorage())
         self._keys: dict[str, bytes] = {}
         self._lock = threading.Lock()
 

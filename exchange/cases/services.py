@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from audit.services import AuditLog
 from exchange.audit.models import AUDIT
@@ -90,6 +90,19 @@ MAX_MATERIAL_LINKS = 20
 _LOCATIONS = KeyLookup((Location.url_fingerprint, Location.case_id), Location.url_fingerprint)
 _CASE_IDS = KeyLookup((Case.id,), Case.id)
 _HASHES = KeyLookup((CaseHash.alg, CaseHash.value, CaseHash.case_id), CaseHash.alg, CaseHash.value)
+# What a batch of receipts needs (CaseBook._receipt_links), built once: building an ORM select costs about
+# as much as SQLite's answer to it.
+_IDS: Any = bindparam("ids", expanding=True)
+_RECEIPT_REPORTS = select(CaseReport).where(pairs_in(CaseReport.report_id, CaseReport.member, "keys"))
+_RECEIPT_CASES = select(Case).where(Case.id.in_(_IDS)).order_by(Case.id).with_for_update()
+_HELD_REPORTS = (
+    select(CaseReport)
+    .where(CaseReport.case_id.in_(_IDS), CaseReport.state == HELD)
+    .order_by(CaseReport.received_at, CaseReport.report_id)
+)
+_ATTACHED_HASHES = select(CaseHash.case_id, CaseHash.alg, CaseHash.value).where(
+    pairs_in(CaseHash.alg, CaseHash.value, "brought"), CaseHash.case_id.in_(_IDS)
+)
 _CODE = re.compile(r"[a-z_]{1,64}")
 
 
@@ -260,24 +273,15 @@ class CaseBook:
             return
         keys = list({(claims["report_id"], claims["aud"]) for claims in self.batch_receipts})
         # The session's identity map holds objects weakly: the cache keeps them alive for the transaction.
-        self.cache["receipt_links"] = links = self.session.scalars(
-            select(CaseReport).where(pairs_in(CaseReport.report_id, CaseReport.member, "keys")),
-            pair_params("keys", keys),
-        ).all()
+        self.cache["receipt_links"] = links = self.session.scalars(_RECEIPT_REPORTS, pair_params("keys", keys)).all()
         ordered = sorted({link.case_id for link in links})
         held: dict[str, list[CaseReport]] = {case_id: [] for case_id in ordered}
         self.cache["held"] = held
         if not ordered:
             return
-        self.cache["receipt_case_rows"] = self.session.scalars(
-            select(Case).where(Case.id.in_(ordered)).order_by(Case.id).with_for_update()
-        ).all()
+        self.cache["receipt_case_rows"] = self.session.scalars(_RECEIPT_CASES, {"ids": ordered}).all()
         self.cache.setdefault("locked", set()).update(ordered)
-        for duplicate in self.session.scalars(
-            select(CaseReport)
-            .where(CaseReport.case_id.in_(ordered), CaseReport.state == HELD)
-            .order_by(CaseReport.received_at, CaseReport.report_id)
-        ):
+        for duplicate in self.session.scalars(_HELD_REPORTS, {"ids": ordered}):
             held[duplicate.case_id].append(duplicate)
         attached: dict[str, set[tuple[str, str]]] = self.cache.setdefault("attached_hashes", {})
         for case_id in ordered:
@@ -286,10 +290,8 @@ class CaseBook:
         # no index on case_id alone.
         brought = {(alg, value) for link in links if link.hashes for alg, value in link.hashes}
         if brought:
-            query = select(CaseHash.case_id, CaseHash.alg, CaseHash.value).where(
-                pairs_in(CaseHash.alg, CaseHash.value, "brought"), CaseHash.case_id.in_(ordered)
-            )
-            for case_id, alg, value in self.session.connection().execute(query, pair_params("brought", brought)):
+            parameters = {**pair_params("brought", brought), "ids": ordered}
+            for case_id, alg, value in self.session.connection().execute(_ATTACHED_HASHES, parameters):
                 attached[case_id].add((alg, value))
 
     def _case(self, case_id: str, *, lock: bool = False) -> Any:
