@@ -40,6 +40,7 @@ from urllib3.connectionpool import HTTPSConnectionPool
 
 from federation.errors import InternalError, ProtocolError
 from federation.trust import TrustStore
+from service.serving import reading_refused_bodies
 
 CONTENT_TYPE = "application/jose+json"
 MAX_ANSWER_BYTES = 2 * 1024 * 1024
@@ -275,7 +276,7 @@ def make_server(
     app: Any, *, host: str, port: int, certificate: Path, key: Path, ca: Path, threads: int = 16
 ) -> wsgi.Server:
     """Return a cheroot server serving ``app`` over mutual TLS (call ``prepare()`` then ``serve()``)."""
-    server = wsgi.Server((host, port), app, numthreads=threads, server_name="hotline-net")
+    server = wsgi.Server((host, port), reading_refused_bodies(app), numthreads=threads, server_name="hotline-net")
     adapter = BuiltinSSLAdapter(str(certificate), str(key), str(ca))
     adapter.context = server_tls_context(certificate=certificate, key=key, ca=ca)
     server.ssl_adapter = adapter
