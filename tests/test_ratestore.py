@@ -66,6 +66,7 @@ def test_the_limits_hold_and_expired_counts_are_swept(monkeypatch: pytest.Monkey
     time.sleep(1.1)
     assert moving.hit(parse("1/second"), "report", "reporter-0")
     assert sum(len(entries) for entries in moving.storage.events.values()) == 1
+    assert len(moving.storage.events) == 1  # The windows left empty are gone too, not kept per key.
 
 
 def test_other_storages_come_from_the_library() -> None:
