@@ -41,7 +41,7 @@ from federation.errors import ProtocolError
 from federation.messages import AUDIT_CHECKPOINT
 from federation.signing import Signer, verify_jws
 from federation.trust import TrustStore
-from service.database import DBSession
+from service.database import DBSession, Query
 
 GENESIS = "0" * 64
 """The "previous hash" of the first entry."""
@@ -138,8 +138,8 @@ class AuditLog:
             return
         statements = _statements(self.models)
         connection = self.session.connection()
-        head = connection.execute(statements.head).first()
-        seq, previous = (0, GENESIS) if head is None else (head.seq, head.hash)
+        head = statements.head.first(connection)
+        seq, previous = (0, GENESIS) if head is None else head
         first = seq
         rows = []
         for item in self._pending:
@@ -183,7 +183,7 @@ class AuditLog:
 
 @dataclass(frozen=True)
 class _Statements:
-    head: Any
+    head: Query
     append: Any
     start: Any
     move: Any
@@ -198,7 +198,7 @@ def _statements(models: AuditModels) -> _Statements:
     if found is None:
         head = models.head.__table__
         found = _STATEMENTS[models] = _Statements(
-            head=select(head.c.seq, head.c.hash).where(head.c.id == HEAD_ID).with_for_update(),
+            head=Query(select(head.c.seq, head.c.hash).where(head.c.id == HEAD_ID).with_for_update()),
             append=insert(models.entry.__table__),
             start=insert(head),
             # Only from where this transaction read it: the lock (or SQLite's single writer) makes that so.

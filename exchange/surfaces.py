@@ -19,7 +19,7 @@ from exchange.mailbox import views as mailbox_views
 from exchange.members import pages as member_pages
 from exchange.members import tasks as member_tasks
 from exchange.members import views as member_views
-from exchange.members.services import require_active
+from exchange.members.services import require_active_now
 from exchange.routing import views as routing_views
 from exchange.status import tasks as status_tasks
 from exchange.status import views as status_views
@@ -28,14 +28,12 @@ from federation import web
 from federation.views import transactions_blueprint
 from people.services import EXCHANGE_ROLES
 from service import policies
-from service.database import reading
 from service.worker import Task
 
 
 def _require_active_peer(peer: NetworkIdentity) -> None:
-    """Only active members use the network (read without SQLite's write lock: every request asks)."""
-    with reading(db.session):
-        require_active(db.session, peer.member_id)
+    """Only active members use the network (read outside the request's transaction: every request asks)."""
+    require_active_now(db.engine, peer.member_id)
 
 
 def network(app: Flask) -> None:

@@ -59,7 +59,7 @@ from federation.signing import (
 )
 from federation.timestamps import from_numeric_date
 from federation.trust import TrustStore
-from service.database import BulkInserts, DBSession, KeyLookup
+from service.database import BulkInserts, DBSession, KeyLookup, Query
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +116,17 @@ def document_digest(claims: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
-_LOOKUPS: dict[tuple[type[Any], type[Any]], tuple[Any, KeyLookup]] = {}
+_LOOKUPS: dict[tuple[type[Any], type[Any]], tuple[Query, KeyLookup]] = {}
 
 
-def _lookups(seen_model: type[Any], inbound_model: type[Any]) -> tuple[Any, KeyLookup]:
+def _lookups(seen_model: type[Any], inbound_model: type[Any]) -> tuple[Query, KeyLookup]:
     """The inbox's statements, built once per service (building one costs more than SQLite's answer)."""
     found = _LOOKUPS.get((seen_model, inbound_model))
     if found is not None:
         return found
-    seen = select(seen_model.jti).where(seen_model.sender == bindparam("sender"), seen_model.jti == bindparam("jti"))
+    seen = Query(
+        select(seen_model.jti).where(seen_model.sender == bindparam("sender"), seen_model.jti == bindparam("jti"))
+    )
     model = inbound_model
     found = _LOOKUPS[(seen_model, inbound_model)] = (
         seen,
@@ -190,7 +192,7 @@ class Inbox:
         checked = [self._verify(document, now, sender) for document in claims["documents"]]
         # 6. Not replayed.
         connection = self.session.connection()
-        if connection.execute(self._seen, {"sender": sender, "jti": claims["jti"]}).first() is not None:
+        if self._seen.first(connection, {"sender": sender, "jti": claims["jti"]}) is not None:
             raise ReplayedMessageError(f"transaction {claims['jti']} from {sender} was already received")
         # 7, 8. Each document on its own: look up every verified document's id at once, then apply.
         inserts = BulkInserts()

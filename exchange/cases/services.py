@@ -231,7 +231,7 @@ class CaseBook:
             wanted = list({claims["header"]["url_fingerprint"] for claims in self.batch_reports})
             index = {}
             if wanted:
-                index = dict(_LOCATIONS(self.session.connection(), wanted).all())
+                index = dict(_LOCATIONS(self.session.connection(), wanted))
             self.cache["locations"] = index
         return index
 
@@ -257,7 +257,7 @@ class CaseBook:
         existing: set[str] | None = self.cache.get("case_ids")
         if existing is None:
             ids = [claims["jti"] for claims in self.batch_reports]
-            existing = set(_CASE_IDS(self.session.connection(), ids).scalars()) if ids else set()
+            existing = {case_id for (case_id,) in _CASE_IDS(self.session.connection(), ids)} if ids else set()
             self.cache["case_ids"] = existing
         return existing
 

@@ -21,7 +21,7 @@ from exchange.audit.models import AUDIT
 from exchange.members.models import ACTIVE, Member
 from exchange.routing.models import RouteOverride
 from federation.errors import ProtocolError
-from service.database import DBSession
+from service.database import DBSession, Query
 
 
 class NoRouteError(ProtocolError):
@@ -42,14 +42,14 @@ class Candidate(NamedTuple):
     is_fallback: bool
 
 
-# Built once: a statement built per call costs more than SQLite takes to answer it (issue 11).
-_ACTIVE_MEMBERS = select(Member.id, Member.countries, Member.is_fallback).where(Member.status == ACTIVE)
-_OVERRIDES = select(RouteOverride.country, RouteOverride.member_id, RouteOverride.expires_at)
+# Built once and run on the driver's cursor: each is read in every transaction that routes (issue 11).
+_ACTIVE_MEMBERS = Query(select(Member.id, Member.countries, Member.is_fallback).where(Member.status == ACTIVE))
+_OVERRIDES = Query(select(RouteOverride.country, RouteOverride.member_id, RouteOverride.expires_at))
 
 
 def active_members(session: DBSession) -> list[Candidate]:
     """Every active member, as plain rows (no ORM objects: routing only reads them)."""
-    return [Candidate(*row) for row in session.connection().execute(_ACTIVE_MEMBERS)]
+    return [Candidate(*row) for row in _ACTIVE_MEMBERS.rows(session.connection())]
 
 
 def routing_snapshot(
@@ -113,7 +113,7 @@ def active_overrides(session: DBSession, *, now: dt.datetime, active: set[str] |
         active = {member.id for member in active_members(session)}
     return {
         country: member_id
-        for country, member_id, expires_at in session.connection().execute(_OVERRIDES)
+        for country, member_id, expires_at in _OVERRIDES.rows(session.connection())
         if member_id in active and (expires_at is None or expires_at > now)
     }
 
