@@ -34,14 +34,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm.util import identity_key
 
 from federation.errors import ProtocolError
 from federation.messages import AUDIT_CHECKPOINT
 from federation.signing import Signer, verify_jws
 from federation.trust import TrustStore
-from service.database import DBSession, Query
+from service.database import DBSession, Query, insert_rows
 
 GENESIS = "0" * 64
 """The "previous hash" of the first entry."""
@@ -168,12 +168,12 @@ class AuditLog:
                 }
             )
             previous = digest
-        connection.execute(statements.append, rows)
+        insert_rows(connection, self.models.entry.__table__, rows)
         if head is None:
-            connection.execute(statements.start, {"id": HEAD_ID, "seq": seq, "hash": previous})
+            insert_rows(connection, self.models.head.__table__, [{"id": HEAD_ID, "seq": seq, "hash": previous}])
         else:
-            moved = connection.execute(statements.move, {"first": first, "seq": seq, "hash": previous})
-            if moved.rowcount != 1:  # The head's lock (SQLite: the one writer) makes this impossible.
+            moved = statements.move.run(connection, {"first": first, "seq": seq, "hash": previous})
+            if moved != 1:  # The head's lock (SQLite: the one writer) makes this impossible.
                 raise RuntimeError(f"the audit chain's head moved from {first} under this transaction")
         held = self.session.identity_map.get(identity_key(self.models.head, HEAD_ID))
         if held is not None:
@@ -184,27 +184,26 @@ class AuditLog:
 @dataclass(frozen=True)
 class _Statements:
     head: Query
-    append: Any
-    start: Any
-    move: Any
+    move: Query
 
 
 _STATEMENTS: dict[AuditModels, _Statements] = {}
 
 
 def _statements(models: AuditModels) -> _Statements:
-    """The appending statements of a service's audit tables (built on first use)."""
+    """The chain head's statements for a service's audit tables (built on first use; the entries and a
+    new head are inserted with ``insert_rows``)."""
     found = _STATEMENTS.get(models)
     if found is None:
         head = models.head.__table__
         found = _STATEMENTS[models] = _Statements(
             head=Query(select(head.c.seq, head.c.hash).where(head.c.id == HEAD_ID).with_for_update()),
-            append=insert(models.entry.__table__),
-            start=insert(head),
             # Only from where this transaction read it: the lock (or SQLite's single writer) makes that so.
-            move=update(head)
-            .where(head.c.id == HEAD_ID, head.c.seq == bindparam("first"))
-            .values(seq=bindparam("seq"), hash=bindparam("hash")),
+            move=Query(
+                update(head)
+                .where(head.c.id == HEAD_ID, head.c.seq == bindparam("first"))
+                .values(seq=bindparam("seq"), hash=bindparam("hash"))
+            ),
         )
     return found
 

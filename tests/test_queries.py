@@ -21,9 +21,9 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
-from service.database import KeyLookup, Query, UTCDateTime, configure_engine
+from service.database import KeyLookup, Query, UTCDateTime, configure_engine, insert_rows
 from tests.conftest import PostgresDatabases
 
 metadata = MetaData()
@@ -37,6 +37,15 @@ things = Table(
     Column("seen_at", UTCDateTime, nullable=True),
     Column("count", Integer, nullable=False),
 )
+defaults = Table(
+    "defaults",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("state", String(16), nullable=False, default="pending"),
+    Column("items", JSON, nullable=False, default=list),
+    Column("made_at", UTCDateTime, nullable=False, default=lambda: AT),
+    Column("note", String(32), nullable=False, server_default="from the database"),
+)
 AT = dt.datetime(2026, 11, 30, 21, 0, 5, 123456, tzinfo=dt.UTC)
 ROWS = [
     {"id": "a", "kind": "x", "tags": ["NL", "DE"], "flag": True, "seen_at": AT, "count": 1},
@@ -48,10 +57,7 @@ ROWS = [
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     postgres = PostgresDatabases()
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'queries.db'}"
-    else:
-        url = postgres.create("queries")
+    url = f"sqlite:///{tmp_path / 'queries.db'}" if request.param == "sqlite" else postgres.create("queries")
     made = create_engine(url)
     configure_engine(made)
     metadata.create_all(made)
@@ -132,3 +138,44 @@ def test_key_lookups_answer_alike_for_one_key_and_for_many(engine: Engine) -> No
         assert sorted(by_id(connection, ["a", "c", "nope"])) == [("a", ["NL", "DE"]), ("c", {"k": [1, 2]})]
         assert by_pair(connection, [("y", "c")]) == [("c", 3)]
         assert sorted(by_pair(connection, [("x", "a"), ("x", "c"), ("y", "c")])) == [("a", 1), ("c", 3)]
+
+
+def test_inserted_rows_read_back_as_sqlalchemys_inserts_do(engine: Engine) -> None:
+    later = AT + dt.timedelta(days=1)
+    rows = [
+        {"id": "d", "kind": "z", "tags": {"a": 1}, "flag": True, "seen_at": later, "count": 4},
+        {"id": "e", "kind": "z", "tags": None, "flag": False, "seen_at": None, "count": 5},
+    ]
+    with engine.begin() as connection:
+        insert_rows(connection, things, rows)
+    with engine.begin() as connection:
+        got = [tuple(row) for row in connection.execute(select(things).where(things.c.kind == "z").order_by("id"))]
+    assert got == [tuple(row.values()) for row in rows]
+
+
+def test_python_side_defaults_are_filled_and_server_defaults_left_to_the_database(engine: Engine) -> None:
+    with engine.begin() as connection:
+        insert_rows(connection, defaults, [{"state": "sent"}, {"state": "held"}])
+        insert_rows(connection, defaults, [{"items": ["x"]}])
+    with engine.begin() as connection:
+        got = [tuple(row)[1:] for row in connection.execute(select(defaults).order_by(defaults.c.id))]
+    assert got == [
+        ("sent", [], AT, "from the database"),
+        ("held", [], AT, "from the database"),
+        ("pending", ["x"], AT, "from the database"),
+    ]
+
+
+def test_a_conflicting_insert_is_sqlalchemys_integrity_error_and_nothing_of_it_stays(engine: Engine) -> None:
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        insert_rows(connection, things, [{**ROWS[0], "id": "new"}, {**ROWS[0], "id": "a"}])
+    with engine.begin() as connection:
+        assert connection.execute(select(things.c.id).where(things.c.id == "new")).first() is None
+
+
+def test_an_update_reports_the_rows_it_matched(engine: Engine) -> None:
+    bump = Query(things.update().where(things.c.kind == bindparam("k")).values(count=things.c.count + 10))
+    with engine.begin() as connection:
+        assert bump.run(connection, {"k": "x"}) == 2
+        assert bump.run(connection, {"k": "nothing"}) == 0
+        assert sorted(connection.execute(select(things.c.count)).scalars()) == [3, 11, 12]
