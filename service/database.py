@@ -39,7 +39,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.types import TypeDecorator
 
@@ -294,15 +294,22 @@ class _CompiledQuery:
             raise ValueError("a Query cannot hold an expanding (IN list) parameter")
         self.call = _DriverCall(compiled, dialect)
         self.defaults = compiled.construct_params(_check=False)
+        self.required = frozenset(name for bind, name in compiled.bind_names.items() if bind.required)
         columns = statement.selected_columns if statement.is_select else ()
         self.results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
         self.plain_results = not any(self.results)
 
+    def _values(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not self.required <= params.keys():  # As SQLAlchemy: a missing value is a mistake, not NULL.
+            missing = ", ".join(sorted(self.required - params.keys()))
+            raise InvalidRequestError(f"A value is required for bind parameter(s) {missing}")
+        return {**self.defaults, **params}
+
     def run_for_count(self, dbapi_connection: Any, params: dict[str, Any]) -> int:
-        return self.call.execute(dbapi_connection, {**self.defaults, **params}, fetch=False)
+        return self.call.execute(dbapi_connection, self._values(params), fetch=False)
 
     def run(self, dbapi_connection: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        fetched = self.call.execute(dbapi_connection, {**self.defaults, **params}, fetch=True)
+        fetched = self.call.execute(dbapi_connection, self._values(params), fetch=True)
         if self.plain_results:
             return list(fetched)  # sqlite3 and psycopg both fetch plain tuples.
         processors = self.results

@@ -21,7 +21,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError, ProgrammingError
 
 from service.database import KeyLookup, Query, UTCDateTime, configure_engine, insert_rows
 from tests.conftest import PostgresDatabases
@@ -122,6 +122,12 @@ def test_driver_errors_come_out_as_sqlalchemys(engine: Engine) -> None:
             query.rows(connection, {"id": "a"})
         assert isinstance(caught.value, ProgrammingError) or "no such table" in str(caught.value)
         connection.rollback()
+
+
+def test_a_missing_value_is_refused_not_read_as_null(engine: Engine) -> None:
+    query = Query(select(things.c.id).where(things.c.id == bindparam("id"), things.c.kind == bindparam("kind")))
+    with engine.begin() as connection, pytest.raises(InvalidRequestError, match="kind"):
+        query.rows(connection, {"id": "a"})
 
 
 def test_an_in_list_is_refused_at_first_use(engine: Engine) -> None:

@@ -135,7 +135,7 @@ def require_active(session: DBSession, member_id: str) -> None:
 
 def require_active_now(engine: Engine, member_id: str) -> None:
     """:func:`require_active` outside any transaction of the caller's (every network request's first
-    check, on a pooled connection: 20 µs, against 190 µs for a read transaction of the session's)."""
+    check, on a pooled connection: 21–27 µs, against 190–230 µs for a read transaction of the session's)."""
     rows = _STATUS.read_alone(engine, {"member_id": member_id})
     _check_status(rows[0][0] if rows else None, member_id)
 
