@@ -119,3 +119,38 @@ def test_revocation_takes_effect_without_restart(pki: dict[str, Any], tmp_path: 
     authority.revoke(ca_dir, certificate.serial_number, reason="keyCompromise", now=now)
     with pytest.raises(ProtocolError):
         trust.verify_certificate(certificate, at=before)
+
+
+def test_a_certificates_fixed_facts_are_read_once_and_its_checks_made_every_time(
+    pki: dict[str, Any], tmp_path: Path
+) -> None:
+    """The trust store keeps what a certificate says (issuer's signature, dates, serial, identity) but checks
+    the moment and the CRL on every call: a foreign certificate is refused each time, a known one expires."""
+    from cryptography import x509
+
+    from certs import authority
+    from certs.devnet import issue_dev_identity
+
+    ca_dir = pki["root"] / "ca"
+    trust = TrustStore(ca_dir / "ca.pem", ca_dir / "crl.pem")
+    authority.create_ca(tmp_path / "other-ca", "Some Other CA")
+    foreign = issue_dev_identity(tmp_path / "other-ca", tmp_path / "foreign", "hotline-nl", countries=("NL",))
+    own = issue_dev_identity(ca_dir, tmp_path / "own", "hotline-be", countries=("BE",))
+    now = dt.datetime.now(dt.UTC)
+    for path, code in ((foreign.cert, "certificate_untrusted"), (own.cert, None)):
+        for _ in range(2):  # The second call answers from what the first read.
+            certificate = x509.load_pem_x509_certificate(path.read_bytes())
+            if code is None:
+                assert trust.verify_certificate(certificate, at=now).member_id == "hotline-be"
+                continue
+            with pytest.raises(ProtocolError) as raised:
+                trust.verify_certificate(certificate, at=now)
+            assert raised.value.code == code
+    certificate = x509.load_pem_x509_certificate(own.cert.read_bytes())
+    for moment in (certificate.not_valid_after_utc + dt.timedelta(seconds=1), now - dt.timedelta(days=400)):
+        with pytest.raises(ProtocolError) as raised:
+            trust.verify_certificate(certificate, at=moment)
+        assert raised.value.code == "certificate_expired"
+    with pytest.raises(ProtocolError) as raised:  # The second moment (a first hop's receipt time) too.
+        trust.verify_certificate(certificate, at=now, also_at=certificate.not_valid_after_utc + dt.timedelta(days=1))
+    assert raised.value.code == "certificate_expired"
