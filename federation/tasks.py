@@ -36,6 +36,11 @@ def prune_replay_records(app: Flask) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def copy_log(app: Flask) -> bool:
+    """Copy SQLite's write-ahead log into the database, here rather than in a request's commit."""
+    return checkpoint(runtime().db.engine, truncate=False)
+
+
 def forget_erased(app: Flask) -> bool:
     """Make erased tokens unrecoverable from the database files (SQLite: a truncating checkpoint)."""
     return checkpoint(runtime().db.engine)
@@ -44,5 +49,6 @@ def forget_erased(app: Flask) -> bool:
 TASKS = [
     Task("deliver", deliver_due, seconds_key="DELIVERY_POLL_SECONDS", help=deliver_due.__doc__ or ""),
     Task("prune-replay", prune_replay_records, seconds=600, help=prune_replay_records.__doc__ or ""),
+    Task("checkpoint", copy_log, seconds_key="CHECKPOINT_SECONDS", help=copy_log.__doc__ or ""),
     Task("forget", forget_erased, seconds_key="FORGET_SECONDS", help=forget_erased.__doc__ or ""),
 ]

@@ -57,6 +57,8 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_STORAGE_URI": "memory://",
     # How often erased tokens are made unrecoverable from the database files (SQLite checkpoint).
     "FORGET_SECONDS": 10,
+    # How often the worker copies SQLite's write-ahead log into the database (passive: blocks nobody).
+    "CHECKPOINT_SECONDS": 1.0,
     # The console (staff) surface.
     "CONSOLE_HOST": "127.0.0.1",
     "CONSOLE_PORT": 8080,
@@ -85,6 +87,7 @@ POSITIVE_KEYS = (
     "CRL_GRACE_SECONDS",
     "MAILBOX_MAX_POLLS",
     "FORGET_SECONDS",
+    "CHECKPOINT_SECONDS",
     "CONSOLE_PORT",
     "CONSOLE_THREADS",
     "SESSION_IDLE_MINUTES",

@@ -92,6 +92,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA journal_size_limit=1048576")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
     cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
@@ -107,6 +108,12 @@ read come from the kernel's page cache; this cache holds the pages a connection 
 connection filled its 2 MB over minutes: the 10-minute soak saw the exchange's processes' private
 memory grow by 18-25 MB and level off (issue 11). Ingest cost was the same with 256 KiB (bench/ingest.py
 at 100,000 cases, two runs each: 697-772 against 718-756 µs per report)."""
+SQLITE_AUTOCHECKPOINT_PAGES = 10_000
+"""How long the write-ahead log may grow (in 4 KiB pages: 40 MB) before a committing connection copies it
+into the database itself. SQLite's default, 1,000, made every fifteenth single-report transaction at the
+exchange pay for a checkpoint in its request (3-5 ms, two fsyncs: 60 % of the time its commits took,
+issue 11). The worker copies the log every ``CHECKPOINT_SECONDS`` instead (:func:`checkpoint`, passive,
+in its own process), so this bound is reached only where no worker runs (a command, a test)."""
 BUSY_TIMEOUT_MS = 30_000
 """How long a statement waits for SQLite's write lock before it fails, unless the engine is configured
 with another wait (the services' ``SQLITE_BUSY_TIMEOUT_SECONDS``)."""
@@ -180,19 +187,22 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) 
         event.listen(engine, "begin", functools.partial(_sqlite_begin, busy_timeout_ms=busy_timeout_ms))
 
 
-def checkpoint(engine: Engine) -> bool:
-    """Copy SQLite's write-ahead log into the database and truncate it; False where there is nothing to do.
+def checkpoint(engine: Engine, *, truncate: bool = True) -> bool:
+    """Copy SQLite's write-ahead log into the database; False where there is nothing to do.
 
-    Returns whether the log was fully checkpointed (a reader holding an old snapshot can prevent that;
-    the next run catches up).
+    With ``truncate`` (forgetting erased tokens) the log is then emptied, which waits for writers and
+    readers to let go of it; without (the worker's regular copy, :data:`SQLITE_AUTOCHECKPOINT_PAGES`) it
+    copies what no reader still needs and blocks nobody. Returns whether the whole log was copied (a reader
+    holding an old snapshot can prevent that; the next run catches up).
     """
     if engine.dialect.name != "sqlite":
         return False
     with engine.connect() as connection:
         raw = connection.connection.driver_connection
         assert raw is not None
-        busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    return not busy
+        mode = "TRUNCATE" if truncate else "PASSIVE"
+        busy, in_log, copied = raw.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    return not busy and copied == in_log
 
 
 def db_of(app: Flask) -> SQLAlchemy:
