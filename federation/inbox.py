@@ -27,8 +27,13 @@ directory not fetched yet) refuses the whole transaction instead of rejecting a 
 sender retries it later.
 
 Invariants: a refused transaction stores nothing; a document is applied at most once per receiver; the
-answer is a receipt signed by us, listing one outcome per document in the order received. The caller
-(the request layer) commits once after :meth:`Inbox.receive` returns.
+answer is a receipt signed by us, listing one outcome per document in the order received.
+
+The steps run in three calls: :meth:`Inbox.check` (1-5 and every signature: CPU only, no statement),
+:meth:`Inbox.apply` (6-8, in the session's transaction, which the caller commits) and
+:meth:`Inbox.receipt` (signed after the commit). The transactions endpoint holds the database's write
+turn (:func:`service.database.writing`) only around ``apply`` and its commit; :meth:`Inbox.receive` runs
+all three for a caller that commits after it.
 """
 
 from __future__ import annotations
@@ -105,6 +110,18 @@ class InboxContext:
     """The transaction's own claims (without its documents): what the hop's sender said about the batch."""
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A transaction whose signatures, certificates and schemas were checked (:meth:`Inbox.check`); nothing
+    of it is stored yet."""
+
+    sender: str
+    now: dt.datetime
+    transaction: VerifiedMessage
+    checked: list[VerifiedMessage | dict[str, Any]]
+    """Each document, verified, or already rejected with its outcome."""
+
+
 Handler = Callable[[VerifiedMessage, InboxContext], None]
 """Applies one verified document. It must make every check, and raise any ProtocolError, before its
 first write to the session: a handler that raises after writing would leave half a document behind."""
@@ -163,8 +180,22 @@ class Inbox:
     def receive(self, unverified_body: bytes, *, sender: str, now: dt.datetime) -> dict[str, str]:
         """Verify and apply one transaction; return our signed transaction receipt (flattened JWS).
 
+        The three steps below in one call, for a caller that commits after it (the mailbox poller). The
+        transactions endpoint calls them one by one, to hold the database's write turn only for
+        :meth:`apply` and its commit.
+
         Raises:
             ProtocolError: the transaction as a whole is refused; nothing was stored.
+        """
+        arrival = self.check(unverified_body, sender=sender, now=now)
+        return self.receipt(arrival, self.apply(arrival))
+
+    def check(self, unverified_body: bytes, *, sender: str, now: dt.datetime) -> Arrival:
+        """Steps 1-5, and each document's signature, certificate and schema (step 7's checks): CPU only,
+        no statement, so none of it runs while the caller holds SQLite's write lock.
+
+        Raises:
+            ProtocolError: the transaction as a whole is refused.
         """
         # 1. JSON, and a flattened JWS.
         try:
@@ -186,37 +217,52 @@ class Inbox:
                 f"transaction is addressed to {claims['aud']!r}, not to {self.signer.member_id!r}"
             )
         # 5. Fresh: checked inside verify_jws (fresh=True), before the certificate's validity at issued-at.
-        issued_at = from_numeric_date(claims["iat"])
-        # 7 (first part). Each document's signature, certificate and schema: CPU only, done before the
-        # first statement so that on SQLite none of it runs while this transaction holds the write lock.
+        # 7 (first part). Each document's signature, certificate and schema.
         checked = [self._verify(document, now, sender) for document in claims["documents"]]
+        return Arrival(sender=sender, now=now, transaction=transaction, checked=checked)
+
+    def apply(self, arrival: Arrival) -> list[dict[str, Any]]:
+        """Steps 6-8 in the session's transaction: one outcome per document, in the order received. The
+        caller commits (or rolls back, on an exception).
+
+        Raises:
+            ProtocolError: the transaction as a whole is refused (replayed, or a handler's transient
+                condition); nothing of it was written.
+        """
+        sender, now, claims = arrival.sender, arrival.now, arrival.transaction.claims
         # 6. Not replayed.
         connection = self.session.connection()
         if self._seen.first(connection, {"sender": sender, "jti": claims["jti"]}) is not None:
             raise ReplayedMessageError(f"transaction {claims['jti']} from {sender} was already received")
         # 7, 8. Each document on its own: look up every verified document's id at once, then apply.
         inserts = BulkInserts()
-        inserts.add(self.seen_model, sender=sender, jti=claims["jti"], issued_at=issued_at)
+        inserts.add(self.seen_model, sender=sender, jti=claims["jti"], issued_at=from_numeric_date(claims["iat"]))
         context = InboxContext(
             session=self.session,
             now=now,
             outbox=Outbox(self.session, self.outbox_model, inserts=inserts),
-            sender=transaction.author,
+            sender=arrival.transaction.author,
             member_id=self.signer.member_id,
             inserts=inserts,
             envelope={key: value for key, value in claims.items() if key != "documents"},
         )
-        context.documents = [item for item in checked if isinstance(item, VerifiedMessage)]
+        context.documents = [item for item in arrival.checked if isinstance(item, VerifiedMessage)]
         applied = self._applied_digests(context.documents)
         # Handlers see this batch's own writes through context.cache; one flush at the end writes them all.
         with self.session.no_autoflush:
-            results = [self._apply(item, context, applied) for item in checked]
+            results = [self._apply(item, context, applied) for item in arrival.checked]
         for finish in context.finishers:
             finish()
         inserts.flush(self.session)
         self.session.flush()
-        receipt = self.signer.claims(sender, now=now, transaction=claims["jti"], results=results)
-        return self.signer.sign_flattened(TRANSACTION_RECEIPT, receipt)
+        return results
+
+    def receipt(self, arrival: Arrival, results: list[dict[str, Any]]) -> dict[str, str]:
+        """Our signed transaction receipt (flattened JWS): sign it once the outcomes are committed."""
+        claims = self.signer.claims(
+            arrival.sender, now=arrival.now, transaction=arrival.transaction.claims["jti"], results=results
+        )
+        return self.signer.sign_flattened(TRANSACTION_RECEIPT, claims)
 
     def _verify(self, unverified_document: str, now: dt.datetime, sender: str) -> VerifiedMessage | dict[str, Any]:
         try:

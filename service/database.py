@@ -17,10 +17,12 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import functools
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from flask import Flask
@@ -177,6 +179,31 @@ def _sqlite_begin(connection: Any, *, busy_timeout_ms: int = 0) -> None:
     finally:
         raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def writing(engine: Engine) -> AbstractContextManager[object]:
+    """Hold this process's turn to write to ``engine``'s SQLite file, for a whole transaction.
+
+    SQLite lets one writer in at a time. Threads of another process wait for it by asking again and again
+    (:func:`_sqlite_begin`); threads of one process can simply queue on a lock of their own and be woken
+    the moment the writer before them is done. With four clients sending single-report transactions,
+    the exchange's network process used 3,820-3,867 µs of CPU per transaction polling, 3,673-3,720 µs
+    queued so (263-270 against 272-276 transactions/s, issue 11). Wrap the transaction, from its first
+    statement to its commit or rollback, and nothing that waits on another thread of the process. On
+    PostgreSQL it holds nothing: writers there do not exclude one another.
+    """
+    if engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:":
+        return nullcontext()
+    path = os.path.realpath(engine.url.database)
+    found = _WRITERS.get(path)
+    if found is None:
+        with _WRITERS_LOCK:
+            found = _WRITERS.setdefault(path, threading.Lock())
+    return found
 
 
 def configure_engine(engine: Engine, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:

@@ -9,11 +9,11 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session
 
 from federation.messages import REPORT
-from service.database import SQLITE_AUTOCHECKPOINT_PAGES, checkpoint, configure_engine, reading
+from service.database import SQLITE_AUTOCHECKPOINT_PAGES, checkpoint, configure_engine, reading, writing
 from tests.conftest import count_rows, make_network
 from tests.forgery import peer_as, report_claims
 
@@ -173,3 +173,43 @@ def test_commits_leave_the_log_to_the_worker_which_copies_it_without_blocking_wr
         busy, in_log, copied = reader.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         assert (busy, copied) == (0, in_log) and in_log >= 1_400
         assert reader.execute("SELECT count(*), sum(length(data)) FROM blobs").fetchone() == (300, 300 * 5 * page)
+
+
+def test_threads_of_one_process_take_turns_to_write_without_polling_sqlite(tmp_path: Path) -> None:
+    """Inside ``writing``, each transaction gets SQLite's lock at its first BEGIN: the threads queued on the
+    process's own lock instead of asking SQLite again and again. Every engine of one file shares it."""
+    engine = _engine(tmp_path / "db.sqlite")
+    begins: list[str] = []
+    event.listen(
+        engine,
+        "connect",
+        lambda connection, _record: connection.set_trace_callback(
+            lambda sql: begins.append(sql) if sql.startswith("BEGIN") else None
+        ),
+    )
+    engine.dispose()  # New connections, traced.
+    other = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert writing(engine) is writing(other)
+    assert writing(create_engine("postgresql+psycopg://127.0.0.1/none")).__enter__() is None  # Holds nothing.
+    errors: list[BaseException] = []
+
+    def bump(times: int) -> None:
+        try:
+            for _ in range(times):
+                with writing(engine), Session(engine) as session:
+                    value = session.execute(text("SELECT value FROM counter WHERE id = 1")).scalar_one()
+                    time.sleep(0.001)  # Hold the lock a while: without the turn, the others would poll.
+                    session.execute(text("UPDATE counter SET value = :v WHERE id = 1"), {"v": value + 1})
+                    session.commit()
+        except BaseException as exc:  # Reported by the assertion below.
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump, args=(20,)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert begins == ["BEGIN IMMEDIATE"] * 120
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT value FROM counter")).scalar_one() == 120
