@@ -499,8 +499,10 @@ class BulkInserts:
     def __init__(self) -> None:
         self._rows: dict[Any, list[dict[str, Any]]] = {}
 
-    def add(self, model: Any, **values: Any) -> None:
+    def add(self, model: Any, **values: Any) -> dict[str, Any]:
+        """Queue a row; the dict returned is the row itself, which may still change until :meth:`flush`."""
         self._rows.setdefault(model, []).append(values)
+        return values
 
     def flush(self, session: DBSession) -> None:
         connection = session.connection()  # Core, past the ORM: these rows need no object tracking.

@@ -9,6 +9,7 @@ certificate and key (what a compromised or buggy exchange could send), on SQLite
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -152,6 +153,42 @@ def test_a_report_for_a_country_the_node_does_not_cover_is_refused(rules_network
         as_exchange_to(rules_network, "secretariat"), "secretariat", nl_signer.sign_compact("hotline.report.v1", claims)
     )
     assert result["outcome"] == "accepted"
+
+
+def test_one_transaction_opens_a_case_adds_to_it_and_links_it(rules_network: Network) -> None:
+    """Documents of one batch see what the batch's earlier documents did, though the rows are written at
+    its end: the second report of a location joins the case the first opened (and, urgent, makes it
+    urgent), and a same-material notice links that case."""
+    nl_signer = peer_as(rules_network.layout, "hotline-nl").signer
+    url = f"http://batch.example/{uuid.uuid4()}"
+    first = report_claims(nl_signer, url)
+    second = report_claims(nl_signer, url, priority="urgent")
+    link = {
+        "case_id": str(uuid.uuid4()),
+        "matched_on": ["sha256"],
+        "legal_status": "baseline",
+        "hosting_country": "FR",
+        "first_reported_at": stamp(now()),
+        "status": None,
+    }
+    notice = sign(rules_network, "exchange", "hotline.material.v1", "hotline-de", case_id=first["jti"], links=[link])
+    results = push(
+        as_exchange_to(rules_network, "hotline-de"),
+        "hotline-de",
+        nl_signer.sign_compact("hotline.report.v1", first),
+        nl_signer.sign_compact("hotline.report.v1", second),
+        notice,
+    )
+    assert [result["outcome"] for result in results] == ["accepted"] * 3
+    database = rules_network.layout.members["hotline-de"].database
+    [(case_id, priority, same_material)] = query(
+        database, "SELECT id, priority, same_material FROM inbound_cases WHERE url = :url", url=url
+    )
+    assert (case_id, priority) == (first["jti"], "urgent")
+    linked = json.loads(same_material) if isinstance(same_material, str) else same_material
+    assert [entry["case_id"] for entry in linked] == [link["case_id"]]
+    reports = query(database, "SELECT id FROM inbound_reports WHERE case_id = :id ORDER BY id", id=case_id)
+    assert sorted(row[0] for row in reports) == sorted([first["jti"], second["jti"]])
 
 
 # --- The first hop: a document handed in by its own author -------------------------------------------------

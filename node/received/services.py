@@ -62,9 +62,40 @@ class InboundRules:
     directory: DirectoryCache
 
 
-def _case_for(context: InboxContext, fingerprint: str) -> InboundCase | None:
+class _Opened:
+    """A case this transaction opens: its row, written with the batch's other rows at the end. Tracking two
+    new ORM objects per report cost the receiving node's network process 560-583 µs of CPU per report
+    end to end; written as rows, 460-465 µs (issue 11). It answers like an :class:`InboundCase` for what
+    later documents of the same batch change."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+
+    @property
+    def id(self) -> str:
+        return str(self.row["id"])
+
+    @property
+    def priority(self) -> str:
+        return str(self.row["priority"])
+
+    @priority.setter
+    def priority(self, value: str) -> None:
+        self.row["priority"] = value
+
+    @property
+    def same_material(self) -> list[dict[str, object]]:
+        found: list[dict[str, object]] = self.row["same_material"]
+        return found
+
+    @same_material.setter
+    def same_material(self, value: list[dict[str, object]]) -> None:
+        self.row["same_material"] = value
+
+
+def _case_for(context: InboxContext, fingerprint: str) -> InboundCase | _Opened | None:
     """Our case at this location: one opened earlier, or in this same transaction."""
-    opened: dict[str, InboundCase] = context.cache.setdefault("inbound_cases", {})
+    opened: dict[str, _Opened] = context.cache.setdefault("inbound_cases", {})
     if fingerprint in opened:
         return opened[fingerprint]
     known: dict[str, InboundCase] | None = context.cache.get("known_cases")
@@ -120,18 +151,18 @@ def accept_report(document: VerifiedMessage, context: InboxContext, *, rules: In
     }
     if case is None:
         # A report sent again after its content moved keeps the case's id (and its first-report time).
-        case = InboundCase(
+        row = context.inserts.add(
+            InboundCase,
             id=header.get("case_id", claims["jti"]),
             url_fingerprint=header["url_fingerprint"],
             status="received",
             same_material=[],
             **common,
         )
-        context.session.add(case)
-        context.cache.setdefault("inbound_cases", {})[header["url_fingerprint"]] = case
+        case = context.cache.setdefault("inbound_cases", {})[header["url_fingerprint"]] = _Opened(row)
     elif header["priority"] == "urgent":
         case.priority = "urgent"  # A later urgent report makes the case urgent here too.
-    context.session.add(InboundReport(id=claims["jti"], case_id=case.id, **common))
+    context.inserts.add(InboundReport, id=claims["jti"], case_id=case.id, **common)
     receipt = rules.signer.claims(origin, now=now, report_id=claims["jti"], received_at=format_timestamp(now))
     context.outbox.enqueue(
         rules.exchange_id,
@@ -151,8 +182,8 @@ def apply_material(document: VerifiedMessage, context: InboxContext, *, rules: I
         raise NotFromExchangeError("only the exchange links cases as the same material")
     if claims["aud"] != context.member_id:
         raise WrongRecipientError(f"notice is addressed to {claims['aud']!r}")
-    opened: dict[str, InboundCase] = context.cache.get("inbound_cases", {})
-    case = next((c for c in opened.values() if c.id == claims["case_id"]), None)
+    opened: dict[str, _Opened] = context.cache.get("inbound_cases", {})
+    case: InboundCase | _Opened | None = next((c for c in opened.values() if c.id == claims["case_id"]), None)
     if case is None:
         case = context.session.get(InboundCase, claims["case_id"])
     if case is None:
