@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from flask import Flask
-from sqlalchemy import Engine, func, or_, select, text
+from sqlalchemy import Engine, func, or_, select, text, update
 
 from federation.errors import ProtocolError
 from federation.messages import TRANSACTION, TRANSACTION_RECEIPT
@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 BATCH_BYTES = 600_000
 """Token bytes per transaction: with base64 and JSON around them, well under the 1 MiB body limit."""
 OUTBOX_INFO_KEY = "outbox_destinations"
+SETTLED = ("accepted", "duplicate")
+"""A receiver's outcomes that settle a document: it is delivered (and its token erased)."""
 
 
 @dataclass(frozen=True)
@@ -359,18 +361,31 @@ class Deliverer:
     # Recording outcomes --------------------------------------------------------------------------
 
     def _settle(self, destination: str, batch: list[Queued], results: list[dict[str, Any]], now: dt.datetime) -> None:
+        """Record the receiver's outcomes: delivered rows in one statement (their tokens erased), refused
+        ones one by one as dead letters (the service's hook needs each row)."""
         outbox = self.outbox_model
-        rows = {row.id: row for row in self.session.scalars(select(outbox).where(outbox.id.in_([i.id for i in batch])))}
-        for item, result in zip(batch, results, strict=True):
-            row = rows.get(item.id)
-            if row is not None:
-                self._apply_outcome(row, result, destination, now)
+        outcomes = list(zip(batch, results, strict=True))
+        delivered = [item.id for item, result in outcomes if result["outcome"] in SETTLED]
+        if delivered:
+            # Not as objects: loading a batch's rows to change five columns made the workers' CPU per
+            # report end to end 333 µs at the exchange and 155-170 µs at each node; 264-278 and 116-132 µs
+            # with this one statement (issue 11).
+            self.session.execute(
+                update(outbox)
+                .where(outbox.id.in_(delivered))
+                .values(attempts=outbox.attempts + 1, state="delivered", delivered_at=now, token=None, last_error=None)
+                .execution_options(synchronize_session=False)
+            )
+        refused = {item.id: result for item, result in outcomes if result["outcome"] not in SETTLED}
+        if refused:
+            for row in self.session.scalars(select(outbox).where(outbox.id.in_(list(refused)))):
+                self._apply_outcome(row, refused[row.id], destination, now)
         self._succeeded(destination, now)
         self.session.commit()
 
     def _apply_outcome(self, row: Any, result: dict[str, Any], destination: str, now: dt.datetime) -> None:
         row.attempts += 1
-        if result["outcome"] in ("accepted", "duplicate"):
+        if result["outcome"] in SETTLED:
             row.state, row.delivered_at, row.token, row.last_error = "delivered", now, None, None
         else:
             log.error("dead letter: %s refused document %s: %s", destination, row.doc_id, result.get("error"))
