@@ -19,7 +19,7 @@ from federation.timestamps import parse_timestamp
 from node.directory.services import DirectoryCache, UnexpectedMemberError
 from node.received.models import CaseEvent
 from node.reports.models import DUPLICATE, RECEIVED, REFUSED, SENT, Report
-from service.database import DBSession
+from service.database import BulkInserts, DBSession
 
 HEADER_FIELDS = ("hosting_country", "legal_status", "priority")
 BODY_FIELDS = (
@@ -77,7 +77,6 @@ def confirm_report(
     unverified_input: Any,
     now: dt.datetime,
     idempotency_key: str | None = None,
-    flush: bool = True,
 ) -> tuple[Report, bool]:
     """Record a confirmed report and queue it, signed, for the exchange (one unit of work).
 
@@ -88,12 +87,31 @@ def confirm_report(
     Raises:
         ReportInputError, InvalidURLError, SchemaValidationError, HostedAtHomeError.
     """
-    if idempotency_key is not None:
-        if not 1 <= len(idempotency_key) <= 200 or not idempotency_key.isprintable():
-            raise ReportInputError("Idempotency-Key must be 1 to 200 printable characters")
-        earlier = session.scalar(select(Report).where(Report.idempotency_key == idempotency_key))
-        if earlier is not None:
-            return earlier, False
+    earlier = _earlier(session, idempotency_key)
+    if earlier is not None:
+        return earlier, False
+    values, token = _signed_report(signer, exchange_id, unverified_input, now, idempotency_key)
+    report = Report(**values)
+    session.add(report)
+    _queue(outbox, signer, exchange_id, values, token, now)
+    session.flush()
+    return report, True
+
+
+def _earlier(session: DBSession, idempotency_key: str | None) -> Report | None:
+    """The report stored earlier under this idempotency key, if any (the key checked first)."""
+    if idempotency_key is None:
+        return None
+    if not 1 <= len(idempotency_key) <= 200 or not idempotency_key.isprintable():
+        raise ReportInputError("Idempotency-Key must be 1 to 200 printable characters")
+    found: Report | None = session.scalar(select(Report).where(Report.idempotency_key == idempotency_key))
+    return found
+
+
+def _signed_report(
+    signer: Signer, exchange_id: str, unverified_input: Any, now: dt.datetime, idempotency_key: str | None
+) -> tuple[dict[str, Any], str]:
+    """Check an operator's report and sign it for the exchange: the report's row, and its token."""
     if not isinstance(unverified_input, dict):
         raise ReportInputError("the report must be a JSON object")
     unknown = sorted(set(unverified_input) - INPUT_FIELDS)
@@ -123,32 +141,35 @@ def confirm_report(
     token = signer.sign_compact(REPORT, claims)
     if len(token) > MAX_DOCUMENT_CHARS:
         raise ReportInputError(f"the signed report would be {len(token)} characters; the limit is {MAX_DOCUMENT_CHARS}")
-    report = Report(
-        id=claims["jti"],
-        url=url,
-        canonical_url=canonicalize_url(url),
-        url_fingerprint=header["url_fingerprint"],
-        hosting_country=hosting_country,
-        legal_status=header["legal_status"],
-        priority=header["priority"],
-        content_hashes=header["content_hashes"],
-        idempotency_key=idempotency_key,
-        details={k: v for k, v in body.items() if k != "url"},
-        confirmed_at=now,
-    )
-    session.add(report)
+    values = {
+        "id": claims["jti"],
+        "url": url,
+        "canonical_url": canonicalize_url(url),
+        "url_fingerprint": header["url_fingerprint"],
+        "hosting_country": hosting_country,
+        "legal_status": header["legal_status"],
+        "priority": header["priority"],
+        "content_hashes": header["content_hashes"],
+        "idempotency_key": idempotency_key,
+        "details": {k: v for k, v in body.items() if k != "url"},
+        "confirmed_at": now,
+    }
+    return values, token
+
+
+def _queue(
+    outbox: Outbox, signer: Signer, exchange_id: str, values: dict[str, Any], token: str, now: dt.datetime
+) -> None:
+    """Queue a report's signed token for the exchange."""
     outbox.enqueue(
         exchange_id,
         typ=REPORT,
         token=token,
-        doc_id=claims["jti"],
+        doc_id=values["id"],
         author=signer.member_id,
-        priority=queue_priority(report.priority),
+        priority=queue_priority(values["priority"]),
         now=now,
     )
-    if flush:
-        session.flush()
-    return report, True
 
 
 MAX_BATCH = 1000
@@ -179,31 +200,35 @@ def confirm_batch(
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
         raise ReportInputError(f"reports must be a list of 1 to {MAX_BATCH} reports")
     results: list[dict[str, Any]] = []
-    keys: dict[str, Report] = {}
+    keys: dict[str, str] = {}
+    # Rows, not ORM objects, written together after the last report: tracking each report and its outbox
+    # row as objects cost the console 367-378 µs of CPU per report of a 500-report batch, 220-236 µs
+    # as rows (issue 11).
+    inserts = BulkInserts()
+    queue = Outbox(outbox.session, outbox.model, inserts=inserts)
     for index, item in enumerate(items):
         key = item.pop("idempotency_key", None) if isinstance(item, dict) else None
         try:
             if key is not None and not isinstance(key, str):
                 raise ReportInputError("idempotency_key must be a string")
             if key is not None and key in keys:
-                results.append({"index": index, "outcome": "duplicate", "id": keys[key].id})
+                results.append({"index": index, "outcome": "duplicate", "id": keys[key]})
                 continue
-            report, created = confirm_report(
-                session,
-                signer=signer,
-                outbox=outbox,
-                exchange_id=exchange_id,
-                unverified_input=item,
-                now=now,
-                idempotency_key=key,
-                flush=False,
-            )
+            earlier = _earlier(session, key)
+            if earlier is not None:
+                report_id, created = earlier.id, False
+            else:
+                values, token = _signed_report(signer, exchange_id, item, now, key)
+                inserts.add(Report, **values)
+                _queue(queue, signer, exchange_id, values, token, now)
+                report_id, created = values["id"], True
         except ProtocolError as exc:
             results.append({"index": index, "outcome": "refused", "error": exc.code, "message": exc.message})
             continue
         if key is not None:
-            keys[key] = report
-        results.append({"index": index, "outcome": "accepted" if created else "duplicate", "id": report.id})
+            keys[key] = report_id
+        results.append({"index": index, "outcome": "accepted" if created else "duplicate", "id": report_id})
+    inserts.flush(session)
     session.flush()
     return results
 
