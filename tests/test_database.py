@@ -3,6 +3,7 @@ worker, not a request's commit, copies the write-ahead log into the database."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -29,29 +30,42 @@ def _engine(path: Path) -> Engine:
     return engine
 
 
-def test_writers_from_many_threads_each_get_the_lock_and_none_is_lost(tmp_path: Path) -> None:
-    engine = _engine(tmp_path / "db.sqlite")
+def _bump_from_threads(engine: Engine, *, threads: int, times: int, turn: bool = False) -> None:
+    """Each thread reads the counter and writes it back plus one, ``times`` times; with ``turn``, inside
+    the process's write turn and holding it a millisecond (without the turn, the others would poll)."""
     errors: list[BaseException] = []
 
-    def bump(times: int) -> None:
+    def bump() -> None:
         try:
             for _ in range(times):
-                with Session(engine) as session:
+                with writing(engine) if turn else contextlib.nullcontext(), Session(engine) as session:
                     # Read, then write: only safe because the transaction took the write lock at BEGIN.
                     value = session.execute(text("SELECT value FROM counter WHERE id = 1")).scalar_one()
+                    if turn:
+                        time.sleep(0.001)
                     session.execute(text("UPDATE counter SET value = :v WHERE id = 1"), {"v": value + 1})
                     session.commit()
         except BaseException as exc:  # Reported by the assertion below.
             errors.append(exc)
 
-    threads = [threading.Thread(target=bump, args=(50,)) for _ in range(6)]
-    for thread in threads:
+    started = [threading.Thread(target=bump) for _ in range(threads)]
+    for thread in started:
         thread.start()
-    for thread in threads:
+    for thread in started:
         thread.join()
     assert errors == []
+
+
+def _counter(engine: Engine) -> int:
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT value FROM counter")).scalar_one() == 300
+        value: int = connection.execute(text("SELECT value FROM counter")).scalar_one()
+        return value
+
+
+def test_writers_from_many_threads_each_get_the_lock_and_none_is_lost(tmp_path: Path) -> None:
+    engine = _engine(tmp_path / "db.sqlite")
+    _bump_from_threads(engine, threads=6, times=50)
+    assert _counter(engine) == 300
 
 
 def test_a_writer_waits_for_the_lock_and_gets_it_once_released(tmp_path: Path) -> None:
@@ -191,25 +205,6 @@ def test_threads_of_one_process_take_turns_to_write_without_polling_sqlite(tmp_p
     other = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert writing(engine) is writing(other)
     assert writing(create_engine("postgresql+psycopg://127.0.0.1/none")).__enter__() is None  # Holds nothing.
-    errors: list[BaseException] = []
-
-    def bump(times: int) -> None:
-        try:
-            for _ in range(times):
-                with writing(engine), Session(engine) as session:
-                    value = session.execute(text("SELECT value FROM counter WHERE id = 1")).scalar_one()
-                    time.sleep(0.001)  # Hold the lock a while: without the turn, the others would poll.
-                    session.execute(text("UPDATE counter SET value = :v WHERE id = 1"), {"v": value + 1})
-                    session.commit()
-        except BaseException as exc:  # Reported by the assertion below.
-            errors.append(exc)
-
-    threads = [threading.Thread(target=bump, args=(20,)) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    _bump_from_threads(engine, threads=6, times=20, turn=True)
     assert begins == ["BEGIN IMMEDIATE"] * 120
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT value FROM counter")).scalar_one() == 120
+    assert _counter(engine) == 120
