@@ -182,6 +182,8 @@ def _sqlite_begin(connection: Any, *, busy_timeout_ms: int = 0) -> None:
 
 
 _WRITERS: dict[str, threading.Lock] = {}
+"""Each SQLite file's lock, by the database name an engine gives (resolved to the file once per name)."""
+_FILES: dict[str, threading.Lock] = {}
 _WRITERS_LOCK = threading.Lock()
 
 
@@ -196,13 +198,14 @@ def writing(engine: Engine) -> AbstractContextManager[object]:
     statement to its commit or rollback, and nothing that waits on another thread of the process. On
     PostgreSQL it holds nothing: writers there do not exclude one another.
     """
-    if engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:":
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         return nullcontext()
-    path = os.path.realpath(engine.url.database)
-    found = _WRITERS.get(path)
-    if found is None:
+    found = _WRITERS.get(database)
+    if found is None:  # Once per name: resolving the path costs a system call per directory.
         with _WRITERS_LOCK:
-            found = _WRITERS.setdefault(path, threading.Lock())
+            found = _FILES.setdefault(os.path.realpath(database), threading.Lock())
+            _WRITERS[database] = found
     return found
 
 
