@@ -83,6 +83,12 @@ MUTATIONS = [
     lambda r: {**r, "jti": "6F1C2A9E-4B1D-4C8A-9F3E-2D7B5A1C0E42"},
     lambda r: {**r, "header": {**r["header"], "confirmed_at": "2026-02-30T10:00:00Z"}},
     lambda r: {**r, "header": {**r["header"], "confirmed_at": "2026-11-25 10:00:00Z"}},
+    lambda r: {**r, "header": {**r["header"], "confirmed_at": "2026-12-31T23:59:60Z"}},
+    lambda r: {**r, "header": {**r["header"], "confirmed_at": "0000-01-01T00:00:00Z"}},
+    lambda r: {**r, "header": {**r["header"], "content_hashes": [{"alg": "md5", "value": "c" * 40}]}},
+    lambda r: {**r, "header": {**r["header"], "content_hashes": [{"alg": "sha256", "value": "c" * 64}] * 2}},
+    lambda r: {**r, "iat": 1.0},
+    lambda r: {**r, "iat": 10**30},
     lambda r: {**r, "header": {**r["header"], "content_hashes": [{"alg": "sha1", "value": "c" * 41}]}},
     lambda r: {**r, "header": {**r["header"], "content_hashes": [{"alg": "crc", "value": "c" * 40}]}},
     lambda r: {**r, "header": {**r["header"], "priority": None}},
@@ -97,9 +103,23 @@ def test_fast_path_and_reference_validator_agree(mutate: object) -> None:
     """The compiled fast path must accept exactly what jsonschema (2020-12, formats on) accepts."""
     instance = mutate(_report())  # type: ignore[operator]
     reference_ok = schemas._validator("report").is_valid(instance)
-    try:
-        schemas._fast_validator("report")(instance)
-        fast_ok = True
-    except Exception:
-        fast_ok = False
-    assert fast_ok == reference_ok
+    assert schemas._fast_validator("report").is_valid(instance) == reference_ok
+
+
+STRICTER = [
+    # ECMA-262, as JSON Schema says: ``$`` is the end of the string; Python's ``re`` lets "…\\n" through.
+    ("header/content_hashes/0/value", "pattern", {"content_hashes": [{"alg": "sha1", "value": "c" * 40 + "\n"}]}),
+    # RFC 3339 lets "t" and "z" be lower case and jsonschema upper-cases before checking; we never did.
+    ("header/confirmed_at", "format", {"confirmed_at": "2026-11-25t10:00:00z"}),
+]
+
+
+@pytest.mark.parametrize(("where", "rule", "header"), STRICTER)
+def test_where_the_fast_path_is_stricter_validate_refuses(where: str, rule: str, header: dict[str, object]) -> None:
+    """The reference accepts these; the fast path refuses them, and so does validate (fail closed)."""
+    report = _report()
+    instance = {**report, "header": {**report["header"], **header}}  # type: ignore[dict-item]
+    assert schemas._validator("report").is_valid(instance)
+    assert not schemas._fast_validator("report").is_valid(instance)
+    with pytest.raises(schemas.SchemaValidationError, match=f"at {where}: breaks the {rule} rule"):
+        schemas.validate("report", instance)
