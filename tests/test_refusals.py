@@ -22,7 +22,7 @@ from certs import authority
 from certs.devnet import issue_dev_identity
 from demo.network import Network
 from federation.signing import Signer
-from tests.conftest import PostgresDatabases, count_rows, make_network
+from tests.conftest import PostgresDatabases, count_rows, make_network, query
 from tests.forgery import ForgingPeer, now, report_claims, tamper_payload
 
 TABLES = ("cases", "case_reports", "locations", "case_hashes", "inbound_documents", "seen_transactions", "outbox")
@@ -430,3 +430,75 @@ def test_node_accepts_transactions_only_from_the_exchange(refusal_network: Netwo
         expect_error(forger.post(forger.transaction([], aud="hotline-de")), 403, "forbidden")
     finally:
         network.processes["hotline-de"].stop()
+
+
+def _from_the_destination(network: Network) -> tuple[ForgingPeer, dict[str, Any], str]:
+    """A case opened by hotline-nl for content hosted in DE (provisional), and hotline-de as a peer."""
+    nl = peer(network)
+    opening = report_claims(nl.signer)
+    assert _single_outcome(nl, nl.signer.sign_compact("hotline.report.v1", opening))["outcome"] == "accepted"
+    return peer(network, signer_id="hotline-de", tls_id="hotline-de"), opening, now().isoformat().replace("+00:00", "Z")
+
+
+def test_a_case_loaded_before_its_receipt_in_one_batch_is_seen_confirmed_after_it(refusal_network: Network) -> None:
+    """A note, the receipt and a status for one case in one transaction: the note reads the case before
+    the receipt confirms it (with a statement), and the status after the receipt must find it confirmed."""
+    de, opening, stamp = _from_the_destination(refusal_network)
+    case_id = opening["jti"]
+    status = de.signer.claims("exchange", now=now(), case_id=case_id, status="removed", at=stamp)
+    documents = [
+        de.signer.sign_compact(
+            "hotline.note.v1",
+            de.signer.claims("hotline-nl", now=now(), case_id=case_id, status_id=status["jti"], note="first look"),
+        ),
+        de.signer.sign_compact(
+            "hotline.receipt.v1",
+            de.signer.claims("hotline-nl", now=now(), report_id=case_id, received_at=stamp),
+        ),
+        de.signer.sign_compact("hotline.status.v1", status),
+    ]
+    results = de.outcomes(de.post(de.transaction(documents)))
+    assert [result["outcome"] for result in results] == ["accepted"] * 3, results
+    database = refusal_network.layout.exchange.database
+    assert query(database, "SELECT state, status FROM cases WHERE id = :id", id=case_id) == [("confirmed", "removed")]
+    settled = query(database, "SELECT settled_at FROM case_reports WHERE report_id = :id", id=case_id)
+    assert settled[0][0] is not None
+
+
+def test_a_report_held_earlier_in_the_batch_that_confirms_its_case_is_not_left_held(refusal_network: Network) -> None:
+    """A report at the location of a provisional case is held until the case's receipt; when the receipt
+    comes later in the same transaction, the held report (not stored yet) goes on with the others."""
+    de, opening, stamp = _from_the_destination(refusal_network)
+    joining = report_claims(de.signer, opening["body"]["url"], country="FR")
+    documents = [
+        de.signer.sign_compact("hotline.report.v1", joining),
+        de.signer.sign_compact(
+            "hotline.receipt.v1",
+            de.signer.claims("hotline-nl", now=now(), report_id=opening["jti"], received_at=stamp),
+        ),
+    ]
+    results = de.outcomes(de.post(de.transaction(documents)))
+    assert [result["outcome"] for result in results] == ["accepted"] * 2, results
+    database = refusal_network.layout.exchange.database
+    held = query(database, "SELECT state, token FROM case_reports WHERE report_id = :id", id=joining["jti"])
+    assert held == [("pending", None)]
+    assert query(database, "SELECT count(*) FROM outbox WHERE doc_id = :id", id=joining["jti"]) == [(1,)]
+
+
+def test_a_receipt_after_a_move_in_the_same_batch_meets_the_moved_case(refusal_network: Network) -> None:
+    """A ``moved`` status re-points the case to FR and settles its opening report (written at the batch's
+    end); a receipt for that report later in the same transaction must meet the case as moved, not the rows
+    as stored: hotline-de is no longer its destination."""
+    de, opening, stamp = _from_the_destination(refusal_network)
+
+    def receipt() -> str:
+        claims = de.signer.claims("hotline-nl", now=now(), report_id=opening["jti"], received_at=stamp)
+        return de.signer.sign_compact("hotline.receipt.v1", claims)
+
+    assert _single_outcome(de, receipt())["outcome"] == "accepted"
+    moved = de.signer.claims("exchange", now=now(), case_id=opening["jti"], status="moved", at=stamp, moved_to="FR")
+    results = de.outcomes(de.post(de.transaction([de.signer.sign_compact("hotline.status.v1", moved), receipt()])))
+    assert [(result["outcome"], result.get("error")) for result in results] == [
+        ("accepted", None),
+        ("rejected", "not_case_destination"),
+    ]

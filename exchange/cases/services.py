@@ -39,10 +39,11 @@ import base64
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm.util import identity_key
 
 from audit.services import AuditLog
 from exchange.audit.models import AUDIT
@@ -82,7 +83,7 @@ from federation.messages import (
 )
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
-from service.database import BulkInserts, DBSession, KeyLookup, pair_params, pairs_in
+from service.database import BulkInserts, DBSession, KeyLookup, Query, pair_params, pairs_in
 
 MAX_MATERIAL_LINKS = 20
 
@@ -90,15 +91,43 @@ MAX_MATERIAL_LINKS = 20
 _LOCATIONS = KeyLookup((Location.url_fingerprint, Location.case_id), Location.url_fingerprint)
 _CASE_IDS = KeyLookup((Case.id,), Case.id)
 _HASHES = KeyLookup((CaseHash.alg, CaseHash.value, CaseHash.case_id), CaseHash.alg, CaseHash.value)
-# What a batch of receipts needs (CaseBook._receipt_links), built once: building an ORM select costs about
-# as much as SQLite's answer to it.
+# What a batch of receipts needs (CaseBook._receipt_links), as plain rows: loading them as ORM objects and
+# flushing their changes cost more than everything else the receipt path does.
 _IDS: Any = bindparam("ids", expanding=True)
-_RECEIPT_REPORTS = select(CaseReport).where(pairs_in(CaseReport.report_id, CaseReport.member, "keys"))
-_RECEIPT_CASES = select(Case).where(Case.id.in_(_IDS)).order_by(Case.id).with_for_update()
+_ROUTED_REPORTS = select(
+    CaseReport.report_id,
+    CaseReport.member,
+    CaseReport.case_id,
+    CaseReport.state,
+    CaseReport.priority,
+    CaseReport.hashes,
+).where(pairs_in(CaseReport.report_id, CaseReport.member, "keys"))
+_RECEIPT_CASES = (
+    select(Case.id, Case.destination, Case.state, Case.confirmed_at)
+    .where(Case.id.in_(_IDS))
+    .order_by(Case.id)
+    .with_for_update()
+)
 _HELD_REPORTS = (
-    select(CaseReport)
+    select(*_ROUTED_REPORTS.selected_columns, CaseReport.token)
     .where(CaseReport.case_id.in_(_IDS), CaseReport.state == HELD)
     .order_by(CaseReport.received_at, CaseReport.report_id)
+)
+_REPORTS, _CASES = CaseReport.__table__, Case.__table__
+_SETTLE_REPORT = Query(
+    update(_REPORTS)
+    .where(_REPORTS.c.report_id == bindparam("report"), _REPORTS.c.member == bindparam("reporter"))
+    .values(state=bindparam("new_state"), settled_at=bindparam("at", type_=_REPORTS.c.settled_at.type))
+)
+_RELEASE_HELD = Query(
+    update(_REPORTS)
+    .where(_REPORTS.c.case_id == bindparam("case"), _REPORTS.c.state == HELD)
+    .values(state=PENDING, token=None)
+)
+_CONFIRM_CASE = Query(
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("case"))
+    .values(state=CONFIRMED, received_at=bindparam("at", type_=_CASES.c.received_at.type))
 )
 _ATTACHED_HASHES = select(CaseHash.case_id, CaseHash.alg, CaseHash.value).where(
     pairs_in(CaseHash.alg, CaseHash.value, "brought"), CaseHash.case_id.in_(_IDS)
@@ -196,11 +225,13 @@ class CaseBook:
 
     # Writing ---------------------------------------------------------------------------------------
 
-    def _add(self, model: Any, **values: Any) -> None:
+    def _add(self, model: Any, **values: Any) -> Any:
+        """Queue a row (a dict until the batch's bulk insert), or add an object to the session."""
         if self.inserts is not None:
-            self.inserts.add(model, **values)
-        else:
-            self.session.add(model(**values))
+            return self.inserts.add(model, **values)
+        added = model(**values)
+        self.session.add(added)
+        return added
 
     def _send(self, destination: str, typ: str, token: str, doc_id: str, author: str, priority: str) -> None:
         self.outbox.enqueue(
@@ -261,38 +292,59 @@ class CaseBook:
             self.cache["case_ids"] = existing
         return existing
 
-    def _receipt_links(self) -> None:
+    def _receipt_links(self) -> _Receipts:
         """Load, once per transaction, what every receipt of the batch needs (four queries in all).
 
         Each receipt's routed report, its case (locked, in id order so two transactions never wait on
-        each other crosswise), the reports held on those cases and the hashes the cases already carry.
-        The ORM objects land in the session's identity map, so the per-receipt ``session.get`` calls that
-        follow cost no statement.
+        each other crosswise), the reports held on those cases and the hashes the cases already carry:
+        plain rows (or an object's unflushed values, :meth:`_current`), which the receipt path changes with
+        Core statements.
         """
-        if "receipt_links" in self.cache:
-            return
+        found: _Receipts | None = self.cache.get("receipts")
+        if found is not None:
+            return found
+        connection = self.session.connection()
         keys = list({(claims["report_id"], claims["aud"]) for claims in self.batch_receipts})
-        # The session's identity map holds objects weakly: the cache keeps them alive for the transaction.
-        self.cache["receipt_links"] = links = self.session.scalars(_RECEIPT_REPORTS, pair_params("keys", keys)).all()
-        ordered = sorted({link.case_id for link in links})
-        held: dict[str, list[CaseReport]] = {case_id: [] for case_id in ordered}
-        self.cache["held"] = held
+        found = self.cache["receipts"] = _Receipts()
+        for routed in connection.execute(_ROUTED_REPORTS, pair_params("keys", keys)):
+            found.reports[(routed.report_id, routed.member)] = self._current(
+                CaseReport, (routed.report_id, routed.member), _Routed(*routed)
+            )
+        ordered = sorted({link.case_id for link in found.reports.values()})
         if not ordered:
-            return
-        self.cache["receipt_case_rows"] = self.session.scalars(_RECEIPT_CASES, {"ids": ordered}).all()
+            return found
+        for case in connection.execute(_RECEIPT_CASES, {"ids": ordered}):
+            found.cases[case.id] = self._current(Case, case.id, _Receipted(*case))
+            found.held[case.id] = []
         self.cache.setdefault("locked", set()).update(ordered)
-        for duplicate in self.session.scalars(_HELD_REPORTS, {"ids": ordered}):
-            held[duplicate.case_id].append(duplicate)
+        for held in connection.execute(_HELD_REPORTS, {"ids": ordered}):
+            found.held[held.case_id].append(
+                _Routed(held.report_id, held.member, held.case_id, held.state, held.priority, held.hashes, held.token)
+            )
         attached: dict[str, set[tuple[str, str]]] = self.cache.setdefault("attached_hashes", {})
         for case_id in ordered:
             attached.setdefault(case_id, set())
         # By the hashes the receipts' reports bring (the primary key's order), not by case: case_hashes has
         # no index on case_id alone.
-        brought = {(alg, value) for link in links if link.hashes for alg, value in link.hashes}
+        brought = {(alg, value) for link in found.reports.values() if link.hashes for alg, value in link.hashes}
         if brought:
             parameters = {**pair_params("brought", brought), "ids": ordered}
-            for case_id, alg, value in self.session.connection().execute(_ATTACHED_HASHES, parameters):
+            for case_id, alg, value in connection.execute(_ATTACHED_HASHES, parameters):
                 attached[case_id].add((alg, value))
+        return found
+
+    def _current(self, model: Any, key: Any, facts: Any) -> Any:
+        """``facts`` read with Core, or the values of the object the session holds for that row: a document
+        earlier in the batch may have changed it (a ``moved`` status settles the case's opening report),
+        and those changes are written only at the batch's end. The session holds an object only while
+        something refers to it (its map is weak), which for these rows means a change made earlier in the
+        batch; the only such change, a move, makes the receipt refuse before it writes, so no object is
+        left stale by the statements that follow."""
+        held = self.session.identity_map.get(identity_key(model, key))
+        if held is not None:
+            for name in (item.name for item in fields(facts)):
+                setattr(facts, name, getattr(held, name))
+        return facts
 
     def _case(self, case_id: str, *, lock: bool = False) -> Any:
         """The case (from this batch if it opened here, else from the database, locked if asked)."""
@@ -427,9 +479,9 @@ class CaseBook:
         duplicate: bool,
         state: str,
         token: str | None = None,
-    ) -> None:
+    ) -> Any:
         header = claims["header"]
-        self._add(
+        return self._add(
             CaseReport,
             report_id=claims["jti"],
             member=origin,
@@ -477,7 +529,9 @@ class CaseBook:
     def _join(self, case: Any, claims: dict[str, Any], token: str, origin: str) -> None:
         """A report of a live case's location: hold it (provisional case) or send it to be verified."""
         if case.state == PROVISIONAL:
-            self._add_report(claims, origin, case.id, duplicate=True, state=HELD, token=token)
+            held = self._add_report(claims, origin, case.id, duplicate=True, state=HELD, token=token)
+            if isinstance(held, dict):  # Not stored before the batch's end: a receipt later in it finds it here.
+                self.cache.setdefault("held_here", {}).setdefault(case.id, []).append(held)
             self._record(f"member:{origin}", "case.duplicate_held", case.id, report_id=claims["jti"])
             return
         self._add_report(claims, origin, case.id, duplicate=True, state=PENDING)
@@ -493,11 +547,13 @@ class CaseBook:
 
         Raises (before any write): UnknownCaseError, NotCaseDestinationError, UnexpectedReceiptError.
         """
-        self._receipt_links()
-        link = self.session.get(CaseReport, (claims["report_id"], claims["aud"]))
+        receipts = self._receipt_links()
+        link = receipts.reports.get((claims["report_id"], claims["aud"]))
         if link is None:
             raise UnknownCaseError(f"no report {claims['report_id']} from {claims['aud']} was routed here")
-        case = self._case(link.case_id, lock=True)
+        case = receipts.cases.get(link.case_id)
+        if case is None:  # A report without its case would be a broken database.
+            raise UnknownCaseError(f"no case {link.case_id}")
         if case.destination != author:
             raise NotCaseDestinationError(f"{author} is not the destination of case {case.id}")
         received_at = parse_timestamp(claims["received_at"])
@@ -507,7 +563,7 @@ class CaseBook:
             raise UnexpectedReceiptError(f"report {link.report_id} was not sent to {author}")
         newly_verified = link.state == PENDING
         if link.state == OPENED and case.state == PROVISIONAL:
-            self._confirm(case, link, received_at)
+            self._confirm(case, link, received_at, receipts.held.pop(case.id, []))
         elif newly_verified:
             self._verify_duplicate(case, link)
         # The duplicate notice goes first, then the receipt, then the history: a node accepts a receipt
@@ -516,22 +572,34 @@ class CaseBook:
         if newly_verified:
             self._send_history(case, link.member, link.priority)
 
-    def _confirm(self, case: Case, link: CaseReport, received_at: dt.datetime) -> None:
-        case.state, case.received_at = CONFIRMED, received_at
+    def _settle(self, link: _Routed, state: str) -> None:
+        connection = self.session.connection()
+        values = {"report": link.report_id, "reporter": link.member, "new_state": state, "at": self.now}
+        _SETTLE_REPORT.run(connection, values)
+        link.state = state
+
+    def _confirm(self, case: _Receipted, link: _Routed, received_at: dt.datetime, held: list[_Routed]) -> None:
+        connection = self.session.connection()
+        _CONFIRM_CASE.run(connection, {"case": case.id, "at": received_at})
+        case.state = CONFIRMED
         self._record(f"member:{case.destination}", "case.confirm", case.id)
         self._attach_hashes(case.id, link)
-        link.settled_at = self.now
-        # Loaded with the batch's receipts (a duplicate held in this same transaction would come from the
-        # case's destination, which never reports content hosted in its own country).
-        for duplicate in self.cache["held"].pop(case.id, []):
+        self._settle(link, link.state)
+        # The duplicates held meanwhile go to the destination: those stored (loaded with the batch's
+        # receipts), then those held by reports earlier in this batch (rows not inserted yet).
+        if held:
+            _RELEASE_HELD.run(connection, {"case": case.id})
+        for duplicate in held:
             if duplicate.token is not None:
                 self._send(
                     case.destination, REPORT, duplicate.token, duplicate.report_id, duplicate.member, duplicate.priority
                 )
-            duplicate.state, duplicate.token = PENDING, None
+        for row in self.cache.get("held_here", {}).pop(case.id, []):
+            self._send(case.destination, REPORT, row["token"], row["report_id"], row["member"], row["priority"])
+            row.update(state=PENDING, token=None)
 
-    def _verify_duplicate(self, case: Case, link: CaseReport) -> None:
-        link.state, link.settled_at = VERIFIED, self.now
+    def _verify_duplicate(self, case: _Receipted, link: _Routed) -> None:
+        self._settle(link, VERIFIED)
         self._record(f"member:{case.destination}", "case.duplicate_verified", case.id, report_id=link.report_id)
         self._attach_hashes(case.id, link)
         self._notify(
@@ -545,7 +613,7 @@ class CaseBook:
             first_reported_at=format_timestamp(case.confirmed_at),
         )
 
-    def _attach_hashes(self, case_id: str, link: CaseReport) -> None:
+    def _attach_hashes(self, case_id: str, link: _Routed) -> None:
         """The hashes a confirmed report brought start to match, now that its destination vouched for it."""
         if not link.hashes:
             return
@@ -559,7 +627,7 @@ class CaseBook:
                 self._add(CaseHash, alg=alg, value=value, case_id=case_id)
                 present.add((alg, value))
 
-    def _send_history(self, case: Case, member: str, priority: str) -> None:
+    def _send_history(self, case: _Receipted, member: str, priority: str) -> None:
         """A newly verified duplicate reporter hears every status the case has had so far, in order."""
         for status in self.session.scalars(
             select(CaseStatus).where(CaseStatus.case_id == case.id).order_by(CaseStatus.id)
@@ -824,6 +892,39 @@ class CaseBook:
         self.session.flush()
         self._send(destination.id, REPORT, token, case.id, duplicate.member, header["priority"])
         self._record("system", "case.reroute", case.id, report_id=duplicate.report_id, destination=destination.id)
+
+
+@dataclass
+class _Routed:
+    """A routed report, as a receipt for it (or for its case) needs it."""
+
+    report_id: str
+    member: str
+    case_id: str
+    state: str
+    priority: str
+    hashes: list[list[str]] | None
+    token: str | None = None
+    """Only for a held duplicate: its signed report, sent on when the case is confirmed."""
+
+
+@dataclass
+class _Receipted:
+    """A case a receipt of the batch is for, read under its row lock."""
+
+    id: str
+    destination: str
+    state: str
+    confirmed_at: dt.datetime
+
+
+@dataclass
+class _Receipts:
+    """What the batch's receipts need, read once per transaction (CaseBook._receipt_links)."""
+
+    reports: dict[tuple[str, str], _Routed] = field(default_factory=dict)
+    cases: dict[str, _Receipted] = field(default_factory=dict)
+    held: dict[str, list[_Routed]] = field(default_factory=dict)
 
 
 @dataclass
