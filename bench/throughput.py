@@ -1068,18 +1068,41 @@ def print_report(report: dict[str, Any], floor: Floor, results: list[LoadResult]
     }
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``, or a clear usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=4, help="Concurrent client threads in phase 1 (default 4).")
+    parser.add_argument(
+        "--threads", type=_at_least(1), default=4, help="Concurrent client threads in phase 1 (default 4)."
+    )
     parser.add_argument(
         "--sequential",
-        type=int,
+        type=_at_least(1),
         default=300,
-        help="Single-report transactions sent one at a time, for latency and CPU per message.",
+        help="Single-report transactions sent one at a time, for latency and CPU per message (at least 1).",
     )
-    parser.add_argument("--single", type=int, default=1500, help="Single-report transactions, concurrent.")
-    parser.add_argument("--batch10", type=int, default=300, help="Transactions of 10 reports, concurrent.")
-    parser.add_argument("--batch50", type=int, default=60, help="Transactions of 50 reports, concurrent.")
+    parser.add_argument(
+        "--single", type=_at_least(0), default=1500, help="Single-report transactions, concurrent (0: skip)."
+    )
+    parser.add_argument(
+        "--batch10", type=_at_least(0), default=300, help="Transactions of 10 reports, concurrent (0: skip)."
+    )
+    parser.add_argument(
+        "--batch50", type=_at_least(0), default=60, help="Transactions of 50 reports, concurrent (0: skip)."
+    )
     parser.add_argument("--hashes", type=int, default=1, help="Content hashes per report (each is a fingerprint).")
     parser.add_argument("--light-reports", type=int, default=50, help="Reports sent one at a time (latency).")
     parser.add_argument("--e2e-reports", type=int, default=1000, help="Reports submitted at full load (phase 2).")
