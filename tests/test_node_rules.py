@@ -135,6 +135,71 @@ def test_a_receipt_from_a_member_that_does_not_cover_the_country_is_refused(rule
     assert reached["destination"] == "secretariat"
 
 
+def test_a_receipt_and_a_status_in_one_transaction_follow_the_destination_it_names(rules_network: Network) -> None:
+    """The receipt names the case's destination on the report (its row is written after the last document):
+    the status right after it in the same transaction must find that destination, not the row as stored."""
+    nl = rules_network.client("hotline-nl")
+    worker = rules_network.processes["hotline-nl"].surfaces["worker"]
+    worker.stop()  # The report stays queued here: no real receipt can come first.
+    try:
+        report = nl.report(url=f"http://together.example/{uuid.uuid4()}", hosting_country="DE", legal_status="baseline")
+        assert nl.get(f"/api/v1/reports/{report['id']}")["destination"] is None
+        receipt = sign(
+            rules_network,
+            "hotline-de",
+            "hotline.receipt.v1",
+            "hotline-nl",
+            report_id=report["id"],
+            received_at=stamp(now()),
+        )
+        status = sign(
+            rules_network,
+            "hotline-de",
+            "hotline.status.v1",
+            "exchange",
+            case_id=report["id"],
+            status="assessed",
+            at=stamp(now()),
+        )
+        results = push(as_exchange_to(rules_network, "hotline-nl"), "hotline-nl", receipt, status)
+        assert [result["outcome"] for result in results] == ["accepted", "accepted"], results
+        stored = nl.get(f"/api/v1/reports/{report['id']}")
+        assert (stored["state"], stored["destination"]) == ("assessed", "hotline-de")
+    finally:
+        worker.start()
+        worker.wait_ready()
+
+
+def test_a_refusal_after_a_receipt_in_one_transaction_has_the_last_word(rules_network: Network) -> None:
+    """Documents apply in the order sent: the receipt's row is written after the last document, and the
+    refusal's change after it, so the report ends refused (as it would in two transactions)."""
+    nl = rules_network.client("hotline-nl")
+    report = nl.report(url=f"http://last-word.example/{uuid.uuid4()}", hosting_country="DE", legal_status="baseline")
+    nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["received_at"] is not None)
+    receipt = sign(
+        rules_network,
+        "hotline-de",
+        "hotline.receipt.v1",
+        "hotline-nl",
+        report_id=report["id"],
+        received_at=stamp(now()),
+    )
+    refusal = sign(
+        rules_network,
+        "exchange",
+        "hotline.refusal.v1",
+        "hotline-nl",
+        report_id=report["id"],
+        error="refused",
+        message="the destination could not keep it",
+        at=stamp(now()),
+    )
+    results = push(as_exchange_to(rules_network, "hotline-nl"), "hotline-nl", receipt, refusal)
+    assert [result["outcome"] for result in results] == ["accepted", "accepted"], results
+    stored = rules_network.client("hotline-nl").get(f"/api/v1/reports/{report['id']}")
+    assert (stored["state"], stored["destination"]) == ("refused", "hotline-de")
+
+
 def test_a_report_for_a_country_the_node_does_not_cover_is_refused(rules_network: Network) -> None:
     nl_signer = peer_as(rules_network.layout, "hotline-nl").signer
     claims = report_claims(nl_signer, f"http://elsewhere.example/{uuid.uuid4()}", country="FR")
