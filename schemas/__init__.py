@@ -134,7 +134,7 @@ def validate(name: str, instance: Any) -> None:
     if fast.is_valid(instance):
         return
     error = jsonschema.exceptions.best_match(_validator(name).iter_errors(instance))
-    if error is None:  # The fast path is stricter here (ECMA-262 patterns); refuse all the same.
+    if error is None:  # The fast path is stricter here (ECMA-262 patterns, date-times); refuse all the same.
         fast_error = next(iter(fast.iter_errors(instance)))
         where = "/".join(str(part) for part in fast_error.instance_path) or "(top level)"
         rule = fast_error.schema_path[-1] if fast_error.schema_path else "schema"

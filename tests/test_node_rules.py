@@ -60,6 +60,11 @@ def stamp(moment: dt.datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def receipt(network: Network, member: str, report_id: str) -> str:
+    """``member``'s signed receipt for hotline-nl's report ``report_id``, received now."""
+    return sign(network, member, "hotline.receipt.v1", "hotline-nl", report_id=report_id, received_at=stamp(now()))
+
+
 @pytest.fixture(scope="module")
 def followed(rules_network: Network) -> dict[str, Any]:
     """A report hotline-nl sent to hotline-de, received: hotline-nl follows case <id> at hotline-de."""
@@ -120,14 +125,7 @@ def test_a_receipt_from_a_member_that_does_not_cover_the_country_is_refused(rule
     nl = rules_network.client("hotline-nl")
     # Hosted where nobody covers: the fallback (secretariat) is the destination, not hotline-de.
     report = nl.report(url=f"http://receipt.example/{uuid.uuid4()}", hosting_country="BR", legal_status="baseline")
-    forged = sign(
-        rules_network,
-        "hotline-de",
-        "hotline.receipt.v1",
-        "hotline-nl",
-        report_id=report["id"],
-        received_at=stamp(now()),
-    )
+    forged = receipt(rules_network, "hotline-de", report["id"])
     [result] = push(as_exchange_to(rules_network, "hotline-nl"), "hotline-nl", forged)
     assert (result["outcome"], result["error"]) == ("rejected", "unexpected_member")
     # The real destination, the fallback, is accepted.
@@ -144,14 +142,6 @@ def test_a_receipt_and_a_status_in_one_transaction_follow_the_destination_it_nam
     try:
         report = nl.report(url=f"http://together.example/{uuid.uuid4()}", hosting_country="DE", legal_status="baseline")
         assert nl.get(f"/api/v1/reports/{report['id']}")["destination"] is None
-        receipt = sign(
-            rules_network,
-            "hotline-de",
-            "hotline.receipt.v1",
-            "hotline-nl",
-            report_id=report["id"],
-            received_at=stamp(now()),
-        )
         status = sign(
             rules_network,
             "hotline-de",
@@ -161,7 +151,8 @@ def test_a_receipt_and_a_status_in_one_transaction_follow_the_destination_it_nam
             status="assessed",
             at=stamp(now()),
         )
-        results = push(as_exchange_to(rules_network, "hotline-nl"), "hotline-nl", receipt, status)
+        stored_there = receipt(rules_network, "hotline-de", report["id"])
+        results = push(as_exchange_to(rules_network, "hotline-nl"), "hotline-nl", stored_there, status)
         assert [result["outcome"] for result in results] == ["accepted", "accepted"], results
         stored = nl.get(f"/api/v1/reports/{report['id']}")
         assert (stored["state"], stored["destination"]) == ("assessed", "hotline-de")
@@ -176,14 +167,6 @@ def test_a_refusal_after_a_receipt_in_one_transaction_has_the_last_word(rules_ne
     nl = rules_network.client("hotline-nl")
     report = nl.report(url=f"http://last-word.example/{uuid.uuid4()}", hosting_country="DE", legal_status="baseline")
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["received_at"] is not None)
-    receipt = sign(
-        rules_network,
-        "hotline-de",
-        "hotline.receipt.v1",
-        "hotline-nl",
-        report_id=report["id"],
-        received_at=stamp(now()),
-    )
     refusal = sign(
         rules_network,
         "exchange",
@@ -194,7 +177,8 @@ def test_a_refusal_after_a_receipt_in_one_transaction_has_the_last_word(rules_ne
         message="the destination could not keep it",
         at=stamp(now()),
     )
-    results = push(as_exchange_to(rules_network, "hotline-nl"), "hotline-nl", receipt, refusal)
+    stored_there = receipt(rules_network, "hotline-de", report["id"])
+    results = push(as_exchange_to(rules_network, "hotline-nl"), "hotline-nl", stored_there, refusal)
     assert [result["outcome"] for result in results] == ["accepted", "accepted"], results
     stored = rules_network.client("hotline-nl").get(f"/api/v1/reports/{report['id']}")
     assert (stored["state"], stored["destination"]) == ("refused", "hotline-de")

@@ -440,6 +440,12 @@ def _from_the_destination(network: Network) -> tuple[ForgingPeer, dict[str, Any]
     return peer(network, signer_id="hotline-de", tls_id="hotline-de"), opening, now().isoformat().replace("+00:00", "Z")
 
 
+def _receipt(destination: ForgingPeer, report_id: str, stamp: str) -> str:
+    """The destination's signed receipt for hotline-nl's report ``report_id``."""
+    claims = destination.signer.claims("hotline-nl", now=now(), report_id=report_id, received_at=stamp)
+    return destination.signer.sign_compact("hotline.receipt.v1", claims)
+
+
 def test_a_case_loaded_before_its_receipt_in_one_batch_is_seen_confirmed_after_it(refusal_network: Network) -> None:
     """A note, the receipt and a status for one case in one transaction: the note reads the case before
     the receipt confirms it (with a statement), and the status after the receipt must find it confirmed."""
@@ -451,10 +457,7 @@ def test_a_case_loaded_before_its_receipt_in_one_batch_is_seen_confirmed_after_i
             "hotline.note.v1",
             de.signer.claims("hotline-nl", now=now(), case_id=case_id, status_id=status["jti"], note="first look"),
         ),
-        de.signer.sign_compact(
-            "hotline.receipt.v1",
-            de.signer.claims("hotline-nl", now=now(), report_id=case_id, received_at=stamp),
-        ),
+        _receipt(de, case_id, stamp),
         de.signer.sign_compact("hotline.status.v1", status),
     ]
     results = de.outcomes(de.post(de.transaction(documents)))
@@ -472,10 +475,7 @@ def test_a_report_held_earlier_in_the_batch_that_confirms_its_case_is_not_left_h
     joining = report_claims(de.signer, opening["body"]["url"], country="FR")
     documents = [
         de.signer.sign_compact("hotline.report.v1", joining),
-        de.signer.sign_compact(
-            "hotline.receipt.v1",
-            de.signer.claims("hotline-nl", now=now(), report_id=opening["jti"], received_at=stamp),
-        ),
+        _receipt(de, opening["jti"], stamp),
     ]
     results = de.outcomes(de.post(de.transaction(documents)))
     assert [result["outcome"] for result in results] == ["accepted"] * 2, results
@@ -491,13 +491,10 @@ def test_a_receipt_after_a_move_in_the_same_batch_meets_the_moved_case(refusal_n
     as stored: hotline-de is no longer its destination."""
     de, opening, stamp = _from_the_destination(refusal_network)
 
-    def receipt() -> str:
-        claims = de.signer.claims("hotline-nl", now=now(), report_id=opening["jti"], received_at=stamp)
-        return de.signer.sign_compact("hotline.receipt.v1", claims)
-
-    assert _single_outcome(de, receipt())["outcome"] == "accepted"
+    assert _single_outcome(de, _receipt(de, opening["jti"], stamp))["outcome"] == "accepted"
     moved = de.signer.claims("exchange", now=now(), case_id=opening["jti"], status="moved", at=stamp, moved_to="FR")
-    results = de.outcomes(de.post(de.transaction([de.signer.sign_compact("hotline.status.v1", moved), receipt()])))
+    again = _receipt(de, opening["jti"], stamp)
+    results = de.outcomes(de.post(de.transaction([de.signer.sign_compact("hotline.status.v1", moved), again])))
     assert [(result["outcome"], result.get("error")) for result in results] == [
         ("accepted", None),
         ("rejected", "not_case_destination"),

@@ -584,7 +584,7 @@ class CaseBook:
         case.state = CONFIRMED
         self._record(f"member:{case.destination}", "case.confirm", case.id)
         self._attach_hashes(case.id, link)
-        self._settle(link, link.state)
+        self._settle(link, OPENED)  # Settled, and still the report that opened the case.
         # The duplicates held meanwhile go to the destination: those stored (loaded with the batch's
         # receipts), then those held by reports earlier in this batch (rows not inserted yet).
         if held:
