@@ -148,7 +148,7 @@ def issue_certificate(
     ca_certificate, ca_key = _load_ca(directory)
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:  # A version other than 1 is not a ValueError.
         raise AuthorityError("not a PEM certificate signing request") from exc
     if not csr.is_signature_valid:
         raise AuthorityError("the certificate signing request's signature does not verify")
@@ -277,9 +277,9 @@ def crl_number(pem: bytes) -> int:
     """
     try:
         crl = x509.load_pem_x509_crl(pem)
-    except ValueError as exc:
-        raise AuthorityError("not a PEM certificate revocation list") from exc
-    try:
-        return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     except x509.ExtensionNotFound:
         return 0
+    except (ValueError, x509.InvalidVersion, x509.DuplicateExtension) as exc:  # The last two: not ValueErrors.
+        raise AuthorityError("not a PEM certificate revocation list") from exc
+    return int(number)

@@ -123,5 +123,5 @@ def load_pem_certificate(pem: bytes) -> x509.Certificate:
         with warnings.catch_warnings():
             warnings.simplefilter("error", CryptographyDeprecationWarning)
             return x509.load_pem_x509_certificate(pem)
-    except (ValueError, CryptographyDeprecationWarning) as exc:
+    except (ValueError, CryptographyDeprecationWarning, x509.InvalidVersion) as exc:
         raise CertificateIdentityError("not a well-formed PEM X.509 certificate") from exc

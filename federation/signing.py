@@ -255,7 +255,8 @@ def _certificate_of(unverified_x5c: str) -> tuple[x509.Certificate, str, OKPKey]
         with warnings.catch_warnings():
             warnings.simplefilter("error", CryptographyDeprecationWarning)
             certificate = x509.load_der_x509_certificate(base64.b64decode(unverified_x5c, validate=True))
-    except (ValueError, binascii.Error, CryptographyDeprecationWarning) as exc:
+    except (ValueError, binascii.Error, CryptographyDeprecationWarning, x509.InvalidVersion) as exc:
+        # InvalidVersion (an X.509 version other than 1 or 3) is not a ValueError in cryptography.
         raise MalformedMessageError("x5c[0] is not a well-formed base64 DER certificate") from exc
     try:
         public_key = certificate.public_key()

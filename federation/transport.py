@@ -119,7 +119,7 @@ def expect_peer(trust: TrustStore, *, member_id: str, role: str) -> PeerCheck:
     def check(der: bytes) -> None:
         try:
             certificate = x509.load_der_x509_certificate(der)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise PeerIdentityError("the server's certificate cannot be read") from exc
         identity = trust.verify_certificate(certificate, at=dt.datetime.now(dt.UTC))
         if identity.member_id != member_id or identity.role != role:

@@ -178,7 +178,7 @@ class TrustStore:
             return self._crl  # Another thread loaded it while we waited for the lock.
         try:
             crl = x509.load_pem_x509_crl(self.crl_path.read_bytes())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, x509.InvalidVersion) as exc:
             raise TrustStoreError(f"cannot read revocation list {self.crl_path}: {exc}") from exc
         if crl.issuer != self.ca_certificate.subject or not crl.is_signature_valid(
             self.ca_certificate.public_key()  # type: ignore[arg-type]

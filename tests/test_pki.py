@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import subprocess
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from cryptography.x509.oid import NameOID
 from certs import authority
 from certs.cli import main as pki_cli
 from certs.identity import CertificateIdentityError, identity_from_certificate
+from exchange.members.certificates import CertificateDesk, CertificateInputError
 
 
 def test_cli_makes_a_ca_issues_from_a_csr_and_revokes(tmp_path: Path) -> None:
@@ -125,3 +128,32 @@ def test_only_ed25519_keys_are_certified(tmp_path: Path) -> None:
         authority.issue_certificate(
             tmp_path / "ca", csr.public_bytes(serialization.Encoding.PEM), member_id="hotline-be"
         )
+
+
+def test_a_request_of_an_unknown_version_is_refused_with_the_usual_error(tmp_path: Path) -> None:
+    """cryptography reports a CSR version other than 1 with an exception that is not a ValueError."""
+    authority.create_ca(tmp_path / "ca", "CA")
+    der = authority.new_key_and_csr("hotline-be").csr_pem
+    request = x509.load_pem_x509_csr(der).public_bytes(serialization.Encoding.DER)
+    version = request.index(bytes.fromhex("020100"))  # CertificationRequestInfo's INTEGER 0 (version 1)
+    bad = request[:version] + bytes.fromhex("020105") + request[version + 3 :]
+    with pytest.raises(x509.InvalidVersion):
+        x509.load_der_x509_csr(bad)
+    pem = b"-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(bad) + b"-----END CERTIFICATE REQUEST-----\n"
+    with pytest.raises(authority.AuthorityError, match="not a PEM certificate signing request"):
+        authority.issue_certificate(tmp_path / "ca", pem, member_id="hotline-be")
+    # The secretariat's console checks a pasted request first, with the same sentence as for any non-request.
+    desk = CertificateDesk(session=None, ca_dir=tmp_path / "ca", actor="test", now=dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
+    with pytest.raises(CertificateInputError, match="that is not a certificate signing request"):
+        desk.check_request(pem)
+
+
+def test_a_revocation_list_of_an_unknown_version_is_not_a_revocation_list(tmp_path: Path) -> None:
+    authority.create_ca(tmp_path / "ca", "CA")
+    crl = x509.load_pem_x509_crl((tmp_path / "ca" / authority.CRL).read_bytes())
+    der = crl.public_bytes(serialization.Encoding.DER)
+    version = der.index(bytes.fromhex("020101"))  # TBSCertList's INTEGER 1 (version 2)
+    bad = der[:version] + bytes.fromhex("020107") + der[version + 3 :]
+    pem = b"-----BEGIN X509 CRL-----\n" + base64.encodebytes(bad) + b"-----END X509 CRL-----\n"
+    with pytest.raises(authority.AuthorityError, match="not a PEM certificate revocation list"):
+        authority.crl_number(pem)

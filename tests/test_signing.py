@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 
 from certs.devnet import write_dev_network
 from federation.errors import ProtocolError
-from federation.signing import Signer, SigningKeyError, verify_jws
+from federation.signing import MalformedMessageError, Signer, SigningKeyError, verify_jws
 from federation.trust import TrustStore, TrustStoreError
 
 SKEW = dt.timedelta(minutes=5)
@@ -74,6 +76,28 @@ def test_any_single_character_change_fails_verification(pki: dict[str, Any], pos
         return
     # Base64url's last character can carry unused bits: a change there may decode to the same bytes.
     assert verified.claims == nl.claims("exchange", now=now, jti=verified.claims["jti"], documents=[])
+
+
+def test_a_certificate_of_an_unknown_x509_version_is_refused_as_malformed(pki: dict[str, Any]) -> None:
+    """Found by the test above: one changed character of x5c made the version 14, which cryptography
+    reports with an exception that is not a ValueError; it escaped as a server error."""
+    nl = signer(pki, "hotline-nl")
+    now = dt.datetime.now(dt.UTC)
+    token = nl.sign_compact("hotline.transaction.v1", nl.claims("exchange", now=now, documents=[]))
+    header_part, payload, signature = token.split(".")
+    header = json.loads(base64.urlsafe_b64decode(header_part + "=" * (-len(header_part) % 4)))
+    der = base64.b64decode(header["x5c"][0])
+    version = der.index(bytes.fromhex("a003020102")) + 4  # [0] EXPLICIT INTEGER 2 (X.509 v3)
+    header["x5c"][0] = base64.b64encode(der[:version] + b"\x0e" + der[version + 1 :]).decode()
+    tampered_header = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    with pytest.raises(MalformedMessageError, match="x5c"):
+        verify_jws(
+            ".".join((tampered_header, payload, signature)),
+            expected_typ="hotline.transaction.v1",
+            trust=pki["trust"],
+            now=now,
+            clock_skew=SKEW,
+        )
 
 
 def test_signer_refuses_a_key_that_is_not_its_certificates(pki: dict[str, Any]) -> None:

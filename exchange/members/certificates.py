@@ -170,7 +170,7 @@ class CertificateDesk:
     def check_request(self, csr_pem: bytes) -> None:
         try:
             csr = x509.load_pem_x509_csr(csr_pem)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:  # A version other than 1 is not a ValueError.
             raise CertificateInputError(
                 "that is not a certificate signing request: paste the PEM text that starts with "
                 "-----BEGIN CERTIFICATE REQUEST----- (made by `hotline-pki new-key`)"
