@@ -81,7 +81,7 @@ def machine() -> dict[str, str]:
                 break
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     versions = {}
-    for package in ("cryptography", "joserfc", "jsonschema", "cheroot", "SQLAlchemy", "Flask", "requests"):
+    for package in ("cryptography", "PyNaCl", "joserfc", "jsonschema", "cheroot", "SQLAlchemy", "Flask", "requests"):
         with suppress(Exception):
             from importlib.metadata import version
 

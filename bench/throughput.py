@@ -53,6 +53,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # Runnable as ``python bench/throughput.py`` from anywhere.
     sys.path.insert(0, str(REPO))
 
+import nacl.bindings  # noqa: E402
 import requests  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: E402
 
@@ -330,6 +331,9 @@ class Floor:
     body_bytes: int
     verify_jws_us: float
     ed25519_verify_us: float
+    """libsodium's verification, which verify_jws uses."""
+    openssl_verify_us: float
+    """The same verification by OpenSSL (cryptography), for comparison."""
     validate_us: float
     sqlite_insert_us: float
 
@@ -416,7 +420,9 @@ def measure_floor(layout: Layout, docs: Documents, trust: TrustStore, args: argp
     assert isinstance(public_key, ed25519.Ed25519PublicKey)
     signing_input, _, signature_b64 = token.rpartition(".")
     signature = base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4))
-    ed25519_us = per_call_us(lambda: public_key.verify(signature, signing_input.encode()), args.floor_calls)
+    raw_key, signed = public_key.public_bytes_raw(), signature + signing_input.encode()
+    ed25519_us = per_call_us(lambda: nacl.bindings.crypto_sign_open(signed, raw_key), args.floor_calls)
+    openssl_us = per_call_us(lambda: public_key.verify(signature, signing_input.encode()), args.floor_calls)
     validate_us = per_call_us(lambda: schemas.validate("report", claims), args.floor_calls)
     insert_us = sqlite_insert_floor(layout.root / "db" / "floor.db", args.floor_calls)
     return Floor(
@@ -427,6 +433,7 @@ def measure_floor(layout: Layout, docs: Documents, trust: TrustStore, args: argp
         body_bytes=len(body),
         verify_jws_us=verify_us,
         ed25519_verify_us=ed25519_us,
+        openssl_verify_us=openssl_us,
         validate_us=validate_us,
         sqlite_insert_us=insert_us,
     )
@@ -679,6 +686,7 @@ PROFILE_GROUPS = (
     ("referencing", "jsonschema + referencing"),
     ("joserfc", "joserfc"),
     ("cryptography", "cryptography (C/Rust)"),
+    ("nacl", "PyNaCl (libsodium)"),
     ("flask", "Flask + Werkzeug"),
     ("werkzeug", "Flask + Werkzeug"),
 )
@@ -930,7 +938,8 @@ def print_report(report: dict[str, Any], floor: Floor, results: list[LoadResult]
                 f"{floor.verify_jws_us:.0f}",
                 "includes jws-header + report schema validation",
             ),
-            ("  of which Ed25519 verify alone", f"{floor.ed25519_verify_us:.0f}", "cryptography"),
+            ("  of which Ed25519 verify alone", f"{floor.ed25519_verify_us:.0f}", "libsodium (PyNaCl)"),
+            ("  the same by OpenSSL", f"{floor.openssl_verify_us:.0f}", "cryptography, for comparison"),
             ("schemas.validate('report')", f"{floor.validate_us:.0f}", "jsonschema, formats on"),
             ("SQLite single-row transaction", f"{floor.sqlite_insert_us:.0f}", "WAL, synchronous=NORMAL"),
             ("floor sum, server CPU", f"{floor.cpu_sum_us:.0f}", "POST CPU + verify + validate + insert"),

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import nacl.bindings
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -155,6 +156,10 @@ def issue_certificate(
     public_key = csr.public_key()
     if not isinstance(public_key, ed25519.Ed25519PublicKey):
         raise AuthorityError("the network only issues certificates for Ed25519 keys")
+    if not nacl.bindings.crypto_core_ed25519_is_valid_point(public_key.public_bytes_raw()):
+        # OpenSSL verifies the request's signature even so: with a small-order key one signature
+        # verifies for every message, so anyone could sign as the certificate's holder.
+        raise AuthorityError("the request's key is of small order or not canonically encoded: make a new key")
     names: list[x509.GeneralName] = [
         x509.UniformResourceIdentifier(uri) for uri in identity_uris(member_id, role, tuple(countries))
     ]

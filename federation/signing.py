@@ -22,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import nacl.bindings
+import nacl.exceptions
 import uuid6
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -29,7 +31,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.utils import CryptographyDeprecationWarning
 from joserfc import jws
-from joserfc.errors import BadSignatureError, JoseError
+from joserfc.errors import BadSignatureError, InvalidKeyCurveError, JoseError
+from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import OKPKey
 from joserfc.jws import JWSRegistry
 
@@ -44,9 +47,49 @@ ALGORITHM = "Ed25519"
 """The only algorithm accepted; RFC 9864 deprecates the polymorphic ``EdDSA`` name."""
 
 
+class _Ed25519(JWSAlgModel):
+    """RFC 9864's ``Ed25519``: signed with OpenSSL (cryptography) as joserfc does, verified by libsodium
+    (PyNaCl) instead.
+
+    Twice as fast here (58 against 115 µs per verification, interleaved microbench), and a receiver
+    verifies four signatures per report end to end (issue 11). libsodium is also the stricter verifier:
+    it refuses a public key or a signature's R of small order and non-canonical encodings, which
+    OpenSSL accepts. With a small-order key, R = the neutral point and S = 0 verify under OpenSSL for
+    every message, so anyone could speak for a certificate that holds such a key; libsodium refuses
+    them. No honest signer produces any of these (docs/protocol.md, "Signatures").
+    """
+
+    name = ALGORITHM
+    description = "EdDSA using the Ed25519 parameter set, verified by libsodium"
+    key_type = "OKP"
+
+    def check_key(self, key: OKPKey) -> None:
+        super().check_key(key)
+        if key.curve_name != ALGORITHM:
+            raise InvalidKeyCurveError(f"only {ALGORITHM} keys sign and verify here")
+
+    def sign(self, msg: bytes, key: OKPKey) -> bytes:
+        private = key.get_op_key("sign")
+        if not isinstance(private, ed25519.Ed25519PrivateKey):
+            raise InvalidKeyCurveError(f"only {ALGORITHM} keys sign here")
+        return private.sign(msg)
+
+    def verify(self, msg: bytes, sig: bytes, key: OKPKey) -> bool:
+        public = key.get_op_key("verify")
+        if len(sig) != nacl.bindings.crypto_sign_BYTES or not isinstance(public, ed25519.Ed25519PublicKey):
+            return False
+        try:
+            nacl.bindings.crypto_sign_open(sig + msg, public.public_bytes_raw())
+        except nacl.exceptions.BadSignatureError:
+            return False
+        return True
+
+
 def _registry() -> JWSRegistry:
-    """joserfc's registry, allowing only Ed25519 and sizes that fit a certificate in the header."""
+    """joserfc's registry, allowing only Ed25519 (verified by :class:`_Ed25519`) and sizes that fit a
+    certificate in the header."""
     registry = JWSRegistry(algorithms=[ALGORITHM])
+    registry.algorithms = {ALGORITHM: _Ed25519()}  # This registry's own: joserfc's shared one is untouched.
     # The header carries the author's certificate (about 600 bytes in base64); a transaction's payload
     # carries up to 100 documents. Both limits stay well below the HTTP body limit's order of size.
     registry.max_header_length = 4096

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from certs import authority
 from federation.canonical import url_fingerprint
 from federation.signing import Signer, canonical_json
 
@@ -105,3 +108,21 @@ def peer_as(layout: Any, member_id: str, *, url: str | None = None) -> ForgingPe
         ca=layout.ca_cert,
         url=url or layout.exchange.url,
     )
+
+
+NEUTRAL_POINT = bytes([1]) + bytes(31)
+"""The encoding of Ed25519's neutral element: a public key (or R) of small order."""
+UNIVERSAL_SIGNATURE = NEUTRAL_POINT + bytes(32)
+"""R = the neutral point, S = 0: with a public key of small order, OpenSSL accepts it for every message."""
+
+
+def small_order_csr(member_id: str) -> bytes:
+    """A PEM signing request for the small-order key :data:`NEUTRAL_POINT`, "signed" with
+    :data:`UNIVERSAL_SIGNATURE`: a request made for a real key, with the key's 32 bytes and the
+    signature's 64 bytes (the DER's last) replaced in place."""
+    real = authority.new_key_and_csr(member_id).csr_pem
+    request = x509.load_pem_x509_csr(real)
+    key = request.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    der = request.public_bytes(serialization.Encoding.DER).replace(key, NEUTRAL_POINT)
+    forged = der[: -len(UNIVERSAL_SIGNATURE)] + UNIVERSAL_SIGNATURE
+    return x509.load_der_x509_csr(forged).public_bytes(serialization.Encoding.PEM)

@@ -18,6 +18,7 @@ from certs import authority
 from certs.cli import main as pki_cli
 from certs.identity import CertificateIdentityError, identity_from_certificate
 from exchange.members.certificates import CertificateDesk, CertificateInputError
+from tests.forgery import small_order_csr
 
 
 def test_cli_makes_a_ca_issues_from_a_csr_and_revokes(tmp_path: Path) -> None:
@@ -157,3 +158,13 @@ def test_a_revocation_list_of_an_unknown_version_is_not_a_revocation_list(tmp_pa
     pem = b"-----BEGIN X509 CRL-----\n" + base64.encodebytes(bad) + b"-----END X509 CRL-----\n"
     with pytest.raises(authority.AuthorityError, match="not a PEM certificate revocation list"):
         authority.crl_number(pem)
+
+
+def test_a_key_of_small_order_is_not_certified_though_openssl_accepts_its_request(tmp_path: Path) -> None:
+    """With a small-order key, one signature verifies under OpenSSL for every message: a certificate for
+    it would let anyone speak for its member. The CA refuses the key (libsodium's point check)."""
+    authority.create_ca(tmp_path / "ca", "CA")
+    pem = small_order_csr("hotline-be")
+    assert x509.load_pem_x509_csr(pem).is_signature_valid  # OpenSSL: the forged request "verifies".
+    with pytest.raises(authority.AuthorityError, match="small order"):
+        authority.issue_certificate(tmp_path / "ca", pem, member_id="hotline-be")

@@ -5,17 +5,32 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from certs import authority
 from certs.devnet import write_dev_network
+from certs.identity import CertificateIdentityError, certificate_thumbprint, identity_uris
 from federation.errors import ProtocolError
-from federation.signing import MalformedMessageError, Signer, SigningKeyError, verify_jws
+from federation.signing import (
+    BadSignatureVerificationError,
+    MalformedMessageError,
+    Signer,
+    SigningKeyError,
+    canonical_json,
+    verify_jws,
+)
 from federation.trust import TrustStore, TrustStoreError
+from tests.forgery import NEUTRAL_POINT, UNIVERSAL_SIGNATURE
 
 SKEW = dt.timedelta(minutes=5)
 
@@ -98,6 +113,51 @@ def test_a_certificate_of_an_unknown_x509_version_is_refused_as_malformed(pki: d
             now=now,
             clock_skew=SKEW,
         )
+
+
+def test_a_universal_signature_of_a_small_order_key_verifies_nothing(pki: dict[str, Any]) -> None:
+    """Were a certificate issued for a small-order key (the CA refuses such keys: tests/test_pki.py),
+    OpenSSL would accept one signature on every message; libsodium, which verifies here, refuses it."""
+    ca = pki["root"] / "ca"
+    ca_key = serialization.load_pem_private_key((ca / authority.CA_KEY).read_bytes(), password=None)
+    ca_certificate = x509.load_pem_x509_certificate((ca / authority.CA_CERT).read_bytes())
+    small = ed25519.Ed25519PublicKey.from_public_bytes(NEUTRAL_POINT)
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hotline-xx")]))
+        .issuer_name(ca_certificate.subject)
+        .public_key(small)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.UniformResourceIdentifier(uri) for uri in identity_uris("hotline-xx", "member", ("XX",))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, None)  # type: ignore[arg-type]
+    )
+    header = {
+        "alg": "Ed25519",
+        "kid": certificate_thumbprint(certificate),
+        "typ": "hotline.transaction.v1",
+        "x5c": [base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()],
+    }
+    claims = {"iss": "hotline-xx", "aud": "exchange", "jti": str(uuid.uuid4()), "iat": int(now.timestamp())}
+    signing_input = b".".join(_b64url(canonical_json(part)) for part in (header, {**claims, "documents": []}))
+    small.verify(UNIVERSAL_SIGNATURE, signing_input)  # OpenSSL: no exception, the "signature" verifies.
+    token = b".".join((signing_input, _b64url(UNIVERSAL_SIGNATURE))).decode()
+    with pytest.raises(BadSignatureVerificationError):
+        verify_jws(token, expected_typ="hotline.transaction.v1", trust=pki["trust"], now=now, clock_skew=SKEW)
+    # Nor does such a certificate name anyone (the same check guards a TLS peer's certificate).
+    with pytest.raises(CertificateIdentityError, match="small order"):
+        pki["trust"].verify_certificate(certificate, at=now)
+
+
+def _b64url(raw: bytes) -> bytes:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=")
 
 
 def test_signer_refuses_a_key_that_is_not_its_certificates(pki: dict[str, Any]) -> None:
