@@ -16,8 +16,11 @@ from typing import Any
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import NameOID
 
 from certs import authority
+from certs.identity import certificate_thumbprint, identity_uris
 from federation.canonical import url_fingerprint
 from federation.signing import Signer, canonical_json
 
@@ -126,3 +129,51 @@ def small_order_csr(member_id: str) -> bytes:
     der = request.public_bytes(serialization.Encoding.DER).replace(key, NEUTRAL_POINT)
     forged = der[: -len(UNIVERSAL_SIGNATURE)] + UNIVERSAL_SIGNATURE
     return x509.load_der_x509_csr(forged).public_bytes(serialization.Encoding.PEM)
+
+
+def small_order_certificate(
+    ca_dir: Path, member_id: str, countries: tuple[str, ...], now: dt.datetime
+) -> x509.Certificate:
+    """A certificate the network CA signs, with its key directly, for the small-order key
+    :data:`NEUTRAL_POINT` (the CA refuses such a key from a request)."""
+    ca_key = serialization.load_pem_private_key((ca_dir / authority.CA_KEY).read_bytes(), password=None)
+    ca_certificate = x509.load_pem_x509_certificate((ca_dir / authority.CA_CERT).read_bytes())
+    names = [x509.UniformResourceIdentifier(uri) for uri in identity_uris(member_id, "member", countries)]
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, member_id)]))
+        .issuer_name(ca_certificate.subject)
+        .public_key(ed25519.Ed25519PublicKey.from_public_bytes(NEUTRAL_POINT))
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=3650 * 3))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca_key, None)  # type: ignore[arg-type]
+    )
+
+
+def universally_signed(certificate: x509.Certificate, typ: str, claims: dict[str, Any]) -> str:
+    """``claims`` as a compact JWS under ``certificate`` (a small-order key), signed with
+    :data:`UNIVERSAL_SIGNATURE`, which OpenSSL accepts for every message under such a key."""
+    header = {
+        "alg": "Ed25519",
+        "kid": certificate_thumbprint(certificate),
+        "typ": typ,
+        "x5c": [base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()],
+    }
+    return ".".join(_b64url(raw) for raw in (canonical_json(header), canonical_json(claims), UNIVERSAL_SIGNATURE))
+
+
+def with_unknown_x509_version(token: str) -> str:
+    """``token`` with x5c[0]'s X.509 version made 15 (only 1 to 3 exist); the signature is unchanged."""
+    header, payload, signature = token.split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    der = bytearray(base64.b64decode(decoded["x5c"][0]))
+    marker = bytes.fromhex("a003020102")  # [0] EXPLICIT INTEGER 2 (v3).
+    der[der.index(marker) + len(marker) - 1] = 14
+    decoded["x5c"] = [base64.b64encode(bytes(der)).decode()]
+    return ".".join((_b64url(json.dumps(decoded).encode()), payload, signature))
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

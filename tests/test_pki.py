@@ -144,7 +144,8 @@ def test_a_request_of_an_unknown_version_is_refused_with_the_usual_error(tmp_pat
     with pytest.raises(authority.AuthorityError, match="not a PEM certificate signing request"):
         authority.issue_certificate(tmp_path / "ca", pem, member_id="hotline-be")
     # The secretariat's console checks a pasted request first, with the same sentence as for any non-request.
-    desk = CertificateDesk(session=None, ca_dir=tmp_path / "ca", actor="test", now=dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
+    now = dt.datetime.now(dt.UTC)
+    desk = CertificateDesk(session=None, ca_dir=tmp_path / "ca", actor="test", now=now)  # type: ignore[arg-type]
     with pytest.raises(CertificateInputError, match="that is not a certificate signing request"):
         desk.check_request(pem)
 

@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certs import authority
 from certs.devnet import write_dev_network
-from certs.identity import CertificateIdentityError, certificate_thumbprint, identity_uris
+from certs.identity import CertificateIdentityError
 from federation.errors import ProtocolError
 from federation.signing import (
     BadSignatureVerificationError,
     MalformedMessageError,
     Signer,
     SigningKeyError,
-    canonical_json,
     verify_jws,
 )
 from federation.trust import TrustStore, TrustStoreError
-from tests.forgery import NEUTRAL_POINT, UNIVERSAL_SIGNATURE
+from tests.forgery import UNIVERSAL_SIGNATURE, small_order_certificate, universally_signed, with_unknown_x509_version
 
 SKEW = dt.timedelta(minutes=5)
 
@@ -99,15 +94,9 @@ def test_a_certificate_of_an_unknown_x509_version_is_refused_as_malformed(pki: d
     nl = signer(pki, "hotline-nl")
     now = dt.datetime.now(dt.UTC)
     token = nl.sign_compact("hotline.transaction.v1", nl.claims("exchange", now=now, documents=[]))
-    header_part, payload, signature = token.split(".")
-    header = json.loads(base64.urlsafe_b64decode(header_part + "=" * (-len(header_part) % 4)))
-    der = base64.b64decode(header["x5c"][0])
-    version = der.index(bytes.fromhex("a003020102")) + 4  # [0] EXPLICIT INTEGER 2 (X.509 v3)
-    header["x5c"][0] = base64.b64encode(der[:version] + b"\x0e" + der[version + 1 :]).decode()
-    tampered_header = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
     with pytest.raises(MalformedMessageError, match="x5c"):
         verify_jws(
-            ".".join((tampered_header, payload, signature)),
+            with_unknown_x509_version(token),
             expected_typ="hotline.transaction.v1",
             trust=pki["trust"],
             now=now,
@@ -118,46 +107,19 @@ def test_a_certificate_of_an_unknown_x509_version_is_refused_as_malformed(pki: d
 def test_a_universal_signature_of_a_small_order_key_verifies_nothing(pki: dict[str, Any]) -> None:
     """Were a certificate issued for a small-order key (the CA refuses such keys: tests/test_pki.py),
     OpenSSL would accept one signature on every message; libsodium, which verifies here, refuses it."""
-    ca = pki["root"] / "ca"
-    ca_key = serialization.load_pem_private_key((ca / authority.CA_KEY).read_bytes(), password=None)
-    ca_certificate = x509.load_pem_x509_certificate((ca / authority.CA_CERT).read_bytes())
-    small = ed25519.Ed25519PublicKey.from_public_bytes(NEUTRAL_POINT)
     now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hotline-xx")]))
-        .issuer_name(ca_certificate.subject)
-        .public_key(small)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.UniformResourceIdentifier(uri) for uri in identity_uris("hotline-xx", "member", ("XX",))]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, None)  # type: ignore[arg-type]
-    )
-    header = {
-        "alg": "Ed25519",
-        "kid": certificate_thumbprint(certificate),
-        "typ": "hotline.transaction.v1",
-        "x5c": [base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()],
-    }
+    certificate = small_order_certificate(pki["root"] / "ca", "hotline-xx", ("XX",), now)
     claims = {"iss": "hotline-xx", "aud": "exchange", "jti": str(uuid.uuid4()), "iat": int(now.timestamp())}
-    signing_input = b".".join(_b64url(canonical_json(part)) for part in (header, {**claims, "documents": []}))
-    small.verify(UNIVERSAL_SIGNATURE, signing_input)  # OpenSSL: no exception, the "signature" verifies.
-    token = b".".join((signing_input, _b64url(UNIVERSAL_SIGNATURE))).decode()
+    token = universally_signed(certificate, "hotline.transaction.v1", {**claims, "documents": []})
+    signing_input, _, _ = token.rpartition(".")
+    public_key = certificate.public_key()
+    assert isinstance(public_key, ed25519.Ed25519PublicKey)
+    public_key.verify(UNIVERSAL_SIGNATURE, signing_input.encode())  # OpenSSL: no exception, it "verifies".
     with pytest.raises(BadSignatureVerificationError):
         verify_jws(token, expected_typ="hotline.transaction.v1", trust=pki["trust"], now=now, clock_skew=SKEW)
     # Nor does such a certificate name anyone (the same check guards a TLS peer's certificate).
     with pytest.raises(CertificateIdentityError, match="small order"):
         pki["trust"].verify_certificate(certificate, at=now)
-
-
-def _b64url(raw: bytes) -> bytes:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=")
 
 
 def test_signer_refuses_a_key_that_is_not_its_certificates(pki: dict[str, Any]) -> None:
@@ -172,7 +134,6 @@ def test_trust_store_fails_closed_without_a_valid_crl(pki: dict[str, Any], tmp_p
         TrustStore(ca, tmp_path / "missing.pem")
     forged = tmp_path / "crl.pem"
     other = tmp_path / "other"
-    from certs import authority
 
     authority.create_ca(other, "Other")
     forged.write_bytes((other / "crl.pem").read_bytes())
@@ -181,7 +142,6 @@ def test_trust_store_fails_closed_without_a_valid_crl(pki: dict[str, Any], tmp_p
 
 
 def test_revocation_takes_effect_without_restart(pki: dict[str, Any], tmp_path: Path) -> None:
-    from cryptography import x509
 
     from certs import authority
     from certs.devnet import issue_dev_identity
@@ -210,7 +170,6 @@ def test_a_certificates_fixed_facts_are_read_once_and_its_checks_made_every_time
 ) -> None:
     """The trust store keeps what a certificate says (issuer's signature, dates, serial, identity) but checks
     the moment and the CRL on every call: a foreign certificate is refused each time, a known one expires."""
-    from cryptography import x509
 
     from certs import authority
     from certs.devnet import issue_dev_identity

@@ -16,15 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-from cryptography.x509.oid import NameOID
 
 from certs import authority
 from certs.devnet import issue_dev_identity
-from certs.identity import certificate_thumbprint, identity_uris
 from federation.canonical import url_fingerprint
 from federation.signing import Signer, canonical_json
+from tests.forgery import small_order_certificate, universally_signed, with_unknown_x509_version
 
 OUT = Path(__file__).with_name("messages.json")
 VERIFY_AT = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.UTC)
@@ -73,45 +70,6 @@ def _unknown_key_type(token: str) -> str:
     der = der[:at] + bytes.fromhex("0603036570") + der[at + len(oid) :]
     decoded["x5c"] = [base64.b64encode(der).decode()]
     return ".".join((_b64(json.dumps(decoded).encode()), payload, signature))
-
-
-def _unknown_version(token: str) -> str:
-    """The same token with x5c[0]'s X.509 version made 15 (only 1 to 3 exist)."""
-    header, payload, signature = token.split(".")
-    decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    der = bytearray(base64.b64decode(decoded["x5c"][0]))
-    marker = bytes.fromhex("a003020102")  # [0] EXPLICIT INTEGER 2 (v3).
-    der[der.index(marker) + len(marker) - 1] = 14
-    decoded["x5c"] = [base64.b64encode(bytes(der)).decode()]
-    return ".".join((_b64(json.dumps(decoded).encode()), payload, signature))
-
-
-def _small_order_token(ca_dir: Path, typ: str, claims: dict[str, Any], now: dt.datetime) -> str:
-    """``claims`` under a certificate the CA signed for a small-order key (the neutral point), with the
-    signature R = the neutral point, S = 0, which OpenSSL accepts for every message under that key. The
-    CA refuses such keys from a request; this certificate is made with its key directly."""
-    ca_key = serialization.load_pem_private_key((ca_dir / authority.CA_KEY).read_bytes(), password=None)
-    ca_certificate = x509.load_pem_x509_certificate((ca_dir / authority.CA_CERT).read_bytes())
-    neutral = bytes([1]) + bytes(31)
-    uris = identity_uris(claims["iss"], "member", ("NL",))
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, claims["iss"])]))
-        .issuer_name(ca_certificate.subject)
-        .public_key(ed25519.Ed25519PublicKey.from_public_bytes(neutral))
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=3650 * 3))
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(u) for u in uris]), critical=False)
-        .sign(ca_key, None)  # type: ignore[arg-type]
-    )
-    header = {
-        "alg": "Ed25519",
-        "kid": certificate_thumbprint(certificate),
-        "typ": typ,
-        "x5c": [base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()],
-    }
-    return ".".join((_b64(canonical_json(header)), _b64(canonical_json(claims)), _b64(neutral + bytes(32))))
 
 
 def build() -> dict[str, Any]:
@@ -477,7 +435,7 @@ def build() -> dict[str, Any]:
                 "report-x5c-unknown-version",
                 "x5c[0] claims X.509 version 15.",
                 "hotline.report.v1",
-                _unknown_version(report_token),
+                with_unknown_x509_version(report_token),
                 error="malformed_message",
             ),
             vector(
@@ -485,7 +443,9 @@ def build() -> dict[str, Any]:
                 "x5c[0], issued by the network CA, holds a key of small order, and the signature (R = the "
                 "neutral point, S = 0) verifies for every message under a lenient verifier such as OpenSSL's.",
                 "hotline.report.v1",
-                _small_order_token(ca_dir, "hotline.report.v1", report, issued),
+                universally_signed(
+                    small_order_certificate(ca_dir, "hotline-nl", ("NL",), issued), "hotline.report.v1", report
+                ),
                 error="bad_signature",
             ),
             vector(
