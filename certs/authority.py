@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nacl.bindings
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -39,6 +40,10 @@ class AuthorityError(ProtocolError):
     """A CA operation could not be done as asked."""
 
     code = "authority_error"
+
+
+class NotARequestError(AuthorityError):
+    """The bytes are not a PEM certificate signing request at all."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,34 @@ def new_key_and_csr(member_id: str) -> KeyPair:
     return KeyPair(_private_pem(key), csr.public_bytes(serialization.Encoding.PEM))
 
 
+def request_key(csr_pem: bytes) -> ed25519.Ed25519PublicKey:
+    """The key of a certificate signing request the CA would certify: a well-formed request, its
+    signature verifying, for an Ed25519 key of prime order.
+
+    Raises:
+        NotARequestError: not a PEM certificate signing request.
+        AuthorityError: anything else about it.
+    """
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except (ValueError, x509.InvalidVersion) as exc:  # A version other than 1 is not a ValueError.
+        raise NotARequestError("not a PEM certificate signing request") from exc
+    try:  # Both are read lazily: a malformed or unknown key type shows only here.
+        public_key = csr.public_key()
+        signed = csr.is_signature_valid
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise AuthorityError("the request's key is of an unknown type or malformed: make a new key") from exc
+    if not signed:
+        raise AuthorityError("the certificate signing request's signature does not verify: make a new one")
+    if not isinstance(public_key, ed25519.Ed25519PublicKey):
+        raise AuthorityError("the network only issues certificates for Ed25519 keys")
+    if not nacl.bindings.crypto_core_ed25519_is_valid_point(public_key.public_bytes_raw()):
+        # OpenSSL verifies the request's signature even so: with a small-order key one signature
+        # verifies for every message, so anyone could sign as the certificate's holder.
+        raise AuthorityError("the request's key is of small order or not canonically encoded: make a new key")
+    return public_key
+
+
 def _load_ca(directory: Path) -> tuple[x509.Certificate, ed25519.Ed25519PrivateKey]:
     try:
         certificate = x509.load_pem_x509_certificate((directory / CA_CERT).read_bytes())
@@ -147,19 +180,7 @@ def issue_certificate(
     """
     now = now or _utcnow()
     ca_certificate, ca_key = _load_ca(directory)
-    try:
-        csr = x509.load_pem_x509_csr(csr_pem)
-    except (ValueError, x509.InvalidVersion) as exc:  # A version other than 1 is not a ValueError.
-        raise AuthorityError("not a PEM certificate signing request") from exc
-    if not csr.is_signature_valid:
-        raise AuthorityError("the certificate signing request's signature does not verify")
-    public_key = csr.public_key()
-    if not isinstance(public_key, ed25519.Ed25519PublicKey):
-        raise AuthorityError("the network only issues certificates for Ed25519 keys")
-    if not nacl.bindings.crypto_core_ed25519_is_valid_point(public_key.public_bytes_raw()):
-        # OpenSSL verifies the request's signature even so: with a small-order key one signature
-        # verifies for every message, so anyone could sign as the certificate's holder.
-        raise AuthorityError("the request's key is of small order or not canonically encoded: make a new key")
+    public_key = request_key(csr_pem)
     names: list[x509.GeneralName] = [
         x509.UniformResourceIdentifier(uri) for uri in identity_uris(member_id, role, tuple(countries))
     ]

@@ -169,3 +169,22 @@ def test_a_key_of_small_order_is_not_certified_though_openssl_accepts_its_reques
     assert x509.load_pem_x509_csr(pem).is_signature_valid  # OpenSSL: the forged request "verifies".
     with pytest.raises(authority.AuthorityError, match="small order"):
         authority.issue_certificate(tmp_path / "ca", pem, member_id="hotline-be")
+
+
+def test_a_request_for_a_key_of_an_unknown_type_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    """cryptography reads a request's key lazily and reports an unknown key type with an exception that
+    is not a ValueError; the console's check and the CA's issuing both let it out before."""
+    authority.create_ca(tmp_path / "ca", "CA")
+    request = x509.load_pem_x509_csr(authority.new_key_and_csr("hotline-be").csr_pem)
+    der = request.public_bytes(serialization.Encoding.DER)
+    ed25519_oid = bytes.fromhex("06032b6570")  # 1.3.101.112: the key's algorithm first, then the signature's.
+    bad = der.replace(ed25519_oid, bytes.fromhex("06032b6500"), 1)  # 1.3.101.0, which nobody knows
+    pem = b"-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(bad) + b"-----END CERTIFICATE REQUEST-----\n"
+    with pytest.raises(authority.AuthorityError, match="unknown type or malformed"):
+        authority.issue_certificate(tmp_path / "ca", pem, member_id="hotline-be")
+    now = dt.datetime.now(dt.UTC)
+    desk = CertificateDesk(session=None, ca_dir=tmp_path / "ca", actor="test", now=now)  # type: ignore[arg-type]
+    with pytest.raises(CertificateInputError, match="unknown type or malformed"):
+        desk.check_request(pem)
+    with pytest.raises(CertificateInputError, match="small order"):  # What the CA refuses, said up front.
+        desk.check_request(small_order_csr("hotline-be"))

@@ -168,15 +168,16 @@ class CertificateDesk:
         )
 
     def check_request(self, csr_pem: bytes) -> None:
+        """What the CA would refuse about a pasted request, said before anything is saved."""
         try:
-            csr = x509.load_pem_x509_csr(csr_pem)
-        except (ValueError, x509.InvalidVersion) as exc:  # A version other than 1 is not a ValueError.
+            authority.request_key(csr_pem)
+        except authority.NotARequestError as exc:
             raise CertificateInputError(
                 "that is not a certificate signing request: paste the PEM text that starts with "
                 "-----BEGIN CERTIFICATE REQUEST----- (made by `hotline-pki new-key`)"
             ) from exc
-        if not csr.is_signature_valid:
-            raise CertificateInputError("the request's signature does not verify: make a new one")
+        except authority.AuthorityError as exc:
+            raise CertificateInputError(exc.message) from exc
 
     def _issue(
         self, ca: Path, member: Member, csr_pem: bytes, *, days: int, action: str, **detail: object
