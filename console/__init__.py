@@ -22,11 +22,12 @@ from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from federation.errors import InternalError, ProtocolError
+from federation.signing import SHORT_ID, short_id
 from service.policies import Public, policy
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,15 @@ def page_json(page: Page, serialize: Callable[[Any], Any]) -> dict[str, Any]:
         "total": page.total,
         "pages": page.pages,
     }
+
+
+def search_clause(id_column: Any, text_column: Any, q: str) -> Any:
+    """A list's search box: the full id, the short id the pages show (:func:`short_id`, its last eight
+    hex digits), or text ``text_column`` contains."""
+    clauses = [id_column == q, text_column.contains(q)]
+    if SHORT_ID.fullmatch(q.lower()):
+        clauses.append(id_column.endswith(q.lower()))
+    return or_(*clauses)
 
 
 def url_with(**changes: Any) -> str:
@@ -230,7 +240,7 @@ def init_app(
     app.register_blueprint(blueprint)
     app.extensions["console"] = {"service_name": service_name, "nav": nav, "home": home, "public": public}
     app.after_request(_security_headers)
-    app.jinja_env.filters.update(defang=defang, when=when, ago=ago)
+    app.jinja_env.filters.update(defang=defang, when=when, ago=ago, short=short_id)
     app.jinja_env.globals.update(url_with=url_with, service_name=service_name)
     app.context_processor(_context)
     _register_errors(app)

@@ -27,6 +27,7 @@ from demo.network import (
     staff_token,
     write_toml,
 )
+from federation.signing import short_id
 
 
 def _say(text: str) -> None:
@@ -158,9 +159,9 @@ def seed_cases(network: Network) -> None:
     review = de.case_for("https://social.example/p/8812")["id"]
     de.act(review, "assess", {"legal_status": "baseline", "media_type": "video"})
     _say(
-        f"7. hotline-nl's analysts: case {forwarded[:8]} assessed, traced to FR and forwarded to "
+        f"7. hotline-nl's analysts: case {short_id(forwarded)} assessed, traced to FR and forwarded to "
         f"{sent['destination']}; one kept here (hosted in NL); one ready to route; hotline-de's case "
-        f"{review[:8]} awaits its supervisor's review"
+        f"{short_id(review)} awaits its supervisor's review"
     )
 
 

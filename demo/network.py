@@ -34,6 +34,7 @@ import requests.adapters
 
 from certs.devnet import DEV_MEMBERS, EXCHANGE_ID, DevMember, WebTLS, write_dev_network, write_web_tls
 from demo.zygote import Zygote
+from federation.signing import short_id
 
 OPERATOR = "operator"
 """The analyst account every node has in a laid-out network; its API token drives the operator client."""
@@ -866,7 +867,7 @@ class OperatorClient:
         """One step on a case (``assess``, ``trace``, ``decide``, ...); its new state, or raises."""
         response = self.request("POST", f"/api/v1/cases/{case_id}/{step}", json=body or {})
         if response.status_code != 200:
-            raise RuntimeError(f"case {case_id[:8]} {step}: {response.status_code} {response.text[:300]}")
+            raise RuntimeError(f"case {short_id(case_id)} {step}: {response.status_code} {response.text[:300]}")
         result: dict[str, Any] = response.json()
         return result
 

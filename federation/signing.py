@@ -16,6 +16,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -180,6 +181,20 @@ def new_message_id() -> str:
     The protocol accepts any UUID; the time it carries (to the millisecond) is the message's ``iat`` anyway.
     """
     return str(uuid6.uuid7())
+
+
+SHORT_ID = re.compile(r"[0-9a-f]{8}")
+"""What :func:`short_id` shows: an analyst may search by it."""
+
+
+def short_id(message_id: str) -> str:
+    """The eight characters people read, say and search for an id: its last eight hex digits.
+
+    A version-7 id begins with its millisecond time, so every id made in the same minute or so shares
+    its first eight characters (the pages showed one "case 01a23019" for a whole batch); its last 62
+    bits are random, as all of a version-4 id's are.
+    """
+    return message_id[-8:]
 
 
 class Signer:

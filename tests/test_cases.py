@@ -14,6 +14,7 @@ import requests
 
 from certs.devnet import DEV_MEMBERS
 from demo.network import Network, OperatorClient, PublicReporter, read_toml, staff_token, write_toml
+from federation.signing import short_id
 from tests.conftest import make_network, query
 
 NL, DE, FR = (member.member_id for member in DEV_MEMBERS[:3])
@@ -84,6 +85,22 @@ def test_reports_of_one_location_collapse_into_one_case_that_keeps_every_reporte
     # The queue filters by source: the partner's case is there, the other is not.
     partner_cases = {c["id"] for c in client.items("/api/v1/cases?queue=new&source=partner")}
     assert first["id"] in partner_cases and set(by_case) - partner_cases
+
+
+def test_cases_reported_together_show_different_short_ids_and_each_is_found_by_its_own(net: Network) -> None:
+    """Ids are time-ordered (version 7): cases made in the same minute share their first eight characters,
+    which the pages used to show as every case's name. The pages show the last eight (random) instead,
+    and the search box finds a case by them."""
+    client = net.client(NL)
+    public = reporter(net, NL)
+    urls = [f"http://short-ids.example/{n}" for n in range(3)]
+    for url in urls:
+        public.report(url, lang="en", seen_on="website")
+    cases = [case_of(client, url) for url in urls]
+    assert len({short_id(case["id"]) for case in cases}) == 3
+    for case in cases:
+        found = client.items(f"/api/v1/cases?queue=all&q={short_id(case['id']).upper()}")
+        assert [item["id"] for item in found] == [case["id"]]
 
 
 def test_a_case_closed_and_reported_again_opens_again(net: Network) -> None:

@@ -11,13 +11,13 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, select
 from werkzeug.datastructures import MultiDict
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from audit.services import AuditLog, entries_about
-from console import page_json, page_number, paginate
+from console import page_json, page_number, paginate, search_clause
 from federation.errors import ProtocolError
 from federation.runtime import runtime
 from node.audit.models import AUDIT
@@ -193,7 +193,7 @@ def _filtered(queue: str) -> tuple[Any, dict[str, str]]:
         else:
             query = query.where(Case.first_reported_at >= now - dt.timedelta(days=int(filters["age"])))
     if filters["q"]:
-        query = query.where(or_(Case.id == filters["q"], Case.canonical_url.contains(filters["q"])))
+        query = query.where(search_clause(Case.id, Case.canonical_url, filters["q"]))
     # Urgent first ('urgent' > 'normal'), then oldest: the order of the ix_cases_queue and ix_cases_order
     # indexes, so a deep page walks an index instead of sorting every case.
     return query.order_by(Case.priority.desc(), Case.first_reported_at, Case.id), filters

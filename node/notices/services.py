@@ -27,6 +27,7 @@ from sqlalchemy import select
 from audit.services import AuditLog
 from console import defang
 from federation.errors import ProtocolError
+from federation.signing import short_id
 from node.audit.models import AUDIT
 from node.notices.models import FAILED, PENDING, SENT, AbuseContact, Notice, NoticeTemplate
 from service.database import DBSession
@@ -261,7 +262,7 @@ class Mailer:
         text = wording(session, first.language)
         values = {
             "url": "\n    ".join(defang(n.url) for n in notices),
-            "reference": ", ".join(f"{self.org} {n.case_id[:8]}" for n in notices),
+            "reference": ", ".join(f"{self.org} {short_id(n.case_id)}" for n in notices),
             "hotline": self.org,
             "first_reported": min(str(n.details.get("first_reported", "")) for n in notices)[:10],
             "legal_status": ", ".join(

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import case, or_, select
+from sqlalchemy import case, select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from audit.services import AuditLog
-from console import page_json, page_number, paginate
+from console import page_json, page_number, paginate, search_clause
 from federation.messages import CASE_STATUSES
 from federation.runtime import runtime
 from federation.web import json_body
@@ -68,7 +68,7 @@ def _filtered() -> tuple[Any, dict[str, str]]:
     if filters["origin"]:
         query = query.where(InboundCase.origin == filters["origin"])
     if filters["q"]:
-        query = query.where(or_(InboundCase.id == filters["q"], InboundCase.url.contains(filters["q"])))
+        query = query.where(search_clause(InboundCase.id, InboundCase.url, filters["q"]))
     urgent_first = case((InboundCase.priority == "urgent", 0), else_=1)
     return query.order_by(urgent_first, InboundCase.received_at, InboundCase.id), filters
 

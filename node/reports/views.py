@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from audit.services import AuditLog
-from console import page_json, page_number, paginate
+from console import page_json, page_number, paginate, search_clause
 from federation.errors import ProtocolError
 from federation.runtime import runtime
+from federation.signing import short_id
 from federation.web import json_body
 from node.audit.models import AUDIT
 from node.received.models import CaseEvent, InboundCase
@@ -42,7 +43,7 @@ def _filtered() -> tuple[Any, dict[str, str]]:
     if filters["priority"] in ("urgent", "normal"):
         query = query.where(Report.priority == filters["priority"])
     if filters["q"]:
-        query = query.where(or_(Report.id == filters["q"], Report.url.contains(filters["q"])))
+        query = query.where(search_clause(Report.id, Report.url, filters["q"]))
     return query.order_by(Report.confirmed_at.desc(), Report.id), filters
 
 
@@ -139,9 +140,9 @@ def report_timeline(report: Report) -> list[dict[str, Any]]:
             {
                 "at": report.received_at or report.confirmed_at,
                 "who": "exchange",
-                "what": f"Joined case {report.case_id[:8]}, first reported {report.first_reported_at:%Y-%m-%d}"
+                "what": f"Joined case {short_id(report.case_id)}, first reported {report.first_reported_at:%Y-%m-%d}"
                 if report.first_reported_at
-                else f"Joined case {report.case_id[:8]}",
+                else f"Joined case {short_id(report.case_id)}",
             }
         )
     if report.received_at:

@@ -147,12 +147,18 @@ def test_a_supervisor_gives_several_cases_to_an_analyst_at_once(browser: Browser
     boss.goto(console + "/cases?queue=new&q=gallery.example/bulk")
     rows = boss.locator("table tbody tr")
     expect(rows).to_have_count(3)
+    # Made in the same second, yet each shows its own short id (the last eight characters of its id).
+    names = [rows.nth(n).get_by_role("link").first.inner_text() for n in range(3)]
+    assert len(set(names)) == 3 and all(re.fullmatch("[0-9a-f]{8}", name) for name in names)
     for n in range(2):
         rows.nth(n).locator("input[type=checkbox]").check()
     boss.select_option("#to", "ana")
     boss.get_by_role("button", name="Assign").click()
     expect(boss.locator(".notice--success")).to_have_text(re.compile("2 cases now with ana"))
     looks_right(boss, "console-cases-assigned")
+    boss.goto(console + f"/cases?queue=all&q={names[2]}")  # The search box finds a case by its short id.
+    expect(boss.locator("table tbody tr")).to_have_count(1)
+    expect(boss.locator("table tbody tr").get_by_role("link").first).to_have_text(names[2])
     boss.context.close()
     analyst = as_role(browser, console_network, NL, "analyst")
     analyst.goto(console + "/cases?queue=mine")

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, expect
 from certs import authority
 from certs.devnet import DEV_MEMBERS, DevMember
 from demo.network import Network, lay_out, register_members
+from federation.signing import short_id
 from tests.browser.conftest import as_role, looks_right, reload_until
 from tests.conftest import FAST_DELIVERY, TEMPLATES, fork_server
 
@@ -155,7 +156,7 @@ def test_a_dead_letter_is_requeued_from_the_console_once_the_member_is_back(
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "refused", timeout=60)
     admin = as_role(browser, net, "exchange", ADMIN)
     admin.goto(net.layout.exchange.console_url + "/dead-letters")
-    row = admin.locator("tbody tr", has_text=report["id"][:8])
+    row = admin.locator("tbody tr", has_text=short_id(report["id"]))
     expect(row).to_contain_text("undeliverable")
     looks_right(admin, "exchange-dead-letters")
     net.processes["hotline-de"].start()
