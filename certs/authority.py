@@ -19,14 +19,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import nacl.bindings
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certs.identity import identity_uris
+from certs.identity import identity_uris, prime_order_key
 from federation.errors import ProtocolError
 
 CA_KEY = "ca.key"
@@ -142,9 +141,7 @@ def request_key(csr_pem: bytes) -> ed25519.Ed25519PublicKey:
         raise AuthorityError("the certificate signing request's signature does not verify: make a new one")
     if not isinstance(public_key, ed25519.Ed25519PublicKey):
         raise AuthorityError("the network only issues certificates for Ed25519 keys")
-    if not nacl.bindings.crypto_core_ed25519_is_valid_point(public_key.public_bytes_raw()):
-        # OpenSSL verifies the request's signature even so: with a small-order key one signature
-        # verifies for every message, so anyone could sign as the certificate's holder.
+    if not prime_order_key(public_key):  # OpenSSL verifies such a request's signature even so.
         raise AuthorityError("the request's key is of small order or not canonically encoded: make a new key")
     return public_key
 

@@ -20,7 +20,9 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
+import nacl.bindings
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
 
@@ -71,6 +73,18 @@ def identity_uris(member_id: str, role: str, countries: tuple[str, ...] | list[s
     uris = [f"{URN_PREFIX}member:{member_id}", f"{URN_PREFIX}role:{role}"]
     uris += [f"{URN_PREFIX}country:{country}" for country in countries]
     return uris
+
+
+def prime_order_key(public_key: object) -> bool:
+    """An Ed25519 public key libsodium accepts as a point of prime order, canonically encoded.
+
+    A small-order key makes one signature (R = the neutral point, S = 0) verify for every message under
+    a lenient verifier such as OpenSSL's: the CA does not certify one, and a certificate holding one
+    names no one (docs/protocol.md, section 4).
+    """
+    return isinstance(public_key, ed25519.Ed25519PublicKey) and bool(
+        nacl.bindings.crypto_core_ed25519_is_valid_point(public_key.public_bytes_raw())
+    )
 
 
 def identity_from_certificate(certificate: x509.Certificate) -> NetworkIdentity:

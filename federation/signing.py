@@ -57,7 +57,7 @@ class _Ed25519(JWSAlgModel):
     it refuses a public key or a signature's R of small order and non-canonical encodings, which
     OpenSSL accepts. With a small-order key, R = the neutral point and S = 0 verify under OpenSSL for
     every message, so anyone could speak for a certificate that holds such a key; libsodium refuses
-    them. No honest signer produces any of these (docs/protocol.md, "Signatures").
+    them. No honest signer produces any of these (docs/protocol.md, section 4).
     """
 
     name = ALGORITHM

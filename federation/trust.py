@@ -27,12 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import nacl.bindings
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from certs.identity import CertificateIdentityError, NetworkIdentity, identity_from_certificate
+from certs.identity import CertificateIdentityError, NetworkIdentity, identity_from_certificate, prime_order_key
 from federation.errors import InternalError, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -308,7 +306,7 @@ class TrustStore:
                 identity = identity_from_certificate(certificate)
             except CertificateIdentityError as exc:
                 problem = exc.message
-        if identity is not None and not _prime_order_key(certificate):
+        if identity is not None and not prime_order_key(certificate.public_key()):
             # The CA refuses such keys; one issued before it did must not serve (certs/authority.py).
             identity, problem = None, "the certificate's key is of small order: anyone could sign with it"
         facts = _Certificate(
@@ -323,11 +321,3 @@ class TrustStore:
             self._certificates.clear()
         self._certificates[certificate] = facts
         return facts
-
-
-def _prime_order_key(certificate: x509.Certificate) -> bool:
-    """An Ed25519 key libsodium accepts as a point of prime order, canonically encoded."""
-    key = certificate.public_key()
-    return isinstance(key, ed25519.Ed25519PublicKey) and bool(
-        nacl.bindings.crypto_core_ed25519_is_valid_point(key.public_bytes_raw())
-    )

@@ -131,23 +131,36 @@ def test_only_ed25519_keys_are_certified(tmp_path: Path) -> None:
         )
 
 
+def _request_der() -> bytes:
+    """A fresh, well-formed signing request as DER, for a test to break."""
+    pem = authority.new_key_and_csr("hotline-be").csr_pem
+    return x509.load_pem_x509_csr(pem).public_bytes(serialization.Encoding.DER)
+
+
+def _pem(der: bytes, label: str = "CERTIFICATE REQUEST") -> bytes:
+    return f"-----BEGIN {label}-----\n".encode() + base64.encodebytes(der) + f"-----END {label}-----\n".encode()
+
+
+def _desk(tmp_path: Path) -> CertificateDesk:
+    """The secretariat console's certificate desk, for the checks it makes before touching the database."""
+    now = dt.datetime.now(dt.UTC)
+    return CertificateDesk(session=None, ca_dir=tmp_path / "ca", actor="test", now=now)  # type: ignore[arg-type]
+
+
 def test_a_request_of_an_unknown_version_is_refused_with_the_usual_error(tmp_path: Path) -> None:
     """cryptography reports a CSR version other than 1 with an exception that is not a ValueError."""
     authority.create_ca(tmp_path / "ca", "CA")
-    der = authority.new_key_and_csr("hotline-be").csr_pem
-    request = x509.load_pem_x509_csr(der).public_bytes(serialization.Encoding.DER)
+    request = _request_der()
     version = request.index(bytes.fromhex("020100"))  # CertificationRequestInfo's INTEGER 0 (version 1)
     bad = request[:version] + bytes.fromhex("020105") + request[version + 3 :]
     with pytest.raises(x509.InvalidVersion):
         x509.load_der_x509_csr(bad)
-    pem = b"-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(bad) + b"-----END CERTIFICATE REQUEST-----\n"
+    pem = _pem(bad)
     with pytest.raises(authority.AuthorityError, match="not a PEM certificate signing request"):
         authority.issue_certificate(tmp_path / "ca", pem, member_id="hotline-be")
     # The secretariat's console checks a pasted request first, with the same sentence as for any non-request.
-    now = dt.datetime.now(dt.UTC)
-    desk = CertificateDesk(session=None, ca_dir=tmp_path / "ca", actor="test", now=now)  # type: ignore[arg-type]
     with pytest.raises(CertificateInputError, match="that is not a certificate signing request"):
-        desk.check_request(pem)
+        _desk(tmp_path).check_request(pem)
 
 
 def test_a_revocation_list_of_an_unknown_version_is_not_a_revocation_list(tmp_path: Path) -> None:
@@ -156,7 +169,7 @@ def test_a_revocation_list_of_an_unknown_version_is_not_a_revocation_list(tmp_pa
     der = crl.public_bytes(serialization.Encoding.DER)
     version = der.index(bytes.fromhex("020101"))  # TBSCertList's INTEGER 1 (version 2)
     bad = der[:version] + bytes.fromhex("020107") + der[version + 3 :]
-    pem = b"-----BEGIN X509 CRL-----\n" + base64.encodebytes(bad) + b"-----END X509 CRL-----\n"
+    pem = _pem(bad, "X509 CRL")
     with pytest.raises(authority.AuthorityError, match="not a PEM certificate revocation list"):
         authority.crl_number(pem)
 
@@ -175,15 +188,13 @@ def test_a_request_for_a_key_of_an_unknown_type_is_refused_with_a_clear_error(tm
     """cryptography reads a request's key lazily and reports an unknown key type with an exception that
     is not a ValueError; the console's check and the CA's issuing both let it out before."""
     authority.create_ca(tmp_path / "ca", "CA")
-    request = x509.load_pem_x509_csr(authority.new_key_and_csr("hotline-be").csr_pem)
-    der = request.public_bytes(serialization.Encoding.DER)
+    der = _request_der()
     ed25519_oid = bytes.fromhex("06032b6570")  # 1.3.101.112: the key's algorithm first, then the signature's.
     bad = der.replace(ed25519_oid, bytes.fromhex("06032b6500"), 1)  # 1.3.101.0, which nobody knows
-    pem = b"-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(bad) + b"-----END CERTIFICATE REQUEST-----\n"
+    pem = _pem(bad)
     with pytest.raises(authority.AuthorityError, match="unknown type or malformed"):
         authority.issue_certificate(tmp_path / "ca", pem, member_id="hotline-be")
-    now = dt.datetime.now(dt.UTC)
-    desk = CertificateDesk(session=None, ca_dir=tmp_path / "ca", actor="test", now=now)  # type: ignore[arg-type]
+    desk = _desk(tmp_path)
     with pytest.raises(CertificateInputError, match="unknown type or malformed"):
         desk.check_request(pem)
     with pytest.raises(CertificateInputError, match="small order"):  # What the CA refuses, said up front.
