@@ -203,6 +203,10 @@ class Inbox:
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise MalformedJSONError(f"body is not valid JSON: {json_problem(exc)}") from exc
         token = flattened_to_compact(unverified_envelope)
+        with self.trust.one_crl():  # The transaction and its documents, judged by one revocation list.
+            return self._check(token, sender, now)
+
+    def _check(self, token: str, sender: str, now: dt.datetime) -> Arrival:
         # 2. Signature, certificate, schema.
         transaction = verify_jws(
             token, expected_typ=TRANSACTION, trust=self.trust, now=now, clock_skew=self.clock_skew, fresh=True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,42 @@ def test_revocation_takes_effect_without_restart(pki: dict[str, Any], tmp_path: 
     authority.revoke(ca_dir, certificate.serial_number, reason="keyCompromise", now=now)
     with pytest.raises(ProtocolError):
         trust.verify_certificate(certificate, at=before)
+
+
+def test_one_transaction_is_judged_by_one_revocation_list(pki: dict[str, Any], tmp_path: Path) -> None:
+    """Inside ``one_crl`` (an inbox checking a transaction and its documents) the list in force on entry
+    stays in force, in that thread only; a list published meanwhile applies from the next transaction."""
+
+    from certs import authority
+    from certs.devnet import issue_dev_identity
+
+    ca_dir = pki["root"] / "ca"
+    identity = issue_dev_identity(ca_dir, tmp_path, "hotline-lu", countries=("LU",))
+    trust = TrustStore(ca_dir / "ca.pem", ca_dir / "crl.pem")
+    certificate = x509.load_pem_x509_certificate(identity.cert.read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    elsewhere: list[BaseException | str] = []
+
+    def other_thread() -> None:
+        try:
+            elsewhere.append(trust.verify_certificate(certificate, at=now).member_id)
+        except ProtocolError as exc:
+            elsewhere.append(exc)
+
+    with trust.one_crl():
+        assert trust.verify_certificate(certificate, at=now).member_id == "hotline-lu"
+        authority.revoke(ca_dir, certificate.serial_number, reason="keyCompromise", now=now)
+        with trust.one_crl():  # Nested: the outer transaction's list stays.
+            assert trust.verify_certificate(certificate, at=now).member_id == "hotline-lu"
+        assert not trust.is_revoked(certificate.serial_number, at=now)
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    assert isinstance(elsewhere[0], ProtocolError) and elsewhere[0].code == "certificate_revoked"
+    with pytest.raises(ProtocolError, match="revoked"):
+        trust.verify_certificate(certificate, at=now)
+    with trust.one_crl(), pytest.raises(ProtocolError, match="revoked"):
+        trust.verify_certificate(certificate, at=now)
 
 
 def test_a_certificates_fixed_facts_are_read_once_and_its_checks_made_every_time(
