@@ -21,7 +21,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from federation.canonical import MAX_URL_LENGTH, InvalidURLError, canonicalize_url, url_fingerprint
+from federation.canonical import (
+    MAX_URL_LENGTH,
+    InvalidURLError,
+    canonical_fingerprint,
+    canonicalize_url,
+    url_fingerprint,
+)
 from federation.errors import ProtocolError
 
 VECTORS_PATH = Path(__file__).parent / "vectors" / "url-canonicalisation.json"
@@ -98,6 +104,7 @@ def test_valid_vector_canonicalises_as_published(vector: dict[str, str]) -> None
 def test_valid_vector_fingerprint(vector: dict[str, str]) -> None:
     fingerprint = url_fingerprint(vector["input"])
     assert fingerprint == vector["fingerprint"]
+    assert canonical_fingerprint(vector["canonical"]) == fingerprint
     assert re.fullmatch("[0-9a-f]{64}", fingerprint)
 
 
@@ -266,7 +273,7 @@ def _canonicalize_or_skip(url: str) -> str:
 def test_canonicalisation_is_idempotent(url: str) -> None:
     canonical = _canonicalize_or_skip(url)
     assert canonicalize_url(canonical) == canonical
-    assert url_fingerprint(canonical) == url_fingerprint(url)
+    assert url_fingerprint(canonical) == url_fingerprint(url) == canonical_fingerprint(canonical)
 
 
 @PROPERTY_SETTINGS

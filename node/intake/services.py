@@ -36,7 +36,7 @@ import uuid6
 from sqlalchemy import insert, select
 
 import schemas
-from federation.canonical import MAX_URL_LENGTH, InvalidURLError, canonicalize_url, url_fingerprint
+from federation.canonical import MAX_URL_LENGTH, InvalidURLError, canonical_fingerprint, canonicalize_url
 from federation.errors import ProtocolError
 from federation.timestamps import parse_timestamp
 from node.cases.models import CLOSED, PUBLIC_STATUS, Case
@@ -122,7 +122,7 @@ def check_url(unverified_url: str) -> CheckedURL:
         canonical = canonicalize_url(url)
     except InvalidURLError as exc:
         raise IntakeError(f"This is not a web address that can be checked: {exc.message}", code="invalid_url") from None
-    return CheckedURL(url=url, canonical=canonical, fingerprint=url_fingerprint(canonical))
+    return CheckedURL(url=url, canonical=canonical, fingerprint=canonical_fingerprint(canonical))
 
 
 def new_reference() -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 import schemas
-from federation.canonical import canonicalize_url, url_fingerprint
+from federation.canonical import canonical_fingerprint, canonicalize_url
 from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
@@ -128,8 +128,9 @@ def _signed_report(
         raise HostedAtHomeError(
             f"{hosting_country} is covered by this hotline: send the notice and police referral at home"
         )
+    canonical = canonicalize_url(url)
     header = {
-        "url_fingerprint": url_fingerprint(url),
+        "url_fingerprint": canonical_fingerprint(canonical),
         "content_hashes": unverified_input.get("content_hashes", []),
         "hosting_country": hosting_country,
         "legal_status": unverified_input.get("legal_status"),
@@ -145,7 +146,7 @@ def _signed_report(
     values = {
         "id": claims["jti"],
         "url": url,
-        "canonical_url": canonicalize_url(url),
+        "canonical_url": canonical,
         "url_fingerprint": header["url_fingerprint"],
         "hosting_country": hosting_country,
         "legal_status": header["legal_status"],
