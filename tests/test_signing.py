@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import threading
 import uuid
@@ -11,7 +10,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -105,21 +103,6 @@ def test_a_certificate_of_an_unknown_x509_version_is_refused_as_malformed(pki: d
             now=now,
             clock_skew=SKEW,
         )
-
-
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
-@given(note=notes)
-def test_signatures_are_the_bytes_openssl_makes(pki: dict[str, Any], note: str) -> None:
-    """libsodium signs here; Ed25519 is deterministic, so the signature is the one OpenSSL (and every other
-    implementation a member may run) makes for the same key and message, and OpenSSL verifies it."""
-    identity = pki["ids"]["hotline-de"]
-    private_key = serialization.load_pem_private_key(identity.key.read_bytes(), password=None)
-    assert isinstance(private_key, ed25519.Ed25519PrivateKey)
-    de = Signer(private_key, x509.load_pem_x509_certificate(identity.cert.read_bytes()))
-    token = de.sign_compact("hotline.note.v1", de.claims("hotline-nl", now=dt.datetime.now(dt.UTC), note=note))
-    signing_input, _, signature = token.rpartition(".")
-    assert base64.urlsafe_b64decode(signature + "==") == private_key.sign(signing_input.encode())
-    private_key.public_key().verify(base64.urlsafe_b64decode(signature + "=="), signing_input.encode())
 
 
 def test_a_universal_signature_of_a_small_order_key_verifies_nothing(pki: dict[str, Any]) -> None:
