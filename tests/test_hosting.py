@@ -64,6 +64,23 @@ def test_the_trace_suggests_the_country_most_origin_addresses_are_in() -> None:
     assert found.traced_at == NOW.isoformat() and "fixed table" in found.resolver
 
 
+def test_a_trace_from_fixed_tables_names_the_files_not_the_servers_folders(tmp_path: Path) -> None:
+    """The analyst's case page shows where a trace's answers came from: the table's name is enough, and
+    the operator's folder layout (deployment detail) stays off the page."""
+    resolver_file, networks_file = tmp_path / "resolver.json", tmp_path / "networks.json"
+    resolver_file.write_text(json.dumps({"mixed.example": ["192.0.2.1"]}), encoding="utf-8")
+    networks_file.write_text(json.dumps(NETWORKS), encoding="utf-8")
+    tools = HostingTools(
+        resolver=TableResolver.from_file(resolver_file),
+        database=TableDatabase.from_file(networks_file),
+        cdn=CDNRanges(CDN, path=Path("test")),
+    )
+    found = trace("http://mixed.example/a", tools, now=NOW)
+    assert found.resolver == "a fixed table (resolver.json)"
+    assert "a fixed table of networks (networks.json)" in found.database
+    assert str(tmp_path) not in found.resolver + found.database
+
+
 def test_behind_a_cdn_there_is_no_suggestion_and_the_analyst_is_told_whom_to_ask() -> None:
     found = trace("https://proxied.example/", tools_with({"proxied.example": ["203.0.113.5", "203.0.113.6"]}), now=NOW)
     assert found.behind_cdn is True and found.suggested_country is None

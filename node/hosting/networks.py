@@ -172,7 +172,7 @@ class TableDatabase:
     def from_file(cls, path: Path) -> TableDatabase:
         import json
 
-        return cls(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+        return cls(json.loads(path.read_text(encoding="utf-8")), source=path.name)
 
     def lookup(self, address: str) -> Network:
         parsed = ipaddress.ip_address(address)

@@ -106,7 +106,7 @@ class TableResolver:
 
     @classmethod
     def from_file(cls, path: Path) -> TableResolver:
-        return cls(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+        return cls(json.loads(path.read_text(encoding="utf-8")), source=path.name)
 
     def addresses(self, host: str) -> list[str]:
         if (address := literal(host)) is not None:
