@@ -52,8 +52,12 @@ class _Ed25519(JWSAlgModel):
     """RFC 9864's ``Ed25519``: signed with OpenSSL (cryptography) as joserfc does, verified by libsodium
     (PyNaCl) instead.
 
-    Twice as fast here (58 against 115 µs per verification, interleaved microbench), and a receiver
-    verifies four signatures per report end to end (issue 11). libsodium is also the stricter verifier:
+    Twice as fast here for a document (58 against 115 µs per verification, interleaved microbench), and
+    a receiver verifies four signatures per report end to end (issue 11). Not for large messages:
+    libsodium hashes with portable C, so a 1 MB transaction takes 5.2 ms against OpenSSL's 2.4 (about
+    6 µs per report of a 500-report transaction, against 60-80 µs saved on each document). Signing stays
+    with OpenSSL for that reason: libsodium signs faster only below about 2.5 KB (measured 2026-12-02,
+    docs/performance.md). libsodium is also the stricter verifier:
     it refuses a public key or a signature's R of small order and non-canonical encodings, which
     OpenSSL accepts. With a small-order key, R = the neutral point and S = 0 verify under OpenSSL for
     every message, so anyone could speak for a certificate that holds such a key; libsodium refuses
