@@ -54,8 +54,9 @@ class _Ed25519(JWSAlgModel):
 
     Twice as fast here for a document (58 against 115 µs per verification, interleaved microbench), and
     a receiver verifies four signatures per report end to end (issue 11). Not for large messages:
-    libsodium hashes with portable C, so a 1 MB transaction takes 5.2 ms against OpenSSL's 2.4 (about
-    6 µs per report of a 500-report transaction, against 60-80 µs saved on each document). Signing stays
+    libsodium hashes with portable C, so a transaction of 100 documents (250 KB) takes 1.4-1.5 ms
+    against OpenSSL's 0.5-0.8 (7-9 µs per document it carries, against 60-80 µs saved on each
+    document's own signature; four transactions carry a report or its receipt). Signing stays
     with OpenSSL for that reason: libsodium signs faster only below about 2.5 KB (measured 2026-12-02,
     docs/performance.md). libsodium is also the stricter verifier:
     it refuses a public key or a signature's R of small order and non-canonical encodings, which
