@@ -16,7 +16,9 @@ import base64
 import binascii
 import datetime as dt
 import json
+import os
 import re
+import time
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +27,6 @@ from typing import Any
 
 import nacl.bindings
 import nacl.exceptions
-import uuid6
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -178,14 +179,28 @@ def canonical_json(value: Any) -> bytes:
 
 
 def new_message_id() -> str:
-    """A new message id: a time-ordered UUID (version 7, RFC 9562), random in its last 74 bits.
+    """A new message id: a time-ordered UUID (version 7, RFC 9562 section 5.7), random in its last 74 bits.
 
     Ids that grow with time keep every index keyed on them append-only: a receiver's tables of reports,
     cases, documents and seen transactions are keyed on these ids, and random (version 4) ids made each
     insert land on a different page of a large index (issue 11: the cost of ingest grew with the store).
-    The protocol accepts any UUID; the time it carries (to the millisecond) is the message's ``iat`` anyway.
+    The protocol accepts any UUID; the time an id carries is the millisecond it was made.
+
+    Written here rather than taken from the ``uuid6`` package, whose ``uuid7`` adds a millisecond to the
+    previous id's time whenever the clock has not moved on: 10,000 ids made in 74 ms carried a time
+    10 s ahead of the clock (measured 2026-12-02), and a busy node's ids drifted into the future for as
+    long as it made more than 1,000 a second. Ids made in the same millisecond are ordered at random,
+    which the indexes do not mind (nothing orders by id alone). 2 to 3 µs against 10. Python 3.14's
+    ``uuid.uuid7`` does the same without the drift; it replaces this once the services run on it.
     """
-    return str(uuid6.uuid7())
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & _UUID7_CLEAR | _UUID7_VERSION_AND_VARIANT
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_UUID7_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_UUID7_VERSION_AND_VARIANT = (0x7 << 76) | (0x2 << 62)
 
 
 SHORT_ID = re.compile(r"[0-9a-f]{8}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from federation.signing import (
     MalformedMessageError,
     Signer,
     SigningKeyError,
+    new_message_id,
     verify_jws,
 )
 from federation.trust import TrustStore, TrustStoreError
@@ -121,6 +124,21 @@ def test_a_universal_signature_of_a_small_order_key_verifies_nothing(pki: dict[s
     # Nor does such a certificate name anyone (the same check guards a TLS peer's certificate).
     with pytest.raises(CertificateIdentityError, match="small order"):
         pki["trust"].verify_certificate(certificate, at=now)
+
+
+def test_message_ids_are_version_7_uuids_carrying_the_millisecond_they_were_made() -> None:
+    """Time-ordered (RFC 9562, version 7) and never ahead of the clock, however many are made at once:
+    the uuid6 package's ids were 10 s ahead after 10,000 in 74 ms."""
+    before = time.time_ns() // 1_000_000
+    ids = [new_message_id() for _ in range(10_000)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == len(ids)
+    for text in (ids[0], ids[-1], *random.sample(ids, 200)):
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+        assert before <= parsed.int >> 80 <= after
+    time.sleep(0.002)
+    assert new_message_id() > max(ids)  # A later millisecond sorts after every id of an earlier one.
 
 
 def test_signer_refuses_a_key_that_is_not_its_certificates(pki: dict[str, Any]) -> None:

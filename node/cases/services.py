@@ -22,11 +22,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import uuid6
 from sqlalchemy import delete, select, update
 
 from audit.services import AuditLog
 from federation.errors import ProtocolError
+from federation.signing import new_message_id
 from node.audit.models import AUDIT
 from node.cases.models import (
     ASSESSED,
@@ -82,7 +82,7 @@ def _insert_new(session: DBSession, rows: list[dict[str, Any]]) -> None:
 
 def _new_row(location: Location, *, reporters: int, now: dt.datetime) -> dict[str, Any]:
     return {
-        "id": str(uuid6.uuid7()),
+        "id": new_message_id(),
         "url": location.url,
         "canonical_url": location.canonical_url,
         "url_fingerprint": location.fingerprint,

@@ -32,12 +32,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-import uuid6
 from sqlalchemy import insert, select
 
 import schemas
 from federation.canonical import MAX_URL_LENGTH, InvalidURLError, canonical_fingerprint, canonicalize_url
 from federation.errors import ProtocolError
+from federation.signing import new_message_id
 from federation.timestamps import parse_timestamp
 from node.cases.models import CLOSED, PUBLIC_STATUS, Case
 from node.cases.services import Location, case_for_report, cases_for_reports
@@ -164,7 +164,7 @@ def receive_public(
     case_id = case_for_report(session, Location(report.url.url, report.url.canonical, report.url.fingerprint), now=now)
     case_state = session.scalar(select(Case.state).where(Case.id == case_id)) or "new"
     submission = Submission(
-        id=str(uuid6.uuid7()),
+        id=new_message_id(),
         case_id=case_id,
         source=PUBLIC,
         reference_hash=reference_hash(reference),
@@ -326,7 +326,7 @@ def receive_partner_reports(
         if earlier is not None:
             outcomes[index] = ItemOutcome(index, "duplicate", id=earlier, external_id=row["external_id"])
             continue
-        row.update(id=str(uuid6.uuid7()), partner_id=partner_id, position=index)
+        row.update(id=new_message_id(), partner_id=partner_id, position=index)
         open_reports[row["url_fingerprint"]] = row["id"]
         new_rows.append(row)
         outcomes[index] = ItemOutcome(index, "accepted", id=row["id"], external_id=row["external_id"])
