@@ -178,6 +178,11 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
+_UUID7_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+"""Every bit but the version's four and the variant's two."""
+_UUID7_VERSION_AND_VARIANT = (0x7 << 76) | (0x2 << 62)
+
+
 def new_message_id() -> str:
     """A new message id: a time-ordered UUID (version 7, RFC 9562 section 5.7), random in its last 74 bits.
 
@@ -190,17 +195,13 @@ def new_message_id() -> str:
     previous id's time whenever the clock has not moved on: 10,000 ids made in 74 ms carried a time
     10 s ahead of the clock (measured 2026-12-02), and a busy node's ids drifted into the future for as
     long as it made more than 1,000 a second. Ids made in the same millisecond are ordered at random,
-    which the indexes do not mind (nothing orders by id alone). 2 to 3 µs against 10. Python 3.14's
+    which the indexes do not mind (nothing orders by id alone). 3.7 against 10.1 µs. Python 3.14's
     ``uuid.uuid7`` does the same without the drift; it replaces this once the services run on it.
     """
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
     value = value & _UUID7_CLEAR | _UUID7_VERSION_AND_VARIANT
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
-_UUID7_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
-_UUID7_VERSION_AND_VARIANT = (0x7 << 76) | (0x2 << 62)
 
 
 SHORT_ID = re.compile(r"[0-9a-f]{8}")

@@ -165,8 +165,8 @@ class TrustStore:
 
         A transaction's signature and its documents' are then judged by the same list, never by one that
         changes half way through, and the list's file is looked at once per transaction instead of once
-        per check (its ``stat`` cost 2-3 % of the exchange's network process, four checks per document:
-        issue 11). A list replaced meanwhile applies from the next transaction on.
+        per check (a check took 4-6 µs with the file's ``stat``, 0.3 without, and a document from its own
+        author is checked twice: issue 11). A list replaced meanwhile applies from the next transaction on.
         """
         if getattr(self._held, "state", None) is not None:  # Already inside one: that list stays.
             yield
