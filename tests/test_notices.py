@@ -22,6 +22,7 @@ from demo.network import Network, OperatorClient, read_toml, staff_token, write_
 from node.notices.contacts import ContactBook, ContactError, checked, export_csv
 from node.notices.models import AbuseContact, Notice
 from node.notices.services import DEFAULT_TEMPLATES, NoticeError, check_template, render, xarf
+from node.received.models import InboundCase
 from tests.conftest import make_network
 
 NL, DE = DEV_MEMBERS[0].member_id, DEV_MEMBERS[1].member_id
@@ -577,3 +578,84 @@ def test_past_the_hosts_deadline_the_upstream_is_notified_and_then_the_police_ar
         "abuse@stubborn.example",
         "noc@transit.example",
     ]
+
+
+def test_the_ladder_reads_the_notices_of_open_cases_not_every_open_case() -> None:
+    """70,000 open received cases, four with notices: the deadlines and re-notices come out right, and
+    the ladder no longer names every open case in one statement (PostgreSQL refuses more than 65,535
+    parameters: the worker's ladder job failed at that size, and with it the supervisor's overdue page)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from node.notices.ladder import past_deadline, schedule_renotices
+    from tests.conftest import TEMPLATES, PostgresDatabases
+
+    now = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+    postgres = PostgresDatabases()
+    engine = create_engine(postgres.create("ladder", template=TEMPLATES["postgresql"]["node"]))
+    try:
+        with Session(engine) as session:
+            session.execute(
+                text(
+                    "INSERT INTO inbound_cases (id, origin, url, url_fingerprint, hosting_country, legal_status,"
+                    " priority, content_hashes, details, confirmed_at, received_at, status, same_material)"
+                    " SELECT 'case-' || n, 'hotline-nl', 'http://many.example/' || n, md5(n::text) || md5(n::text),"
+                    " 'DE', 'baseline', 'normal', '[]', '{}', :now, :now, CASE WHEN n = 4 THEN 'removed' ELSE"
+                    " 'received' END, '[]' FROM generate_series(1, 70000) AS n"
+                ),
+                {"now": now - dt.timedelta(days=10)},
+            )
+            contacts = {
+                role: AbuseContact(
+                    id=f"contact-{role}",
+                    name=f"{role} contact",
+                    role=role,
+                    email=f"abuse@{role}.example",
+                    renotice_hours=24,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for role in ("hosting", "upstream")
+            }
+            session.add_all(contacts.values())
+            sent = [  # (case, contact's role, hours ago)
+                ("case-1", "hosting", 80),  # The host had its 72 hours: the upstream is next.
+                ("case-2", "hosting", 10),  # Not yet.
+                ("case-3", "hosting", 100),  # The upstream had its 48 hours too: the police are next.
+                ("case-3", "upstream", 50),
+                ("case-4", "hosting", 200),  # Removed: off the ladder.
+            ]
+            for number, (case_id, role, hours) in enumerate(sent):
+                session.add(
+                    Notice(
+                        id=f"notice-{number}",
+                        case_kind="received",
+                        case_id=case_id,
+                        contact_id=contacts[role].id,
+                        recipient=contacts[role].email,
+                        language="en",
+                        url=f"http://many.example/{case_id}",
+                        details={"number": 1},
+                        state="sent",
+                        created_at=now - dt.timedelta(hours=hours),
+                        created_by="analyst",
+                        due_at=now - dt.timedelta(hours=hours),
+                        sent_at=now - dt.timedelta(hours=hours),
+                    )
+                )
+            session.commit()
+            overdue = past_deadline(session, now=now, hours=72, upstream_hours=48)
+            assert [(item.case.id, item.step, item.notices) for item in overdue] == [  # The longest waiting first.
+                ("case-1", "hosting", 1),
+                ("case-3", "upstream", 2),
+            ]
+            assert past_deadline(session, now=now, hours=72, only=session.get(InboundCase, "case-2")) == []
+            renoticed = schedule_renotices(session, now=now)
+            assert sorted((n.case_id, n.contact_id, n.details["number"]) for n in renoticed) == [
+                ("case-1", "contact-hosting", 2),
+                ("case-3", "contact-hosting", 2),
+                ("case-3", "contact-upstream", 2),
+            ]
+    finally:
+        engine.dispose()
+        postgres.drop_all()
