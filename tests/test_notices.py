@@ -23,7 +23,7 @@ from node.notices.contacts import ContactBook, ContactError, checked, export_csv
 from node.notices.models import AbuseContact, Notice
 from node.notices.services import DEFAULT_TEMPLATES, NoticeError, check_template, render, xarf
 from node.received.models import InboundCase
-from tests.conftest import make_network
+from tests.conftest import execute, make_network, query
 
 NL, DE = DEV_MEMBERS[0].member_id, DEV_MEMBERS[1].member_id
 NOW = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
@@ -283,6 +283,28 @@ def received_case(net: Network, url: str) -> str:
     )
     net.client(DE).wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
     return str(report["id"])
+
+
+def test_a_received_cases_trace_is_kept_for_a_day_then_made_again(net: Network) -> None:
+    """Looking at the contacts for a received case (the notice page, its API, an escalation) traces the
+    host once and keeps the trace on the case: the resolver is not asked again on every look until the
+    trace is a day old."""
+    analyst, database = net.client(DE), net.layout.spec(DE).database
+    case_id = received_case(net, "http://images.example/kept/1")
+
+    def traced_at() -> str | None:
+        return query(database, "SELECT traced_at FROM inbound_cases WHERE id = :id", id=case_id)[0][0]
+
+    assert traced_at() is None  # Nothing traced until someone looks.
+    first = analyst.get(f"/api/v1/received/{case_id}/contacts")
+    kept = traced_at()
+    assert kept is not None and first["host"] == "images.example" and first["addresses"]
+    assert analyst.get(f"/api/v1/received/{case_id}/contacts") == first
+    assert traced_at() == kept  # The kept trace answered.
+    day_old = dt.datetime.fromisoformat(str(kept)) - dt.timedelta(hours=24, seconds=1)
+    assert execute(database, "UPDATE inbound_cases SET traced_at = :at WHERE id = :id", at=str(day_old), id=case_id)
+    assert analyst.get(f"/api/v1/received/{case_id}/contacts")["host"] == "images.example"
+    assert str(traced_at()) > str(kept)  # Traced again, and kept anew.
 
 
 def test_a_notice_reaches_the_providers_abuse_desk_and_the_reporting_hotline_learns_of_it(

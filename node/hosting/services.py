@@ -54,6 +54,11 @@ class Trace:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Trace:
+        """A trace kept as :meth:`to_json` wrote it."""
+        return cls(**{**data, "addresses": [TracedAddress(**item) for item in data.get("addresses", [])]})
+
 
 @dataclass
 class HostingTools:

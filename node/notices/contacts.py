@@ -229,15 +229,11 @@ class ContactBook:
                 found[contact.id] = best
         return sorted(found.values(), key=lambda s: (s.rank, s.contact.name))
 
-    def suggest_for(self, url: str, hosting: Any) -> tuple[list[Suggestion], Any]:
-        """Trace ``url`` with ``hosting`` (``node.hosting.services.HostingTools``) and suggest contacts for
-        what the trace found; returns the suggestions and the trace."""
+    def suggest_for(self, traced: Any) -> list[Suggestion]:
+        """Contacts for what a hosting trace (``node.hosting.services.Trace``) found, likeliest first."""
         from dataclasses import asdict
 
-        from node.hosting.services import trace
-
-        traced = trace(url, hosting, now=self.now)
-        return self.suggest(traced.host, [asdict(a) for a in traced.addresses]), traced
+        return self.suggest(traced.host, [asdict(a) for a in traced.addresses])
 
     def _audit(self, action: str, contact: AbuseContact, **detail: Any) -> None:
         AuditLog(self.session, AUDIT).record(self.actor, action, "contact", contact.id, now=self.now, **detail)

@@ -52,9 +52,10 @@ def _suggester(app: Flask, session: Any, now: Any) -> Any:
     """Contacts for a case's address, likeliest first (the hosting trace, then the directory)."""
     from node.hosting.services import tools
     from node.notices.contacts import ContactBook
+    from node.received.services import hosting_trace
 
     book = ContactBook(session, actor="system", now=now)
-    return lambda case: book.suggest_for(case.url, tools(app))[0]
+    return lambda case: book.suggest_for(hosting_trace(case, tools(app), now=now)[0])
 
 
 def send_notices(app: Flask) -> int:

@@ -19,7 +19,7 @@ from node.notices.contacts import LANGUAGES, ContactBook, ContactError, export_c
 from node.notices.models import ROLES, AbuseContact, Notice
 from node.notices.services import DEFAULT_TEMPLATES, NoticeError, decide, details_of, render, save_template, wording
 from node.received.models import InboundCase
-from node.received.services import received_case
+from node.received.services import hosting_trace, received_case
 from people.forms import Form
 from people.sessions import StaffAccess, current_principal
 from service.clock import now as _now
@@ -289,8 +289,13 @@ def edit_template(language: str) -> Any:
 # --- a notice for a case received from abroad ------------------------------------------------------------------
 
 
-def _suggestions(case: InboundCase) -> tuple[list[Any], Any]:
-    return _book().suggest_for(case.url, tools())
+def _suggestions(case: InboundCase, *, again: bool = False) -> tuple[list[Any], Any]:
+    """The contacts suggested for the case's host, and the trace they come from (kept on the case, traced
+    again when it is a day old or when asked)."""
+    traced, new = hosting_trace(case, tools(), now=_now(), again=again)
+    if new:
+        db.session.commit()
+    return _book().suggest_for(traced), traced
 
 
 @pages.route("/received/<case_id>/notice", methods=["GET", "POST"])
@@ -330,14 +335,35 @@ def notice_for_received(case_id: str) -> Any:
                 "Notice queued: the worker sends it within seconds, and records “notice sent” on the case.", "success"
             )
             return redirect(url_for("received.show", case_id=case.id))
+    from people.forms import ConfirmForm
+
     return render_template(
         "notices/notice.html",
         case=case,
         form=form,
         suggestions=suggestions,
         traced=traced,
+        confirm=ConfirmForm(),
         notices=notices_for("received", case.id),
     ), 422 if form.errors else 200
+
+
+@pages.post("/received/<case_id>/notice/trace")
+@policy(StaffAccess(roles=STAFF))
+def trace_received(case_id: str) -> Any:
+    """Trace the host again (it may have moved since the kept trace), then back to the notice page."""
+    from people.forms import ConfirmForm
+
+    case = _received(case_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    suggestions, traced = _suggestions(case, again=True)
+    if traced.error:
+        flash(f"Traced again: {traced.error}.", "warning")
+    else:
+        found = ", ".join(s.contact.name for s in suggestions[:3]) or "no contact in the directory"
+        flash(f"Traced again: {len(traced.addresses)} address(es); suggested: {found}.", "success")
+    return redirect(url_for("notices.notice_for_received", case_id=case.id))
 
 
 # --- past the deadline --------------------------------------------------------------------------------------------

@@ -32,6 +32,10 @@ class InboundCase(db.Model):  # type: ignore[name-defined,misc]
     status: Mapped[str] = mapped_column(String(32), default="received")
     same_material: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     """Earlier cases elsewhere with the same content, as the exchange told us (a ``material`` notice)."""
+    trace: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    """The last trace of the address's hosting (``node.hosting.services.Trace``): the notice page, its
+    contact suggestions and the escalations read it instead of asking the resolver again."""
+    traced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class InboundReport(db.Model):  # type: ignore[name-defined,misc]

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from federation.canonical import url_fingerprint
+from federation.canonical import canonicalize_url, url_fingerprint
 from federation.delivery import Outbox
 from federation.errors import ProtocolError
 from federation.inbox import InboxContext, WrongRecipientError
@@ -24,6 +24,7 @@ from federation.messages import CASE_STATUSES, NOTE, RECEIPT, REPORT, STATUS, fo
 from federation.signing import Signer, VerifiedMessage
 from federation.timestamps import parse_timestamp
 from node.directory.services import DirectoryCache
+from node.hosting.services import HostingTools, Trace, trace
 from node.received.models import CaseEvent, InboundCase, InboundReport
 from service.database import DBSession
 
@@ -108,6 +109,27 @@ def _case_for(context: InboxContext, fingerprint: str) -> InboundCase | _Opened 
         for case in context.session.scalars(query):
             known.setdefault(case.url_fingerprint, case)
     return known.get(fingerprint)
+
+
+TRACE_KEPT = dt.timedelta(hours=24)
+"""How long a received case's hosting trace is used before the next look at it asks the resolver again."""
+
+
+def hosting_trace(
+    case: InboundCase, hosting: HostingTools, *, now: dt.datetime, again: bool = False
+) -> tuple[Trace, bool]:
+    """The trace of where a received case's address is hosted, and whether it was made just now.
+
+    The one kept on the case while it is younger than :data:`TRACE_KEPT` (unless ``again``): a notice
+    page, its contact suggestions and an escalation look at it often, and each trace asks the resolver
+    about the reported host (slow when DNS is, and seen by the host's name servers). Otherwise a new
+    trace, kept on the case; the caller commits.
+    """
+    if not again and case.trace is not None and case.traced_at is not None and now - case.traced_at < TRACE_KEPT:
+        return Trace.from_json(case.trace), False
+    traced = trace(canonicalize_url(case.url), hosting, now=now)
+    case.trace, case.traced_at = traced.to_json(), now
+    return traced, True
 
 
 def accept_report(document: VerifiedMessage, context: InboxContext, *, rules: InboundRules) -> None:

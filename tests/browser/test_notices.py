@@ -49,7 +49,14 @@ def test_a_supervisor_adds_a_contact_and_an_analyst_sends_a_notice_to_it(
     analyst.get_by_role("link", name="Send a notice to the host").click()
     expect(analyst.locator("aside")).to_contain_text("Example Hosting GmbH: an address of the host is in 192.0.2.0/24")
     expect(analyst.locator("#contact option:checked")).to_contain_text("Example Hosting GmbH")
+    expect(analyst.locator("aside")).to_contain_text("Kept for a day")
     looks_right(analyst, "console-notice")
+    # The trace is kept on the case; the analyst may make a new one (the host may have moved).
+    analyst.get_by_role("button", name="Trace again").click()
+    expect(analyst.locator(".notice--success")).to_contain_text(
+        "Traced again: 1 address(es); suggested: Example Hosting GmbH"
+    )
+    expect(analyst.locator("#contact option:checked")).to_contain_text("Example Hosting GmbH")
     analyst.get_by_role("button", name="Send the notice").click()
     expect(analyst.locator(".notice--success")).to_contain_text("Notice queued")
     expect(analyst.get_by_text("To abuse@hosting.example")).to_be_visible()
