@@ -20,7 +20,7 @@ from node.notices.models import ROLES, AbuseContact, Notice
 from node.notices.services import DEFAULT_TEMPLATES, NoticeError, decide, details_of, render, save_template, wording
 from node.received.models import InboundCase
 from node.received.services import hosting_trace, received_case
-from people.forms import Form
+from people.forms import ConfirmForm, Form
 from people.sessions import StaffAccess, current_principal
 from service.clock import now as _now
 from service.policies import policy
@@ -208,8 +208,6 @@ def export_contacts() -> Any:
 def import_contacts() -> Any:
     errors: dict[str, str] = {}
     if request.method == "POST":
-        from people.forms import ConfirmForm
-
         if not ConfirmForm().validate_on_submit():
             abort(400)
         upload = request.files.get("file")
@@ -230,8 +228,6 @@ def import_contacts() -> Any:
                 db.session.commit()
                 flash(f"Imported: {created} new, {updated} updated.", "success")
                 return redirect(url_for("notices.contacts"))
-    from people.forms import ConfirmForm
-
     return render_template("notices/import.html", errors=errors, confirm=ConfirmForm()), 422 if errors else 200
 
 
@@ -335,8 +331,6 @@ def notice_for_received(case_id: str) -> Any:
                 "Notice queued: the worker sends it within seconds, and records “notice sent” on the case.", "success"
             )
             return redirect(url_for("received.show", case_id=case.id))
-    from people.forms import ConfirmForm
-
     return render_template(
         "notices/notice.html",
         case=case,
@@ -352,8 +346,6 @@ def notice_for_received(case_id: str) -> Any:
 @policy(StaffAccess(roles=STAFF))
 def trace_received(case_id: str) -> Any:
     """Trace the host again (it may have moved since the kept trace), then back to the notice page."""
-    from people.forms import ConfirmForm
-
     case = _received(case_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
@@ -362,7 +354,8 @@ def trace_received(case_id: str) -> Any:
         flash(f"Traced again: {traced.error}.", "warning")
     else:
         found = ", ".join(s.contact.name for s in suggestions[:3]) or "no contact in the directory"
-        flash(f"Traced again: {len(traced.addresses)} address(es); suggested: {found}.", "success")
+        count = len(traced.addresses)
+        flash(f"Traced again: {count} address{'' if count == 1 else 'es'}; suggested: {found}.", "success")
     return redirect(url_for("notices.notice_for_received", case_id=case.id))
 
 

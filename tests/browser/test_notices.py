@@ -54,7 +54,7 @@ def test_a_supervisor_adds_a_contact_and_an_analyst_sends_a_notice_to_it(
     # The trace is kept on the case; the analyst may make a new one (the host may have moved).
     analyst.get_by_role("button", name="Trace again").click()
     expect(analyst.locator(".notice--success")).to_contain_text(
-        "Traced again: 1 address(es); suggested: Example Hosting GmbH"
+        "Traced again: 1 address; suggested: Example Hosting GmbH"
     )
     expect(analyst.locator("#contact option:checked")).to_contain_text("Example Hosting GmbH")
     analyst.get_by_role("button", name="Send the notice").click()
