@@ -42,9 +42,9 @@ def current_revision(app: Flask, db: SQLAlchemy) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(app: Flask) -> None:
-    """Bring the app's database to the newest revision (inside an app context)."""
-    alembic_upgrade(directory=_directory(app))
+def upgrade(app: Flask, revision: str = "head") -> None:
+    """Bring the app's database to the newest revision, or to ``revision`` (inside an app context)."""
+    alembic_upgrade(directory=_directory(app), revision=revision)
 
 
 def require_current(app: Flask, db: SQLAlchemy, *, command: str) -> None:

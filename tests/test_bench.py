@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import throughput
+from bench import removal, throughput
 
 
 @pytest.mark.parametrize(
@@ -22,3 +22,11 @@ def test_a_size_it_cannot_measure_is_a_usage_error(
         throughput.main(arguments)
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given", ["1000,many", "50", "-1000", ""])
+def test_the_removal_bench_refuses_a_store_it_cannot_build(given: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        removal.main(["--sizes", given])
+    assert exited.value.code == 2
+    assert "argument --sizes" in capsys.readouterr().err

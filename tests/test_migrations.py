@@ -42,3 +42,78 @@ def test_migrations_from_empty_build_the_models_schema(
         assert migrations.drift(app, db) == []
         migrations.require_current(app, db, command="hotline-test")  # Does not raise.
         db.engine.dispose()
+
+
+def test_every_received_case_gets_a_removal_watch_when_the_node_migrates(
+    backend: str, tmp_path: Path, postgres: PostgresDatabases
+) -> None:
+    """Before b3f0d6a91c27 a case had a watch only once it was first checked, and the removal-check job
+    looked through every received case for the due ones. The migration gives every case a watch (due when
+    it was received; none for a case never checked), and takes never-checked cases off the schedule."""
+    import datetime as dt
+
+    from sqlalchemy import insert, select
+
+    from node.received.models import InboundCase
+    from node.removal.models import Watch
+
+    layout = lay_out(tmp_path / "net")
+    spec = next(iter(layout.members.values()))
+    if backend == "postgresql":
+        spec.database = postgres.create("migrations_watches")
+        write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": spec.database})
+    app: Any = service_app(spec)
+    db = app.extensions["service_db"]
+    received = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
+    later = dt.datetime(2026, 12, 2, 18, 0, tzinfo=dt.UTC)
+    with app.app_context():
+        migrations.upgrade(app, "9e4b7c1d2f60")
+        statuses = {
+            "new": "received",
+            "checked": "ntd_sent",
+            "off": "removed",
+            "fine": "not_illegal_here",
+            "gone": "moved",
+        }
+        with db.engine.begin() as connection:
+            connection.execute(
+                insert(InboundCase.__table__),
+                [
+                    {
+                        "id": case_id,
+                        "origin": "hotline-nl",
+                        "url": f"http://old.example/{case_id}",
+                        "url_fingerprint": f"{n:064x}",
+                        "hosting_country": "DE",
+                        "legal_status": "baseline",
+                        "priority": "normal",
+                        "content_hashes": [],
+                        "details": {},
+                        "confirmed_at": received,
+                        "received_at": received,
+                        "status": status,
+                        "same_material": [],
+                    }
+                    for n, (case_id, status) in enumerate(statuses.items())
+                ],
+            )
+            connection.execute(  # Watches made by the old job's checks (and an analyst's "do not fetch").
+                insert(Watch.__table__),
+                [
+                    {"case_kind": "received", "case_id": "checked", "do_not_fetch": False, "next_check_at": later},
+                    {"case_kind": "received", "case_id": "off", "do_not_fetch": True, "next_check_at": later},
+                    {"case_kind": "received", "case_id": "fine", "do_not_fetch": False, "next_check_at": later},
+                ],
+            )
+        migrations.upgrade(app)
+        with db.engine.connect() as connection:
+            watches = {row.case_id: row for row in connection.execute(select(Watch.__table__))}
+        assert {case_id: (row.do_not_fetch, row.next_check_at) for case_id, row in watches.items()} == {
+            "new": (False, received),  # Due since it was received.
+            "checked": (False, later),
+            "off": (True, later),
+            "fine": (False, None),  # Not illegal here: off the schedule.
+            "gone": (False, None),  # Moved: off the schedule.
+        }
+        assert migrations.drift(app, db) == []
+        db.engine.dispose()

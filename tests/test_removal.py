@@ -4,9 +4,12 @@ address answers 404, "reappeared" when it answers again, never for an address ma
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import http.server
+import shutil
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ import pytest
 from certs.devnet import DEV_MEMBERS
 from demo.network import Network
 from node.removal.services import Checker
-from tests.conftest import make_network
+from tests.conftest import TEMPLATES, PostgresDatabases, make_network
 
 NL, DE = DEV_MEMBERS[0].member_id, DEV_MEMBERS[1].member_id
 
@@ -80,6 +83,94 @@ def test_the_checker_reads_headers_only_follows_a_few_redirects_and_refuses_priv
     assert host.requests.count("/there.jpg") == 1  # The guarded checker never sent its request.
 
 
+def test_the_job_reads_only_the_due_watches_longest_due_first(backend: str, tmp_path: Path) -> None:
+    """5,000 received cases, all checked and waiting but a few: the job finds the due ones in the order they
+    fell due, skips "do not fetch" and the cases never checked, and reads them through the watches' index
+    (not by walking every received case, which made each minute's query grow with the store)."""
+    from sqlalchemy import create_engine, event, insert, text
+    from sqlalchemy.orm import Session
+
+    from node.received.models import InboundCase
+    from node.removal.models import Watch
+    from node.removal.tasks import due_cases
+
+    now = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+    postgres = PostgresDatabases()
+    if backend == "sqlite":
+        shutil.copyfile(TEMPLATES["sqlite"]["node"], tmp_path / "node.db")
+        engine = create_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    else:
+        engine = create_engine(postgres.create("due", template=TEMPLATES["postgresql"]["node"]))
+    # case id: (status, do not fetch, minutes until due; None: off the schedule)
+    special = {
+        "due-3": ("ntd_sent", False, -3),
+        "due-1": ("received", False, -1),
+        "due-2": ("removed", False, -2),  # A removed address is checked for reappearance.
+        "due-but-do-not-fetch": ("ntd_sent", True, -10),
+        "not-illegal": ("not_illegal_here", False, None),
+        "not-illegal-old-row": ("not_illegal_here", False, -20),  # Guarded by its status.
+        "moved": ("moved", False, None),
+        "due-soon": ("ntd_sent", False, 1),
+    }
+    cases = {f"waiting-{n}": ("ntd_sent", n % 50 == 0, 60 + n % 360) for n in range(5000)} | special
+    try:
+        with Session(engine) as session:
+            session.execute(
+                insert(InboundCase),
+                [
+                    {
+                        "id": case_id,
+                        "origin": "hotline-nl",
+                        "url": f"http://many.example/{case_id}",
+                        "url_fingerprint": f"{n:064x}",
+                        "hosting_country": "DE",
+                        "legal_status": "baseline",
+                        "priority": "normal",
+                        "content_hashes": [],
+                        "details": {},
+                        "confirmed_at": now - dt.timedelta(days=1),
+                        "received_at": now - dt.timedelta(days=1),
+                        "status": status,
+                        "same_material": [],
+                    }
+                    for n, (case_id, (status, _, _)) in enumerate(cases.items())
+                ],
+            )
+            session.execute(
+                insert(Watch),
+                [
+                    {
+                        "case_kind": "received",
+                        "case_id": case_id,
+                        "do_not_fetch": off,
+                        "next_check_at": None if minutes is None else now + dt.timedelta(minutes=minutes),
+                    }
+                    for case_id, (_, off, minutes) in cases.items()
+                ],
+            )
+            session.commit()
+            session.execute(text("ANALYZE"))
+            session.commit()
+            assert [case.id for case in due_cases(session, now)] == ["due-3", "due-2", "due-1"]
+            assert [case.id for case in due_cases(session, now, limit=2)] == ["due-3", "due-2"]
+            assert [case.id for case in due_cases(session, now + dt.timedelta(minutes=2))][-1] == "due-soon"
+            seen: list[tuple[str, Any]] = []
+            event.listen(engine, "before_cursor_execute", lambda *args: seen.append((args[2], args[3])))
+            due_cases(session, now)
+            statement, parameters = seen[-1]
+            explain = "EXPLAIN QUERY PLAN " if backend == "sqlite" else "EXPLAIN "
+            plan = "\n".join(
+                str(row[-1]) for row in session.connection().exec_driver_sql(explain + statement, parameters)
+            )
+            if backend == "sqlite":
+                assert "ix_removal_watches_due" in plan and "SCAN inbound_cases" not in plan, plan
+            else:
+                assert "Seq Scan on inbound_cases" not in plan, plan
+    finally:
+        engine.dispose()
+        postgres.drop_all()
+
+
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     network = make_network(
@@ -126,3 +217,26 @@ def test_an_address_marked_do_not_fetch_is_never_fetched(net: Network, host: Hos
     de.wait_for(f"/api/v1/received/{other['id']}/checks", lambda body: len(body["items"]) >= 2)
     assert host.requests.count("/private/2.jpg") == before <= 1
     assert de.get(f"/api/v1/received/{report['id']}/checks")["do_not_fetch"] is True
+
+
+def test_a_case_found_not_illegal_here_is_not_checked_until_its_status_changes(net: Network, host: Host) -> None:
+    """Every received case is on the schedule from its receipt; "not illegal here" takes it off (the address
+    is not fetched, and "check now" says why), and another status puts it back, due at once."""
+    nl, de = net.client(NL), net.client(DE)
+    report = nl.report(url=host.url + "/lawful/4.jpg", hosting_country="DE", legal_status="baseline")
+    case = f"/api/v1/received/{report['id']}"
+    de.wait_for(f"{case}/checks", lambda body: len(body["items"]) >= 1)
+    recorded = de.request("POST", f"{case}/status", json={"status": "not_illegal_here"})
+    assert recorded.status_code in (200, 201), recorded.text
+    assert de.get(f"{case}/checks")["next_check_at"] is None
+    refused = de.request("POST", f"{case}/checks", json={"check_now": True})
+    assert refused.status_code == 409 and refused.json()["code"] == "not_checked", refused.text
+    assert "not illegal here" in refused.json()["detail"]
+    fetched = host.requests.count("/lawful/4.jpg")
+    other = nl.report(url=host.url + "/other/5.jpg", hosting_country="DE", legal_status="baseline")
+    de.wait_for(f"/api/v1/received/{other['id']}/checks", lambda body: len(body["items"]) >= 2)
+    assert host.requests.count("/lawful/4.jpg") == fetched
+    assert de.request("POST", f"{case}/status", json={"status": "ntd_sent"}).status_code in (200, 201)
+    assert de.get(f"{case}/checks")["next_check_at"] is not None
+    de.wait_for(f"{case}/checks", lambda body: len(body["items"]) >= 2)
+    assert host.requests.count("/lawful/4.jpg") > fetched

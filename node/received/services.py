@@ -26,6 +26,8 @@ from federation.timestamps import parse_timestamp
 from node.directory.services import DirectoryCache
 from node.hosting.services import HostingTools, Trace, trace
 from node.received.models import CaseEvent, InboundCase, InboundReport
+from node.removal.models import Watch
+from node.removal.schedule import follow_status, new_watch, watch_of
 from service.database import DBSession
 
 
@@ -182,6 +184,7 @@ def accept_report(document: VerifiedMessage, context: InboxContext, *, rules: In
             **common,
         )
         case = context.cache.setdefault("inbound_cases", {})[header["url_fingerprint"]] = _Opened(row)
+        context.inserts.add(Watch, **new_watch(case.id, status="received", now=now))  # Checked from now on.
     elif header["priority"] == "urgent":
         case.priority = "urgent"  # A later urgent report makes the case urgent here too.
     context.inserts.add(InboundReport, id=claims["jti"], case_id=case.id, **common)
@@ -284,6 +287,7 @@ def record_status(
     )
     session.add(event)
     case.status = claims["status"]
+    follow_status(session, case_id, case.status, now=now)
     session.flush()
     return event
 
@@ -392,6 +396,7 @@ def open_received_here(
     opened = InboundCase(id=case_id, url_fingerprint=url_fingerprint, status="assessed", same_material=[], **common)
     session.add(opened)
     session.add(InboundReport(id=case_id, case_id=case_id, **common))
+    watch_of(session, case_id, status=opened.status, now=now)  # Its removal checks start now.
     return opened
 
 

@@ -20,6 +20,7 @@ from node.audit.models import AUDIT
 from node.cases import assessment as vocabulary
 from node.received.models import CaseEvent, InboundCase, InboundReport
 from node.received.services import StatusInputError, case_view, received_case, record_status
+from node.removal.schedule import NEVER_CHECKED
 from people.forms import ConfirmForm, Form
 from people.sessions import StaffAccess, current_principal
 from service.policies import policy
@@ -183,6 +184,7 @@ def _show(found: InboundCase, form: StatusForm, status: int = 200) -> Any:
         moved_hint=moved_hint,
         moved_to=moved_to,
         checks_enabled=current_app.config["REMOVAL_CHECK_ENABLED"],
+        never_checked=NEVER_CHECKED,
     ), status
 
 

@@ -16,13 +16,15 @@ class Watch(db.Model):  # type: ignore[name-defined,misc]
     """The removal check's schedule for one case."""
 
     __tablename__ = "removal_watches"
-    __table_args__ = (Index("ix_removal_watches_due", "do_not_fetch", "next_check_at"),)
+    # The removal-check job reads the due watches of one kind through this index, oldest due first.
+    __table_args__ = (Index("ix_removal_watches_due", "case_kind", "do_not_fetch", "next_check_at"),)
 
     case_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     case_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     do_not_fetch: Mapped[bool] = mapped_column(Boolean, default=False)
     """The analyst marked the address as one never to be fetched (the check is off)."""
-    next_check_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    next_check_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """When the address is next checked; None while the case's status says it is never fetched."""
     last_outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, request, url_for
@@ -15,6 +16,7 @@ from node.db import db
 from node.received.models import InboundCase
 from node.received.services import received_case
 from node.removal.models import Check, Watch
+from node.removal.schedule import NEVER_CHECKED, watch_of
 from people.forms import ConfirmForm
 from people.sessions import StaffAccess, current_principal
 from service.clock import now as _now
@@ -40,12 +42,20 @@ def _case(case_id: str) -> InboundCase:
     return received_case(db.session, case_id)
 
 
+NOT_CHECKED_WHY = {"not_illegal_here": "was found not illegal here", "moved": "moved to another country"}
+
+
+class NotCheckedError(ProtocolError):
+    status = 409
+    code = "not_checked"
+
+
 def _change(case: InboundCase, *, do_not_fetch: bool | None, check_now: bool) -> Watch:
+    """Raises NotCheckedError: "check now" on a case whose status is never checked."""
     now = _now()
-    watch = db.session.get(Watch, ("received", case.id))
-    if watch is None:
-        watch = Watch(case_kind="received", case_id=case.id, do_not_fetch=False, next_check_at=now)
-        db.session.add(watch)
+    if check_now and case.status in NEVER_CHECKED:
+        raise NotCheckedError(f"the case {NOT_CHECKED_WHY[case.status]}: its address is not checked any more")
+    watch = watch_of(db.session, case.id, status=case.status, now=now)
     if do_not_fetch is not None and watch.do_not_fetch != do_not_fetch:
         watch.do_not_fetch = do_not_fetch
         AuditLog(db.session, AUDIT).record(
@@ -54,6 +64,10 @@ def _change(case: InboundCase, *, do_not_fetch: bool | None, check_now: bool) ->
     if check_now:
         watch.next_check_at = now
     return watch
+
+
+def _at(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 @pages.post("/received/<case_id>/checks")
@@ -65,11 +79,15 @@ def change(case_id: str) -> Any:
     action = request.form.get("action")
     if action not in ("check_now", "do_not_fetch", "allow_fetch"):
         abort(400)
-    _change(
-        case,
-        do_not_fetch={"do_not_fetch": True, "allow_fetch": False}.get(action),
-        check_now=action == "check_now",
-    )
+    try:
+        _change(
+            case,
+            do_not_fetch={"do_not_fetch": True, "allow_fetch": False}.get(action),
+            check_now=action == "check_now",
+        )
+    except NotCheckedError as refused:  # A page from before the status changed.
+        flash(f"Not checked: {refused.message}.", "error")
+        return redirect(url_for("received.show", case_id=case.id) + "#checks")
     db.session.commit()
     flash(
         {
@@ -100,7 +118,7 @@ def api_checks(case_id: str) -> Any:
     return jsonify(
         {
             "do_not_fetch": bool(watch and watch.do_not_fetch),
-            "next_check_at": watch.next_check_at.isoformat() if watch else None,
+            "next_check_at": _at(watch.next_check_at) if watch else None,
             "items": [check_view(c) for c in found],
         }
     )
@@ -120,4 +138,4 @@ def api_change(case_id: str) -> Any:
         raise ProtocolError("do_not_fetch and check_now are true or false", code="invalid_input", status=422)
     watch = _change(case, do_not_fetch=body.get("do_not_fetch"), check_now=bool(body.get("check_now")))
     db.session.commit()
-    return jsonify({"do_not_fetch": watch.do_not_fetch, "next_check_at": watch.next_check_at.isoformat()})
+    return jsonify({"do_not_fetch": watch.do_not_fetch, "next_check_at": _at(watch.next_check_at)})

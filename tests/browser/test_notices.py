@@ -182,6 +182,7 @@ def test_content_that_moved_reaches_the_new_countrys_hotline_with_its_first_repo
     expect(analyst.locator(".status-bar")).to_contain_text("sent the case to the hotline there")
     expect(analyst.locator(".timeline")).to_contain_text("Moved to FR")
     expect(analyst.get_by_role("button", name="Record and tell the reporting hotlines")).to_have_count(0)
+    expect(analyst.get_by_role("button", name="Check now")).to_have_count(0)  # Its address is not fetched here.
     looks_right(analyst, "console-received-moved")
     analyst.context.close()
     at_fr = console_network.client("hotline-fr").wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
@@ -196,3 +197,25 @@ def test_content_that_moved_reaches_the_new_countrys_hotline_with_its_first_repo
     expect(origin.locator("aside")).to_contain_text("hotline-fr")
     looks_right(origin, "console-report-moved")
     origin.context.close()
+
+
+def test_a_case_found_not_illegal_here_offers_no_check_until_its_status_changes(
+    browser: Browser, console_network: Network
+) -> None:
+    report = console_network.client(NL).report(
+        url="http://images.example/browser/lawful-here.jpg", hosting_country="DE", legal_status="baseline"
+    )
+    console_network.client(DE).wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
+    analyst = as_role(browser, console_network, DE, "analyst")
+    analyst.goto(f"{console_network.layout.spec(DE).console_url}/received/{report['id']}")
+    expect(analyst.get_by_role("button", name="Check now")).to_be_visible()
+    analyst.select_option("#status", "not_illegal_here")
+    analyst.get_by_role("button", name="Record and tell the reporting hotlines").click()
+    expect(analyst.locator(".notice--success")).to_contain_text("Recorded: Not illegal here")
+    expect(analyst.get_by_role("button", name="Check now")).to_have_count(0)
+    expect(analyst.get_by_text("The address is not checked while the case is “Not illegal here”")).to_be_visible()
+    analyst.select_option("#status", "assessed")  # The analyst thinks again.
+    analyst.get_by_role("button", name="Record and tell the reporting hotlines").click()
+    expect(analyst.locator(".notice--success")).to_contain_text("Recorded: Assessed")
+    expect(analyst.get_by_role("button", name="Check now")).to_be_visible()
+    analyst.context.close()

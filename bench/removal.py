@@ -1,0 +1,199 @@
+"""``make bench-removal``: the node worker's removal-check job as received cases accumulate.
+
+Every minute the worker asks which received cases are due for a removal check
+(``node.removal.tasks.due_cases``). A node keeps every case it has received, so this query must cost the
+same at a thousand cases and at a million. For each size (``--sizes``) the bench builds a migrated node
+database by bulk SQL (and says how long that took): received cases spread over 90 days, 10 % found not
+illegal here, 2 % marked "do not fetch", every case's watch next due within the coming six hours as after
+its last check. It then times the query with nothing due (the usual minute) and with 20 cases due (a
+full batch), in process on SQLite, against the floor measured in the same run: 20 primary-key probes of
+``inbound_cases`` in one statement. The stores are kept in ``var/bench/removal-<n>.db`` (``--rebuild``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # Runnable as ``python bench/removal.py`` from anywhere.
+    sys.path.insert(0, str(REPO))
+
+from bench.measure import machine, percentile, say, show_table  # noqa: E402
+from certs.devnet import DevMember  # noqa: E402
+from demo.network import lay_out, prepare_database, read_toml, service_app, write_toml  # noqa: E402
+
+NODE = DevMember("hotline-de", "Hotline Germany (bench)", ("DE",))
+NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+DUE = 20
+
+
+def _when(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def build_store(path: Path, count: int) -> float:
+    """A migrated node database with ``count`` received cases and their watches, none due."""
+    layout = lay_out(path.parent / "removal-layout", members=(NODE,))
+    spec = layout.spec(NODE.member_id)
+    spec.database = f"sqlite:///{path}"
+    write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": spec.database})
+    path.unlink(missing_ok=True)
+    prepare_database(spec)
+    started = time.perf_counter()
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=OFF")
+    connection.execute("PRAGMA synchronous=OFF")
+    # A store made by an older schema keeps a time on every watch (its column may not be NULL).
+    nullable = not next(
+        row[3] for row in connection.execute("PRAGMA table_info(removal_watches)") if row[1] == "next_check_at"
+    )
+    rng = random.Random(11)
+    chunk = 100_000
+    for start in range(0, count, chunk):
+        cases, watches = [], []
+        for n in range(start, min(count, start + chunk)):
+            case_id = f"{n:08d}-0000-7000-8000-{rng.getrandbits(48):012x}"
+            received = NOW - dt.timedelta(seconds=rng.uniform(3600, 90 * 86400))
+            status = "not_illegal_here" if n % 10 == 3 else ("removed" if n % 10 == 5 else "ntd_sent")
+            url = f"http://host{n % 997}.example/gallery/{n}"
+            cases.append(
+                (case_id, "hotline-nl", url, hashlib.sha256(url.encode()).hexdigest(), _when(received), status)
+            )
+            never = status == "not_illegal_here"
+            due = NOW + dt.timedelta(seconds=rng.uniform(60, 6 * 3600))
+            watches.append((case_id, int(n % 50 == 7), None if never and nullable else _when(due)))
+        connection.executemany(
+            "INSERT INTO inbound_cases (id, origin, url, url_fingerprint, hosting_country, legal_status, priority,"
+            " content_hashes, details, confirmed_at, received_at, status, same_material)"
+            " VALUES (?, ?, ?, ?, 'DE', 'baseline', 'normal', '[]', '{}', ?5, ?5, ?6, '[]')",
+            cases,
+        )
+        connection.executemany(
+            "INSERT INTO removal_watches (case_kind, case_id, do_not_fetch, next_check_at, last_outcome)"
+            " VALUES ('received', ?, ?, ?, 'up')",
+            watches,
+        )
+        connection.commit()
+    connection.execute("ANALYZE")
+    connection.commit()
+    connection.close()
+    return time.perf_counter() - started
+
+
+def make_due(path: Path, how_many: int) -> list[str]:
+    """``how_many`` checked cases made due (their next check a minute ago); returns their ids."""
+    connection = sqlite3.connect(path)
+    ids = [
+        row[0]
+        for row in connection.execute(
+            "SELECT w.case_id FROM removal_watches w JOIN inbound_cases c ON c.id = w.case_id"
+            " WHERE c.status = 'ntd_sent' AND w.do_not_fetch = 0 ORDER BY w.case_id DESC LIMIT ?",
+            (how_many,),
+        )
+    ]
+    connection.executemany(
+        "UPDATE removal_watches SET next_check_at = ? WHERE case_kind = 'received' AND case_id = ?",
+        [(_when(NOW - dt.timedelta(minutes=1)), case_id) for case_id in ids],
+    )
+    connection.commit()
+    connection.close()
+    return ids
+
+
+def measure(store: Path, repeats: int) -> list[tuple[str, list[float]]]:
+    from sqlalchemy import select
+
+    from node.received.models import InboundCase
+    from node.removal.tasks import due_cases
+
+    layout = lay_out(REPO / "var" / "bench" / "removal-app", members=(NODE,))
+    app = service_app(layout.spec(NODE.member_id), SQLALCHEMY_DATABASE_URI=f"sqlite:///{store}")
+    rows = []
+    with app.app_context():
+        session = app.extensions["service_db"].session
+        ids = [row[0] for row in sqlite3.connect(store).execute("SELECT id FROM inbound_cases LIMIT 2000")]
+        rng = random.Random(3)
+
+        def timed(function: object) -> list[float]:
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                function()  # type: ignore[operator]
+                times.append((time.perf_counter() - started) * 1000)
+                session.rollback()
+            return times
+
+        floor = timed(
+            lambda: list(session.scalars(select(InboundCase).where(InboundCase.id.in_(rng.sample(ids, DUE)))))
+        )
+        rows.append((f"floor: {DUE} key probes", floor))
+        nothing = timed(lambda: due_cases(session, NOW))
+        assert due_cases(session, NOW) == [], "the store should have nothing due"
+        rows.append(("due cases: none due", nothing))
+        session.remove()
+        app.extensions["service_db"].engine.dispose()
+        wanted = set(make_due(store, DUE))
+        with app.app_context():
+            session = app.extensions["service_db"].session
+            found = {case.id for case in due_cases(session, NOW)}
+            assert found == wanted, f"due_cases found {len(found & wanted)} of the {DUE} due cases"
+            rows.append((f"due cases: {DUE} due", timed(lambda: due_cases(session, NOW))))
+            session.remove()
+            app.extensions["service_db"].engine.dispose()
+    return rows
+
+
+def sizes(value: str) -> list[int]:
+    """``--sizes``: whole numbers of at least 100 (enough cases to make 20 due), comma-separated."""
+    found = []
+    for part in value.split(","):
+        if not part.strip().isdigit() or int(part) < 100:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not a whole number of at least 100")
+        found.append(int(part))
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/removal.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=sizes,
+        default="1000,10000,100000,1000000",
+        help="received cases, comma-separated (default 1,000 to 1 million)",
+    )
+    parser.add_argument("--repeats", type=int, default=200, help="times each query is run")
+    parser.add_argument("--rebuild", action="store_true", help="build the stores again")
+    args = parser.parse_args(argv)
+    say(json.dumps(machine()))
+    table = []
+    for size in args.sizes:
+        store = REPO / "var" / "bench" / f"removal-{size}.db"
+        store.parent.mkdir(parents=True, exist_ok=True)
+        if args.rebuild or not store.exists():
+            building = store.with_suffix(".building")
+            took = build_store(building, size)
+            building.replace(store)  # Only a finished store is ever reused.
+            say(f"  built {size:,} received cases and their watches by bulk SQL in {took:.1f} s")
+        scratch = store.with_suffix(".run")  # Each run makes cases due in a copy, never in the kept store.
+        scratch.write_bytes(store.read_bytes())
+        try:
+            for label, times in measure(scratch, args.repeats):
+                table.append((f"{size:,}", label, f"{statistics.median(times):.3f}", f"{percentile(times, 0.95):.3f}"))
+        finally:
+            scratch.unlink(missing_ok=True)
+    say()
+    show_table(["received cases", "what", "median ms", "p95 ms"], table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
