@@ -162,10 +162,8 @@ def test_the_job_reads_only_the_due_watches_longest_due_first(backend: str, tmp_
             plan = "\n".join(
                 str(row[-1]) for row in session.connection().exec_driver_sql(explain + statement, parameters)
             )
-            if backend == "sqlite":
-                assert "ix_removal_watches_due" in plan and "SCAN inbound_cases" not in plan, plan
-            else:
-                assert "Seq Scan on inbound_cases" not in plan, plan
+            assert "ix_removal_watches_due" in plan, plan
+            assert "SCAN inbound_cases" not in plan and "Seq Scan on inbound_cases" not in plan, plan
     finally:
         engine.dispose()
         postgres.drop_all()
