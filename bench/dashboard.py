@@ -1,6 +1,6 @@
-"""``make bench-dashboard``: the secretariat's network status (every dashboard page, export and API call) with
-1 million cases and 10 million fingerprints at the exchange, on SQLite and on PostgreSQL, against the floor
-measured in the same run.
+"""``make bench-dashboard``: the secretariat's network status (every dashboard page, export and API call, and
+the dead letters) with 1 million cases and 10 million fingerprints at the exchange, on SQLite and on
+PostgreSQL, against the floor measured in the same run.
 
 1. **The store.** A migrated exchange database filled by bulk SQL (``executemany`` on SQLite, ``COPY`` on
    PostgreSQL), secondary indexes built once at the end as a bulk load would: ``--cases`` cases over 24
@@ -306,6 +306,8 @@ def pages(args: argparse.Namespace, year: int) -> dict[str, str]:
         "CSV: members": "/status/members.csv",
         "API: everything": "/api/v1/status",
         "API: one member, one year": f"/api/v1/status?member=hotline-de&from={year}&to={year}",
+        "dead letters, every destination": "/dead-letters",
+        "dead letters, one destination": "/dead-letters?destination=hotline-de",
     }
 
 

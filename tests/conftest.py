@@ -8,15 +8,17 @@ Outbound connections to anything but loopback fail the test.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session
 
 from certs.devnet import DEV_MEMBERS
 from demo.network import Layout, Network, lay_out, prepare_database, read_toml, register_members, write_toml
@@ -200,3 +202,47 @@ def execute(database_url: str, sql: str, **params: Any) -> int:
 
 
 __all__ = ["Layout", "count_rows", "execute", "query"]
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path) -> Iterator[Any]:
+    """``store(kind)``: an engine on a fresh migrated database of one service kind (``exchange`` or
+    ``node``) on the test's backend, for tests of queries on large tables built by bulk SQL."""
+    postgres = PostgresDatabases()
+    engines: list[Engine] = []
+
+    def make(kind: str) -> Engine:
+        if backend == "sqlite":
+            path = tmp_path / f"{kind}-{len(engines)}.db"
+            shutil.copyfile(TEMPLATES["sqlite"][kind], path)
+            engines.append(create_engine(f"sqlite:///{path}"))
+        else:
+            engines.append(create_engine(postgres.create(kind, template=TEMPLATES["postgresql"][kind])))
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+    postgres.drop_all()
+
+
+def query_plan(session: Session, run: Callable[[], object]) -> str:
+    """The database's plan for the last statement ``run`` sends (after an ANALYZE), as text: SQLite's
+    ``EXPLAIN QUERY PLAN``, PostgreSQL's ``EXPLAIN``. Tests read it to check that a query stays served by
+    an index as tables grow, which no timing on a test machine can show."""
+    session.execute(text("ANALYZE"))
+    session.commit()
+    engine = session.get_bind()
+    seen: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        seen.append((args[2], args[3]))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    statement, parameters = seen[-1]
+    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    return "\n".join(str(row[-1]) for row in session.connection().exec_driver_sql(explain + statement, parameters))

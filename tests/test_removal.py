@@ -6,10 +6,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import http.server
-import shutil
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +15,7 @@ import pytest
 from certs.devnet import DEV_MEMBERS
 from demo.network import Network
 from node.removal.services import Checker
-from tests.conftest import TEMPLATES, PostgresDatabases, make_network
+from tests.conftest import make_network, query_plan
 
 NL, DE = DEV_MEMBERS[0].member_id, DEV_MEMBERS[1].member_id
 
@@ -83,11 +81,11 @@ def test_the_checker_reads_headers_only_follows_a_few_redirects_and_refuses_priv
     assert host.requests.count("/there.jpg") == 1  # The guarded checker never sent its request.
 
 
-def test_the_job_reads_only_the_due_watches_longest_due_first(backend: str, tmp_path: Path) -> None:
+def test_the_job_reads_only_the_due_watches_longest_due_first(store: Any) -> None:
     """5,000 received cases, all checked and waiting but a few: the job finds the due ones in the order they
     fell due, skips "do not fetch" and the cases never checked, and reads them through the watches' index
     (not by walking every received case, which made each minute's query grow with the store)."""
-    from sqlalchemy import create_engine, event, insert, text
+    from sqlalchemy import insert
     from sqlalchemy.orm import Session
 
     from node.received.models import InboundCase
@@ -95,12 +93,6 @@ def test_the_job_reads_only_the_due_watches_longest_due_first(backend: str, tmp_
     from node.removal.tasks import due_cases
 
     now = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
-    postgres = PostgresDatabases()
-    if backend == "sqlite":
-        shutil.copyfile(TEMPLATES["sqlite"]["node"], tmp_path / "node.db")
-        engine = create_engine(f"sqlite:///{tmp_path / 'node.db'}")
-    else:
-        engine = create_engine(postgres.create("due", template=TEMPLATES["postgresql"]["node"]))
     # case id: (status, do not fetch, minutes until due; None: off the schedule)
     special = {
         "due-3": ("ntd_sent", False, -3),
@@ -113,60 +105,47 @@ def test_the_job_reads_only_the_due_watches_longest_due_first(backend: str, tmp_
         "due-soon": ("ntd_sent", False, 1),
     }
     cases = {f"waiting-{n}": ("ntd_sent", n % 50 == 0, 60 + n % 360) for n in range(5000)} | special
-    try:
-        with Session(engine) as session:
-            session.execute(
-                insert(InboundCase),
-                [
-                    {
-                        "id": case_id,
-                        "origin": "hotline-nl",
-                        "url": f"http://many.example/{case_id}",
-                        "url_fingerprint": f"{n:064x}",
-                        "hosting_country": "DE",
-                        "legal_status": "baseline",
-                        "priority": "normal",
-                        "content_hashes": [],
-                        "details": {},
-                        "confirmed_at": now - dt.timedelta(days=1),
-                        "received_at": now - dt.timedelta(days=1),
-                        "status": status,
-                        "same_material": [],
-                    }
-                    for n, (case_id, (status, _, _)) in enumerate(cases.items())
-                ],
-            )
-            session.execute(
-                insert(Watch),
-                [
-                    {
-                        "case_kind": "received",
-                        "case_id": case_id,
-                        "do_not_fetch": off,
-                        "next_check_at": None if minutes is None else now + dt.timedelta(minutes=minutes),
-                    }
-                    for case_id, (_, off, minutes) in cases.items()
-                ],
-            )
-            session.commit()
-            session.execute(text("ANALYZE"))
-            session.commit()
-            assert [case.id for case in due_cases(session, now)] == ["due-3", "due-2", "due-1"]
-            assert [case.id for case in due_cases(session, now, limit=2)] == ["due-3", "due-2"]
-            assert [case.id for case in due_cases(session, now + dt.timedelta(minutes=2))][-1] == "due-soon"
-            seen: list[tuple[str, Any]] = []
-            event.listen(engine, "before_cursor_execute", lambda *args: seen.append((args[2], args[3])))
-            due_cases(session, now)
-            statement, parameters = seen[-1]
-            explain = "EXPLAIN QUERY PLAN " if backend == "sqlite" else "EXPLAIN "
-            plan = "\n".join(
-                str(row[-1]) for row in session.connection().exec_driver_sql(explain + statement, parameters)
-            )
-            assert "ix_removal_watches_due" in plan, plan
-            assert "SCAN inbound_cases" not in plan and "Seq Scan on inbound_cases" not in plan, plan
-    finally:
-        engine.dispose()
-        postgres.drop_all()
+    with Session(store("node")) as session:
+        session.execute(
+            insert(InboundCase),
+            [
+                {
+                    "id": case_id,
+                    "origin": "hotline-nl",
+                    "url": f"http://many.example/{case_id}",
+                    "url_fingerprint": f"{n:064x}",
+                    "hosting_country": "DE",
+                    "legal_status": "baseline",
+                    "priority": "normal",
+                    "content_hashes": [],
+                    "details": {},
+                    "confirmed_at": now - dt.timedelta(days=1),
+                    "received_at": now - dt.timedelta(days=1),
+                    "status": status,
+                    "same_material": [],
+                }
+                for n, (case_id, (status, _, _)) in enumerate(cases.items())
+            ],
+        )
+        session.execute(
+            insert(Watch),
+            [
+                {
+                    "case_kind": "received",
+                    "case_id": case_id,
+                    "do_not_fetch": off,
+                    "next_check_at": None if minutes is None else now + dt.timedelta(minutes=minutes),
+                }
+                for case_id, (_, off, minutes) in cases.items()
+            ],
+        )
+        session.commit()
+        assert [case.id for case in due_cases(session, now)] == ["due-3", "due-2", "due-1"]
+        assert [case.id for case in due_cases(session, now, limit=2)] == ["due-3", "due-2"]
+        assert [case.id for case in due_cases(session, now + dt.timedelta(minutes=2))][-1] == "due-soon"
+        plan = query_plan(session, lambda: due_cases(session, now))
+        assert "ix_removal_watches_due" in plan, plan
+        assert "SCAN inbound_cases" not in plan and "Seq Scan on inbound_cases" not in plan, plan
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from cryptography import x509
 from certs import authority
 from certs.devnet import DEV_MEMBERS, DevMember, issue_dev_identity
 from demo.network import Network, read_toml, write_toml
-from tests.conftest import query
+from tests.conftest import query, query_plan
 from tests.test_routing import wait_until
 
 BE = DevMember("hotline-be", "Hotline Belgium (dev)", ("BE",))
@@ -333,3 +333,54 @@ def test_nodes_fetch_the_crl_and_keep_working_from_their_copies_while_the_exchan
     network.processes["exchange"].wait_ready()
     network.client("hotline-de").wait_for(f"/api/v1/received/{report['id']}", lambda c: True, timeout=60)
     nl.wait_for(f"/api/v1/reports/{report['id']}", lambda r: r["state"] == "received", timeout=60)
+
+
+def test_the_dead_letters_are_read_from_their_own_index_not_the_whole_outbox(store: Any) -> None:
+    """The outbox keeps a row for every document ever sent; the list of dead letters (every destination)
+    reads a partial index of the dead rows alone, newest first, on both databases."""
+    import datetime as dt
+    import re
+
+    from sqlalchemy import func, insert, select
+    from sqlalchemy.orm import Session
+
+    from console import paginate
+    from exchange.deadletters.models import DeadLetterAction
+    from exchange.deadletters.services import open_letters
+    from exchange.messaging.models import Outbox
+
+    at = dt.datetime(2026, 12, 2, 8, 0, tzinfo=dt.UTC)
+    states = {n: "delivered" for n in range(1, 5001)} | {n: "dead" for n in (7, 1234, 4321, 4999)}
+    states |= {n: "pending" for n in (4990, 4991)} | {3000: "requeued"}
+    with Session(store("exchange")) as session:
+        session.execute(
+            insert(Outbox),
+            [
+                {
+                    "id": n,
+                    "destination": "hotline-fr" if n == 4321 else f"hotline-{n % 40}",
+                    "author": "hotline-nl",
+                    "doc_id": f"{n:036d}",
+                    "typ": "hotline.report.v1",
+                    "token": None,
+                    "priority": 1,
+                    "state": state,
+                    "attempts": 1,
+                    "created_at": at,
+                }
+                for n, state in states.items()
+            ],
+        )
+        session.add(DeadLetterAction(outbox_id=3000, action="requeued", reason="fixed", at=at, by="admin"))
+        session.commit()
+        assert [row.id for row in session.scalars(open_letters(session))] == [4999, 4321, 1234, 7]
+        assert [row.id for row in session.scalars(open_letters(session, destination="hotline-fr"))] == [4321]
+        page = paginate(session, open_letters(session), number=1, size=2)
+        assert (page.total, [row.id for row in page.items]) == (4, [4999, 4321])
+        listed = query_plan(session, lambda: session.scalars(open_letters(session)).all())
+        counted = query_plan(
+            session, lambda: session.scalar(select(func.count()).select_from(open_letters(session).subquery()))
+        )
+    for plan in (listed, counted):
+        assert "ix_outbox_dead" in plan, plan
+        assert not re.search(r"SCAN outbox(?! USING)|Seq Scan on outbox", plan), plan
