@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-intake bench-cases bench-dashboard bench-removal bench-ingest bench-exchanges bench-soak install clean tools screenshots translations catalogues
+.PHONY: demo test lint bench bench-intake bench-cases bench-dashboard bench-received bench-ingest bench-exchanges bench-soak install clean tools screenshots translations catalogues
 
 # The tests drive curl and openssl against the real servers, and Debian's Chromium (through Playwright,
 # which is told where it is: its own browser download cannot work here); install what a fresh machine lacks.
@@ -66,7 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/cases.py
 	$(BIN)/python bench/dashboard.py
-	$(BIN)/python bench/removal.py
+	$(BIN)/python bench/received.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/exchanges.py
 	$(BIN)/python bench/soak.py
@@ -83,9 +83,9 @@ bench-cases: $(STAMP)
 bench-dashboard: $(STAMP)
 	$(BIN)/python bench/dashboard.py
 
-# The node worker's query for due removal checks at 1,000 to 1 million received cases.
-bench-removal: $(STAMP)
-	$(BIN)/python bench/removal.py
+# A node's received cases at 1,000 to 1 million: the removal-check query, the received list, the open counts.
+bench-received: $(STAMP)
+	$(BIN)/python bench/received.py
 
 # The exchange's CPU per report and per receipt from an empty store to 10 million cases, SQLite and PostgreSQL.
 bench-ingest: $(STAMP)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import removal, throughput
+from bench import received, throughput
 
 
 @pytest.mark.parametrize(
@@ -25,8 +25,8 @@ def test_a_size_it_cannot_measure_is_a_usage_error(
 
 
 @pytest.mark.parametrize("given", ["1000,many", "50", "-1000", ""])
-def test_the_removal_bench_refuses_a_store_it_cannot_build(given: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_received_bench_refuses_a_store_it_cannot_build(given: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
-        removal.main(["--sizes", given])
+        received.main(["--sizes", given])
     assert exited.value.code == 2
     assert "argument --sizes" in capsys.readouterr().err

@@ -30,7 +30,7 @@ from node.db import db
 from node.hosting.services import tools, trace
 from node.intake.models import SOURCES, Submission
 from node.partners.models import Partner
-from node.received.models import InboundCase
+from node.received.models import InboundCase, is_open
 from node.reports.models import Report
 from people.forms import ConfirmForm, Form
 from people.sessions import StaffAccess, current_principal
@@ -210,9 +210,7 @@ def queue_counts() -> dict[str, int]:
         .select_from(Case)
         .where(Case.assigned_to == _me(), Case.state.in_((*OPEN_STATES, HOSTED_HERE)))
     )
-    received = session.scalar(
-        select(func.count()).select_from(InboundCase).where(InboundCase.status.not_in(("removed", "not_illegal_here")))
-    )
+    received = session.scalar(select(func.count()).select_from(InboundCase).where(is_open()))
     urgent = session.scalar(
         select(func.count()).select_from(Case).where(Case.priority == "urgent", Case.state.in_(OPEN_STATES))
     )

@@ -16,10 +16,9 @@ from sqlalchemy import select
 from audit.services import AuditLog
 from node.audit.models import AUDIT
 from node.notices.models import CANCELLED, PENDING, SENT, AbuseContact, Notice
-from node.received.models import InboundCase
+from node.received.models import FINISHED, InboundCase, is_open
 from service.database import DBSession
 
-FINISHED = ("removed", "not_illegal_here", "moved")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -42,7 +41,7 @@ def is_quiet(day: dt.date, quiet_days: list[str]) -> bool:
     return day.isoformat() in quiet_days or WEEKDAYS[day.weekday()] in quiet_days
 
 
-_OPEN_RECEIVED = select(InboundCase.id).where(InboundCase.status.not_in(FINISHED))
+_OPEN_RECEIVED = select(InboundCase.id).where(is_open())
 """The open received cases, as a subquery. The ladder read every open case and named them all in the
 notices' query: work that grew with the store, and past 65,535 open cases a statement PostgreSQL refuses
 (SQLite here allows 250,000 parameters)."""

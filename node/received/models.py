@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ColumnElement, ForeignKey, Index, String, Text, bindparam, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from node.db import db
@@ -36,6 +36,30 @@ class InboundCase(db.Model):  # type: ignore[name-defined,misc]
     """The last trace of the address's hosting (``node.hosting.services.Trace``): the notice page, its
     contact suggestions and the escalations read it instead of asking the resolver again."""
     traced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+FINISHED = ("removed", "not_illegal_here", "moved")
+"""Statuses that end a received case's work here; every other status is open."""
+_OPEN_SQL = "status NOT IN ('removed', 'not_illegal_here', 'moved')"
+
+# The received list is urgent first, then oldest first ("urgent" sorts after "normal", so descending):
+# read in that order from an index, never sorted, whatever the number of cases. The open cases, which
+# the analysts' links and counts ask for, have an index of their own that holds only them.
+Index("ix_inbound_cases_queue", InboundCase.priority.desc(), InboundCase.received_at, InboundCase.id)
+Index(
+    "ix_inbound_cases_open",
+    InboundCase.priority.desc(),
+    InboundCase.received_at,
+    InboundCase.id,
+    sqlite_where=text(_OPEN_SQL),
+    postgresql_where=text(_OPEN_SQL),
+)
+
+
+def is_open() -> ColumnElement[bool]:
+    """The open received cases: the statuses written out (not bound), so that both databases see the
+    partial index ``ix_inbound_cases_open`` holds every row asked for."""
+    return InboundCase.status.not_in(bindparam("finished", list(FINISHED), expanding=True, literal_execute=True))
 
 
 class InboundReport(db.Model):  # type: ignore[name-defined,misc]

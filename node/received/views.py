@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import case, select
+from sqlalchemy import select
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -18,7 +18,7 @@ from federation.runtime import runtime
 from federation.web import json_body
 from node.audit.models import AUDIT
 from node.cases import assessment as vocabulary
-from node.received.models import CaseEvent, InboundCase, InboundReport
+from node.received.models import FINISHED, CaseEvent, InboundCase, InboundReport, is_open
 from node.received.services import StatusInputError, case_view, received_case, record_status
 from node.removal.schedule import NEVER_CHECKED
 from people.forms import ConfirmForm, Form
@@ -39,7 +39,7 @@ STATUS_LABELS = {
     "reappeared": "Reappeared",
     "moved": "Moved",
 }
-CLOSED = ("removed", "not_illegal_here", "moved")
+CLOSED = FINISHED
 
 
 class StatusForm(Form):
@@ -59,19 +59,24 @@ class StatusForm(Form):
 
 def _filtered() -> tuple[Any, dict[str, str]]:
     filters = {key: request.args.get(key, "").strip()[:100] for key in ("status", "priority", "origin", "q", "open")}
+    return received_list(filters), filters
+
+
+def received_list(filters: dict[str, str]) -> Any:
+    """The received cases the list's filters ask for, urgent first, then the oldest."""
     query = select(InboundCase)
     if filters["status"] in STATUS_LABELS:
         query = query.where(InboundCase.status == filters["status"])
     if filters["open"] == "1":
-        query = query.where(InboundCase.status.not_in(CLOSED))
+        query = query.where(is_open())
     if filters["priority"] in ("urgent", "normal"):
         query = query.where(InboundCase.priority == filters["priority"])
     if filters["origin"]:
         query = query.where(InboundCase.origin == filters["origin"])
     if filters["q"]:
         query = query.where(search_clause(InboundCase.id, InboundCase.url, filters["q"]))
-    urgent_first = case((InboundCase.priority == "urgent", 0), else_=1)
-    return query.order_by(urgent_first, InboundCase.received_at, InboundCase.id), filters
+    # The order of the queue indexes (models): read in order, never sorted, however many cases there are.
+    return query.order_by(InboundCase.priority.desc(), InboundCase.received_at, InboundCase.id)
 
 
 @dataclass(frozen=True)

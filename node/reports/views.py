@@ -20,7 +20,7 @@ from federation.runtime import runtime
 from federation.signing import short_id
 from federation.web import json_body
 from node.audit.models import AUDIT
-from node.received.models import CaseEvent, InboundCase
+from node.received.models import CaseEvent, InboundCase, is_open
 from node.reports.models import DUPLICATE, RECEIVED, REFUSED, SENT, Report
 from node.reports.services import UnknownReportError, confirm_batch, confirm_report, report_view
 from people.sessions import StaffAccess, current_principal
@@ -53,20 +53,9 @@ def home() -> Any:
     session = runtime().db.session
     sent = dict(session.execute(select(Report.state, func.count()).group_by(Report.state)).all())
     received = session.scalar(select(func.count()).select_from(InboundCase)) or 0
-    open_cases = (
-        session.scalar(
-            select(func.count())
-            .select_from(InboundCase)
-            .where(InboundCase.status.not_in(("removed", "not_illegal_here")))
-        )
-        or 0
-    )
+    open_cases = session.scalar(select(func.count()).select_from(InboundCase).where(is_open())) or 0
     urgent = (
-        session.scalar(
-            select(func.count())
-            .select_from(InboundCase)
-            .where(InboundCase.priority == "urgent", InboundCase.status.not_in(("removed", "not_illegal_here")))
-        )
+        session.scalar(select(func.count()).select_from(InboundCase).where(InboundCase.priority == "urgent", is_open()))
         or 0
     )
     recent = list(session.scalars(select(Report).order_by(Report.confirmed_at.desc()).limit(5)))

@@ -1,13 +1,20 @@
-"""``make bench-removal``: the node worker's removal-check job as received cases accumulate.
+"""``make bench-received``: a node's work on the cases it receives from abroad, as they accumulate.
 
-Every minute the worker asks which received cases are due for a removal check
-(``node.removal.tasks.due_cases``). A node keeps every case it has received, so this query must cost the
-same at a thousand cases and at a million. For each size (``--sizes``) the bench builds a migrated node
-database by bulk SQL (and says how long that took): received cases spread over 90 days, 10 % found not
-illegal here, 2 % marked "do not fetch", every case's watch next due within the coming six hours as after
-its last check. It then times the query with nothing due (the usual minute) and with 20 cases due (a
-full batch), in process on SQLite, against the floor measured in the same run: 20 primary-key probes of
-``inbound_cases`` in one statement. The stores are kept in ``var/bench/removal-<n>.db`` (``--rebuild``).
+A node keeps every case it has received, so what its analysts and its worker ask of them must cost the
+same at a thousand cases as at a million. For each size (``--sizes``) the bench builds a migrated node
+database by bulk SQL (and says how long that took): received cases spread over 90 days, 2 % urgent; 70 %
+removed, 10 % found not illegal here, 2 % moved and the rest open; 2 % marked "do not fetch"; every case's
+removal watch next due within the coming day, as after its last check. Then, in process on SQLite,
+against the floor measured in the same run (20 primary-key probes of ``inbound_cases`` in one
+statement), it times:
+
+- the worker's removal-check query (``node.removal.tasks.due_cases``) with nothing due (the usual minute)
+  and with 20 cases due (a full batch);
+- the received list's first page, all cases and open cases (``node.received.views.received_list``,
+  counted and fetched as the page does: urgent first, then the oldest);
+- the open and urgent-open counts of the home page.
+
+The stores are kept in ``var/bench/received-<n>.db`` (``--rebuild``).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # Runnable as ``python bench/removal.py`` from anywhere.
+if str(REPO) not in sys.path:  # Runnable as ``python bench/received.py`` from anywhere.
     sys.path.insert(0, str(REPO))
 
 from bench.measure import machine, percentile, say, show_table  # noqa: E402
@@ -34,6 +41,10 @@ from demo.network import lay_out, prepare_database, read_toml, service_app, writ
 NODE = DevMember("hotline-de", "Hotline Germany (bench)", ("DE",))
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 DUE = 20
+# Per 50 cases: 35 removed, 5 not illegal here, 1 moved, 9 open.
+STATUSES = (
+    ["removed"] * 35 + ["not_illegal_here"] * 5 + ["moved"] + ["ntd_sent"] * 5 + ["received"] * 2 + ["reappeared"] * 2
+)
 
 
 def _when(value: dt.datetime) -> str:
@@ -42,7 +53,7 @@ def _when(value: dt.datetime) -> str:
 
 def build_store(path: Path, count: int) -> float:
     """A migrated node database with ``count`` received cases and their watches, none due."""
-    layout = lay_out(path.parent / "removal-layout", members=(NODE,))
+    layout = lay_out(path.parent / "received-layout", members=(NODE,))
     spec = layout.spec(NODE.member_id)
     spec.database = f"sqlite:///{path}"
     write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": spec.database})
@@ -63,18 +74,26 @@ def build_store(path: Path, count: int) -> float:
         for n in range(start, min(count, start + chunk)):
             case_id = f"{n:08d}-0000-7000-8000-{rng.getrandbits(48):012x}"
             received = NOW - dt.timedelta(seconds=rng.uniform(3600, 90 * 86400))
-            status = "not_illegal_here" if n % 10 == 3 else ("removed" if n % 10 == 5 else "ntd_sent")
+            status = STATUSES[n % 50]
             url = f"http://host{n % 997}.example/gallery/{n}"
             cases.append(
-                (case_id, "hotline-nl", url, hashlib.sha256(url.encode()).hexdigest(), _when(received), status)
+                (
+                    case_id,
+                    "hotline-nl",
+                    url,
+                    hashlib.sha256(url.encode()).hexdigest(),
+                    "urgent" if n % 47 == 0 else "normal",
+                    _when(received),
+                    status,
+                )
             )
-            never = status == "not_illegal_here"
-            due = NOW + dt.timedelta(seconds=rng.uniform(60, 6 * 3600))
-            watches.append((case_id, int(n % 50 == 7), None if never and nullable else _when(due)))
+            never = status in ("not_illegal_here", "moved")
+            due = NOW + dt.timedelta(seconds=rng.uniform(60, 86400))
+            watches.append((case_id, int(n % 53 == 7), None if never and nullable else _when(due)))
         connection.executemany(
             "INSERT INTO inbound_cases (id, origin, url, url_fingerprint, hosting_country, legal_status, priority,"
             " content_hashes, details, confirmed_at, received_at, status, same_material)"
-            " VALUES (?, ?, ?, ?, 'DE', 'baseline', 'normal', '[]', '{}', ?5, ?5, ?6, '[]')",
+            " VALUES (?, ?, ?, ?, 'DE', 'baseline', ?, '[]', '{}', ?6, ?6, ?7, '[]')",
             cases,
         )
         connection.executemany(
@@ -110,12 +129,14 @@ def make_due(path: Path, how_many: int) -> list[str]:
 
 
 def measure(store: Path, repeats: int) -> list[tuple[str, list[float]]]:
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
-    from node.received.models import InboundCase
+    from console import paginate
+    from node.received.models import InboundCase, is_open
+    from node.received.views import received_list
     from node.removal.tasks import due_cases
 
-    layout = lay_out(REPO / "var" / "bench" / "removal-app", members=(NODE,))
+    layout = lay_out(REPO / "var" / "bench" / "received-app", members=(NODE,))
     app = service_app(layout.spec(NODE.member_id), SQLALCHEMY_DATABASE_URI=f"sqlite:///{store}")
     rows = []
     with app.app_context():
@@ -132,13 +153,35 @@ def measure(store: Path, repeats: int) -> list[tuple[str, list[float]]]:
                 session.rollback()
             return times
 
+        filters = {"open": "", "status": "", "priority": "", "origin": "", "q": ""}
+        count_open = select(func.count()).select_from(InboundCase).where(is_open())
         floor = timed(
             lambda: list(session.scalars(select(InboundCase).where(InboundCase.id.in_(rng.sample(ids, DUE)))))
         )
         rows.append((f"floor: {DUE} key probes", floor))
         nothing = timed(lambda: due_cases(session, NOW))
         assert due_cases(session, NOW) == [], "the store should have nothing due"
-        rows.append(("due cases: none due", nothing))
+        rows.append(("removal checks: none due", nothing))
+        rows.append(
+            ("received list, page 1", timed(lambda: paginate(session, received_list(filters), number=1, size=50)))
+        )
+        rows.append(
+            (
+                "received list, open, page 1",
+                timed(lambda: paginate(session, received_list(filters | {"open": "1"}), number=1, size=50)),
+            )
+        )
+        rows.append(
+            (
+                "home: open and urgent-open counts",
+                timed(
+                    lambda: (
+                        session.scalar(count_open),
+                        session.scalar(count_open.where(InboundCase.priority == "urgent")),
+                    )
+                ),
+            )
+        )
         session.remove()
         app.extensions["service_db"].engine.dispose()
         wanted = set(make_due(store, DUE))
@@ -146,7 +189,7 @@ def measure(store: Path, repeats: int) -> list[tuple[str, list[float]]]:
             session = app.extensions["service_db"].session
             found = {case.id for case in due_cases(session, NOW)}
             assert found == wanted, f"due_cases found {len(found & wanted)} of the {DUE} due cases"
-            rows.append((f"due cases: {DUE} due", timed(lambda: due_cases(session, NOW))))
+            rows.append((f"removal checks: {DUE} due", timed(lambda: due_cases(session, NOW))))
             session.remove()
             app.extensions["service_db"].engine.dispose()
     return rows
@@ -163,7 +206,7 @@ def sizes(value: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench/removal.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="bench/received.py", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--sizes",
         type=sizes,
@@ -176,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     say(json.dumps(machine()))
     table = []
     for size in args.sizes:
-        store = REPO / "var" / "bench" / f"removal-{size}.db"
+        store = REPO / "var" / "bench" / f"received-{size}.db"
         store.parent.mkdir(parents=True, exist_ok=True)
         if args.rebuild or not store.exists():
             building = store.with_suffix(".building")
