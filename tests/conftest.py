@@ -251,3 +251,22 @@ def query_plan(session: Session, run: Callable[[], object]) -> str:
     statement, parameters = seen[-1]
     explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     return "\n".join(str(row[-1]) for row in session.connection().exec_driver_sql(explain + statement, parameters))
+
+
+def received_case_row(case_id: str, n: int, *, status: str, at: Any, priority: str = "normal") -> dict[str, Any]:
+    """An ``inbound_cases`` row for bulk inserts (``n`` makes its URL fingerprint unique)."""
+    return {
+        "id": case_id,
+        "origin": "hotline-nl",
+        "url": f"http://many.example/{case_id}",
+        "url_fingerprint": f"{n:064x}",
+        "hosting_country": "DE",
+        "legal_status": "baseline",
+        "priority": priority,
+        "content_hashes": [],
+        "details": {},
+        "confirmed_at": at,
+        "received_at": at,
+        "status": status,
+        "same_material": [],
+    }

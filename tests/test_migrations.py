@@ -14,7 +14,7 @@ import pytest
 
 from demo.network import lay_out, read_toml, service_app, write_toml
 from service import migrations
-from tests.conftest import PostgresDatabases
+from tests.conftest import PostgresDatabases, received_case_row
 
 
 @pytest.fixture
@@ -79,21 +79,7 @@ def test_every_received_case_gets_a_removal_watch_when_the_node_migrates(
             connection.execute(
                 insert(InboundCase.__table__),
                 [
-                    {
-                        "id": case_id,
-                        "origin": "hotline-nl",
-                        "url": f"http://old.example/{case_id}",
-                        "url_fingerprint": f"{n:064x}",
-                        "hosting_country": "DE",
-                        "legal_status": "baseline",
-                        "priority": "normal",
-                        "content_hashes": [],
-                        "details": {},
-                        "confirmed_at": received,
-                        "received_at": received,
-                        "status": status,
-                        "same_material": [],
-                    }
+                    received_case_row(case_id, n, status=status, at=received)
                     for n, (case_id, status) in enumerate(statuses.items())
                 ],
             )

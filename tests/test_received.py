@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from console import paginate
 from node.received.models import FINISHED, InboundCase, is_open
 from node.received.views import received_list
-from tests.conftest import query_plan
+from tests.conftest import query_plan, received_case_row
 
 SORTED = re.compile(r"TEMP B-TREE|Sort  \(|Sort Key")
 SCANNED = re.compile(r"SCAN inbound_cases(?! USING)|Seq Scan on inbound_cases")
@@ -30,21 +30,7 @@ def test_the_received_list_and_its_open_counts_are_read_in_order_from_indexes(st
         session.execute(
             insert(InboundCase),
             [
-                {
-                    "id": case_id,
-                    "origin": "hotline-nl",
-                    "url": f"http://many.example/{case_id}",
-                    "url_fingerprint": f"{n:064x}",
-                    "hosting_country": "DE",
-                    "legal_status": "baseline",
-                    "priority": priority,
-                    "content_hashes": [],
-                    "details": {},
-                    "confirmed_at": at,
-                    "received_at": at,
-                    "status": status,
-                    "same_material": [],
-                }
+                received_case_row(case_id, n, status=status, at=at, priority=priority)
                 for n, (case_id, priority, status, at) in enumerate(cases)
             ],
         )

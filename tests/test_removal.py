@@ -15,7 +15,7 @@ import pytest
 from certs.devnet import DEV_MEMBERS
 from demo.network import Network
 from node.removal.services import Checker
-from tests.conftest import make_network, query_plan
+from tests.conftest import make_network, query_plan, received_case_row
 
 NL, DE = DEV_MEMBERS[0].member_id, DEV_MEMBERS[1].member_id
 
@@ -109,21 +109,7 @@ def test_the_job_reads_only_the_due_watches_longest_due_first(store: Any) -> Non
         session.execute(
             insert(InboundCase),
             [
-                {
-                    "id": case_id,
-                    "origin": "hotline-nl",
-                    "url": f"http://many.example/{case_id}",
-                    "url_fingerprint": f"{n:064x}",
-                    "hosting_country": "DE",
-                    "legal_status": "baseline",
-                    "priority": "normal",
-                    "content_hashes": [],
-                    "details": {},
-                    "confirmed_at": now - dt.timedelta(days=1),
-                    "received_at": now - dt.timedelta(days=1),
-                    "status": status,
-                    "same_material": [],
-                }
+                received_case_row(case_id, n, status=status, at=now - dt.timedelta(days=1))
                 for n, (case_id, (status, _, _)) in enumerate(cases.items())
             ],
         )

@@ -337,7 +337,8 @@ def test_nodes_fetch_the_crl_and_keep_working_from_their_copies_while_the_exchan
 
 def test_the_dead_letters_are_read_from_their_own_index_not_the_whole_outbox(store: Any) -> None:
     """The outbox keeps a row for every document ever sent; the list of dead letters (every destination)
-    reads a partial index of the dead rows alone, newest first, on both databases."""
+    reads a partial index of the dead rows alone, newest first, and the latest settled ones start from
+    their own index, on both databases."""
     import datetime as dt
     import re
 
@@ -346,12 +347,13 @@ def test_the_dead_letters_are_read_from_their_own_index_not_the_whole_outbox(sto
 
     from console import paginate
     from exchange.deadletters.models import DeadLetterAction
-    from exchange.deadletters.services import open_letters
+    from exchange.deadletters.services import open_letters, settled_letters
     from exchange.messaging.models import Outbox
 
     at = dt.datetime(2026, 12, 2, 8, 0, tzinfo=dt.UTC)
     states = {n: "delivered" for n in range(1, 5001)} | {n: "dead" for n in (7, 1234, 4321, 4999)}
-    states |= {n: "pending" for n in (4990, 4991)} | {3000: "requeued"}
+    settled = {n: "closed" for n in range(2000, 4000)}  # Closed by the secretariat over time.
+    states |= {n: "pending" for n in (4990, 4991)} | settled
     with Session(store("exchange")) as session:
         session.execute(
             insert(Outbox),
@@ -371,9 +373,22 @@ def test_the_dead_letters_are_read_from_their_own_index_not_the_whole_outbox(sto
                 for n, state in states.items()
             ],
         )
-        session.add(DeadLetterAction(outbox_id=3000, action="requeued", reason="fixed", at=at, by="admin"))
+        session.execute(
+            insert(DeadLetterAction),
+            [
+                {
+                    "outbox_id": n,
+                    "action": "closed",
+                    "reason": "spam",
+                    "at": at + dt.timedelta(minutes=n),
+                    "by": "admin",
+                }
+                for n in settled
+            ],
+        )
         session.commit()
         assert [row.id for row in session.scalars(open_letters(session))] == [4999, 4321, 1234, 7]
+        assert [row.id for row, _ in settled_letters(session)] == list(range(3999, 3979, -1))  # The latest 20.
         assert [row.id for row in session.scalars(open_letters(session, destination="hotline-fr"))] == [4321]
         page = paginate(session, open_letters(session), number=1, size=2)
         assert (page.total, [row.id for row in page.items]) == (4, [4999, 4321])
@@ -381,6 +396,10 @@ def test_the_dead_letters_are_read_from_their_own_index_not_the_whole_outbox(sto
         counted = query_plan(
             session, lambda: session.scalar(select(func.count()).select_from(open_letters(session).subquery()))
         )
+        latest = query_plan(session, lambda: settled_letters(session))
     for plan in (listed, counted):
         assert "ix_outbox_dead" in plan, plan
+    # The latest settled letters start from when they were settled, and find their rows by key.
+    assert "ix_dead_letter_actions_at" in latest, latest
+    for plan in (listed, counted, latest):
         assert not re.search(r"SCAN outbox(?! USING)|Seq Scan on outbox", plan), plan

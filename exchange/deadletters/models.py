@@ -20,7 +20,7 @@ class DeadLetterAction(db.Model):  # type: ignore[name-defined,misc]
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), primary_key=True)
     action: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)  # The latest settled, on the page.
     by: Mapped[str] = mapped_column(String(80))
     requeued_as: Mapped[int | None] = mapped_column(nullable=True)
     """The outbox row that carries the document again (a report may go to another member than before)."""

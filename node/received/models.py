@@ -40,7 +40,7 @@ class InboundCase(db.Model):  # type: ignore[name-defined,misc]
 
 FINISHED = ("removed", "not_illegal_here", "moved")
 """Statuses that end a received case's work here; every other status is open."""
-_OPEN_SQL = "status NOT IN ('removed', 'not_illegal_here', 'moved')"
+_OPEN_SQL = f"status NOT IN ({', '.join(repr(status) for status in FINISHED)})"
 
 # The received list is urgent first, then oldest first ("urgent" sorts after "normal", so descending):
 # read in that order from an index, never sorted, whatever the number of cases. The open cases, which
