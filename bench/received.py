@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import json
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -205,6 +206,13 @@ def sizes(value: str) -> list[int]:
     return found
 
 
+def repeats(value: str) -> int:
+    """``--repeats``: a whole number of at least 1."""
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value.strip()!r} is not a whole number of at least 1")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/received.py", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -213,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         default="1000,10000,100000,1000000",
         help="received cases, comma-separated (default 1,000 to 1 million)",
     )
-    parser.add_argument("--repeats", type=int, default=200, help="times each query is run")
+    parser.add_argument("--repeats", type=repeats, default=200, help="times each query is run")
     parser.add_argument("--rebuild", action="store_true", help="build the stores again")
     args = parser.parse_args(argv)
     say(json.dumps(machine()))
@@ -227,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             building.replace(store)  # Only a finished store is ever reused.
             say(f"  built {size:,} received cases and their watches by bulk SQL in {took:.1f} s")
         scratch = store.with_suffix(".run")  # Each run makes cases due in a copy, never in the kept store.
-        scratch.write_bytes(store.read_bytes())
+        shutil.copyfile(store, scratch)
         try:
             for label, times in measure(scratch, args.repeats):
                 table.append((f"{size:,}", label, f"{statistics.median(times):.3f}", f"{percentile(times, 0.95):.3f}"))

@@ -24,9 +24,19 @@ def test_a_size_it_cannot_measure_is_a_usage_error(
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("given", ["1000,many", "50", "-1000", ""])
-def test_the_received_bench_refuses_a_store_it_cannot_build(given: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--sizes", "1000,many"], "argument --sizes: 'many' is not a whole number of at least 100"),
+        (["--sizes", "50"], "argument --sizes: '50' is not a whole number of at least 100"),
+        (["--sizes", ""], "argument --sizes: '' is not a whole number of at least 100"),
+        (["--repeats", "0"], "argument --repeats: '0' is not a whole number of at least 1"),
+    ],
+)
+def test_the_received_bench_refuses_what_it_cannot_measure(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exited:
-        received.main(["--sizes", given])
+        received.main(arguments)
     assert exited.value.code == 2
-    assert "argument --sizes" in capsys.readouterr().err
+    assert message in capsys.readouterr().err

@@ -15,7 +15,8 @@ from typing import Any
 from node.removal.models import Watch
 from service.database import DBSession
 
-NEVER_CHECKED = ("not_illegal_here", "moved")
+WHY_NOT_CHECKED = {"not_illegal_here": "was found not illegal here", "moved": "moved to another country"}
+NEVER_CHECKED = tuple(WHY_NOT_CHECKED)
 """Statuses under which a received case's address is never fetched."""
 
 

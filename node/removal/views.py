@@ -16,7 +16,7 @@ from node.db import db
 from node.received.models import InboundCase
 from node.received.services import received_case
 from node.removal.models import Check, Watch
-from node.removal.schedule import NEVER_CHECKED, watch_of
+from node.removal.schedule import NEVER_CHECKED, WHY_NOT_CHECKED, watch_of
 from people.forms import ConfirmForm
 from people.sessions import StaffAccess, current_principal
 from service.clock import now as _now
@@ -42,9 +42,6 @@ def _case(case_id: str) -> InboundCase:
     return received_case(db.session, case_id)
 
 
-NOT_CHECKED_WHY = {"not_illegal_here": "was found not illegal here", "moved": "moved to another country"}
-
-
 class NotCheckedError(ProtocolError):
     status = 409
     code = "not_checked"
@@ -54,7 +51,7 @@ def _change(case: InboundCase, *, do_not_fetch: bool | None, check_now: bool) ->
     """Raises NotCheckedError: "check now" on a case whose status is never checked."""
     now = _now()
     if check_now and case.status in NEVER_CHECKED:
-        raise NotCheckedError(f"the case {NOT_CHECKED_WHY[case.status]}: its address is not checked any more")
+        raise NotCheckedError(f"the case {WHY_NOT_CHECKED[case.status]}, so its address is not checked any more")
     watch = watch_of(db.session, case.id, status=case.status, now=now)
     if do_not_fetch is not None and watch.do_not_fetch != do_not_fetch:
         watch.do_not_fetch = do_not_fetch
@@ -86,7 +83,7 @@ def change(case_id: str) -> Any:
             check_now=action == "check_now",
         )
     except NotCheckedError as refused:  # A page from before the status changed.
-        flash(f"Not checked: {refused.message}.", "error")
+        flash(f"{refused.message[0].upper()}{refused.message[1:]}.", "error")
         return redirect(url_for("received.show", case_id=case.id) + "#checks")
     db.session.commit()
     flash(

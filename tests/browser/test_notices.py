@@ -207,13 +207,22 @@ def test_a_case_found_not_illegal_here_offers_no_check_until_its_status_changes(
     )
     console_network.client(DE).wait_for(f"/api/v1/received/{report['id']}", lambda c: True)
     analyst = as_role(browser, console_network, DE, "analyst")
-    analyst.goto(f"{console_network.layout.spec(DE).console_url}/received/{report['id']}")
+    page = f"{console_network.layout.spec(DE).console_url}/received/{report['id']}"
+    analyst.goto(page)
     expect(analyst.get_by_role("button", name="Check now")).to_be_visible()
+    stale = analyst.context.new_page()  # A second tab, opened before the status changes.
+    stale.goto(page)
     analyst.select_option("#status", "not_illegal_here")
     analyst.get_by_role("button", name="Record and tell the reporting hotlines").click()
     expect(analyst.locator(".notice--success")).to_contain_text("Recorded: Not illegal here")
     expect(analyst.get_by_role("button", name="Check now")).to_have_count(0)
     expect(analyst.get_by_text("The address is not checked while the case is “Not illegal here”")).to_be_visible()
+    stale.get_by_role("button", name="Check now").click()
+    expect(stale.locator(".notice--error")).to_have_text(
+        "The case was found not illegal here, so its address is not checked any more."
+    )
+    expect(stale.get_by_role("button", name="Check now")).to_have_count(0)
+    stale.close()
     analyst.select_option("#status", "assessed")  # The analyst thinks again.
     analyst.get_by_role("button", name="Record and tell the reporting hotlines").click()
     expect(analyst.locator(".notice--success")).to_contain_text("Recorded: Assessed")
