@@ -217,6 +217,8 @@ def test_a_case_found_not_illegal_here_offers_no_check_until_its_status_changes(
     expect(analyst.locator(".notice--success")).to_contain_text("Recorded: Not illegal here")
     expect(analyst.get_by_role("button", name="Check now")).to_have_count(0)
     expect(analyst.get_by_text("The address is not checked while the case is “Not illegal here”")).to_be_visible()
+    expect(analyst.locator(".status-bar__next")).to_contain_text("Its address is not checked.")
+    looks_right(analyst, "console-received-not-illegal")
     stale.get_by_role("button", name="Check now").click()
     expect(stale.locator(".notice--error")).to_have_text(
         "The case was found not illegal here, so its address is not checked any more."
