@@ -1,18 +1,21 @@
-"""``make bench-received``: a node's work on the cases it receives from abroad, as they accumulate.
+"""``make bench-received``: a node's work on the cases it receives from abroad, and on the reports it sends,
+as they accumulate.
 
-A node keeps every case it has received, so what its analysts and its worker ask of them must cost the
-same at a thousand cases as at a million. For each size (``--sizes``) the bench builds a migrated node
-database by bulk SQL (and says how long that took): received cases spread over 90 days, 2 % urgent; 70 %
-removed, 10 % found not illegal here, 2 % moved and the rest open; 2 % marked "do not fetch"; every case's
-removal watch next due within the coming day, as after its last check. Then, in process on SQLite,
-against the floor measured in the same run (20 primary-key probes of ``inbound_cases`` in one
+A node keeps every case it has received and every report it has sent, so what its analysts and its worker
+ask of them must cost the same at a thousand as at a million. For each size (``--sizes``) the bench builds a
+migrated node database by bulk SQL (and says how long that took): received cases spread over 90 days, 2 %
+urgent; 70 % removed, 10 % found not illegal here, 2 % moved and the rest open; 2 % marked "do not fetch";
+every case's removal watch next due within the coming day, as after its last check. Then, in process on
+SQLite, against the floor measured in the same run (20 primary-key probes of ``inbound_cases`` in one
 statement), it times:
 
 - the worker's removal-check query (``node.removal.tasks.due_cases``) with nothing due (the usual minute)
   and with 20 cases due (a full batch);
 - the received list's first page, all cases and open cases (``node.received.views.received_list``,
   counted and fetched as the page does: urgent first, then the oldest);
-- the open and urgent-open counts of the home page.
+- the open and urgent-open counts of the home page;
+- as many reports sent (0.5 % awaiting a receipt, 0.5 % refused): the list of reports sent's first page
+  (``node.reports.views.sent_list``, newest first) and the home page's counts of the waiting ones.
 
 The stores are kept in ``var/bench/received-<n>.db`` (``--rebuild``).
 """
@@ -42,6 +45,8 @@ from demo.network import lay_out, prepare_database, read_toml, service_app, writ
 NODE = DevMember("hotline-de", "Hotline Germany (bench)", ("DE",))
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
 DUE = 20
+# Per 200 reports sent: one awaiting a receipt, one refused, 20 joined a case, the rest received.
+SENT_STATES = ["sent", "refused"] + ["duplicate"] * 20 + ["received"] * 178
 # Per 50 cases: 35 removed, 5 not illegal here, 1 moved, 9 open.
 STATUSES = (
     ["removed"] * 35 + ["not_illegal_here"] * 5 + ["moved"] + ["ntd_sent"] * 5 + ["received"] * 2 + ["reappeared"] * 2
@@ -98,6 +103,16 @@ def build_store(path: Path, count: int) -> float:
             cases,
         )
         connection.executemany(
+            "INSERT INTO reports (id, url, canonical_url, url_fingerprint, hosting_country, legal_status, priority,"
+            " content_hashes, details, confirmed_at, state) VALUES (?, ?2, ?2, ?3, 'FR', 'baseline', 'normal', '[]',"
+            " '{}', ?4, ?5)",
+            [
+                (f"{n:08d}-1111-7000-8000-000000000000", f"http://sent{n % 991}.example/{n}", fingerprint, at, state)
+                for n, (_, _, _, fingerprint, _, at, _) in enumerate(cases, start)
+                for state in [SENT_STATES[n % 200]]
+            ],
+        )
+        connection.executemany(
             "INSERT INTO removal_watches (case_kind, case_id, do_not_fetch, next_check_at, last_outcome)"
             " VALUES ('received', ?, ?, ?, 'up')",
             watches,
@@ -136,6 +151,8 @@ def measure(store: Path, repeats: int) -> list[tuple[str, list[float]]]:
     from node.received.models import InboundCase, is_open
     from node.received.views import received_list
     from node.removal.tasks import due_cases
+    from node.reports.models import Report, is_waiting
+    from node.reports.views import sent_list
 
     layout = lay_out(REPO / "var" / "bench" / "received-app", members=(NODE,))
     app = service_app(layout.spec(NODE.member_id), SQLALCHEMY_DATABASE_URI=f"sqlite:///{store}")
@@ -183,6 +200,10 @@ def measure(store: Path, repeats: int) -> list[tuple[str, list[float]]]:
                 ),
             )
         )
+        sent_filters = {"state": "", "country": "", "priority": "", "q": ""}
+        rows.append(("sent list, page 1", timed(lambda: paginate(session, sent_list(sent_filters), number=1, size=50))))
+        waiting = select(Report.state, func.count()).where(is_waiting()).group_by(Report.state)
+        rows.append(("home: awaiting-receipt and refused counts", timed(lambda: session.execute(waiting).all())))
         session.remove()
         app.extensions["service_db"].engine.dispose()
         wanted = set(make_due(store, DUE))
@@ -233,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             building = store.with_suffix(".building")
             took = build_store(building, size)
             building.replace(store)  # Only a finished store is ever reused.
-            say(f"  built {size:,} received cases and their watches by bulk SQL in {took:.1f} s")
+            say(f"  built {size:,} received cases, their watches and {size:,} reports sent by bulk SQL in {took:.1f} s")
         scratch = store.with_suffix(".run")  # Each run makes cases due in a copy, never in the kept store.
         shutil.copyfile(store, scratch)
         try:
@@ -242,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             scratch.unlink(missing_ok=True)
     say()
-    show_table(["received cases", "what", "median ms", "p95 ms"], table)
+    show_table(["cases and reports", "what", "median ms", "p95 ms"], table)
     return 0
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, String, Text
+from sqlalchemy import JSON, ColumnElement, Index, String, Text, bindparam, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from node.db import db
@@ -42,3 +42,19 @@ class Report(db.Model):  # type: ignore[name-defined,misc]
     """The id of this report as last sent again, after its case's content moved (a ``reroute`` notice)."""
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
     """The operator's ``Idempotency-Key``: a retried submission returns this report, not a second one."""
+
+
+WAITING = (SENT, REFUSED)
+"""The states the home page counts: reports still waiting for a receipt, and refused ones to resubmit."""
+_WAITING_SQL = f"state IN ({', '.join(repr(state) for state in WAITING)})"
+
+# The list of reports sent, newest first, is read in that order from an index, never sorted; the waiting
+# and refused reports, a few among every report ever sent, have an index of their own for the counts.
+Index("ix_reports_order", Report.confirmed_at, Report.id)
+Index("ix_reports_waiting", Report.state, sqlite_where=text(_WAITING_SQL), postgresql_where=text(_WAITING_SQL))
+
+
+def is_waiting() -> ColumnElement[bool]:
+    """Reports in the :data:`WAITING` states, written out (not bound) so both databases see the partial
+    index ``ix_reports_waiting`` holds every row asked for."""
+    return Report.state.in_(bindparam("waiting", list(WAITING), expanding=True, literal_execute=True))

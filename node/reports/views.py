@@ -21,7 +21,7 @@ from federation.signing import short_id
 from federation.web import json_body
 from node.audit.models import AUDIT
 from node.received.models import CaseEvent, InboundCase, is_open
-from node.reports.models import DUPLICATE, RECEIVED, REFUSED, SENT, Report
+from node.reports.models import DUPLICATE, RECEIVED, REFUSED, SENT, Report, is_waiting
 from node.reports.services import UnknownReportError, confirm_batch, confirm_report, report_view
 from people.sessions import StaffAccess, current_principal
 from service.policies import policy
@@ -35,6 +35,15 @@ STATES = {SENT: "Awaiting receipt", RECEIVED: "Received", DUPLICATE: "Joined a c
 
 def _filtered() -> tuple[Any, dict[str, str]]:
     filters = {key: request.args.get(key, "").strip()[:100] for key in ("state", "country", "priority", "q")}
+    return sent_list(filters), filters
+
+
+NEWEST_FIRST = (Report.confirmed_at.desc(), Report.id.desc())
+"""The order of the reports sent: ``ix_reports_order`` read backwards, so never sorted."""
+
+
+def sent_list(filters: dict[str, str]) -> Any:
+    """The reports sent abroad the list's filters ask for, newest first."""
     query = select(Report)
     if filters["state"] in STATES:
         query = query.where(Report.state == filters["state"])
@@ -44,21 +53,21 @@ def _filtered() -> tuple[Any, dict[str, str]]:
         query = query.where(Report.priority == filters["priority"])
     if filters["q"]:
         query = query.where(search_clause(Report.id, Report.url, filters["q"]))
-    return query.order_by(Report.confirmed_at.desc(), Report.id), filters
+    return query.order_by(*NEWEST_FIRST)
 
 
 @pages.get("/")
 @policy(StaffAccess(roles=STAFF))
 def home() -> Any:
     session = runtime().db.session
-    sent = dict(session.execute(select(Report.state, func.count()).group_by(Report.state)).all())
+    sent = dict(session.execute(select(Report.state, func.count()).where(is_waiting()).group_by(Report.state)).all())
     received = session.scalar(select(func.count()).select_from(InboundCase)) or 0
     open_cases = session.scalar(select(func.count()).select_from(InboundCase).where(is_open())) or 0
     urgent = (
         session.scalar(select(func.count()).select_from(InboundCase).where(InboundCase.priority == "urgent", is_open()))
         or 0
     )
-    recent = list(session.scalars(select(Report).order_by(Report.confirmed_at.desc()).limit(5)))
+    recent = list(session.scalars(select(Report).order_by(*NEWEST_FIRST).limit(5)))
     latest = list(session.scalars(select(InboundCase).order_by(InboundCase.received_at.desc()).limit(5)))
     from node.cases.views import queue_counts
     from node.notices.ladder import past_deadline
