@@ -47,10 +47,8 @@ from demo.network import (  # noqa: E402
     Network,
     lay_out,
     prepare_database,
-    read_toml,
     register_members,
     service_app,
-    write_toml,
 )
 
 NODE = DevMember("hotline-nl", "Hotline Netherlands (bench)", ("NL",))
@@ -231,8 +229,7 @@ def build_lookup_store(path: Path, count: int) -> float:
     """A migrated exchange database with ``count`` confirmed cases, locations and content hashes."""
     layout = lay_out(path.parent / "lookup-layout", members=())
     spec = layout.exchange
-    spec.database = f"sqlite:///{path}"
-    write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": spec.database})
+    spec.use_database(f"sqlite:///{path}")
     path.unlink(missing_ok=True)
     prepare_database(spec)
     started = time.perf_counter()

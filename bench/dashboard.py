@@ -47,7 +47,7 @@ import psycopg  # noqa: E402
 from bench.bulk import POSTGRES_ADMIN, load_postgres, load_sqlite  # noqa: E402
 from bench.cases import signed_in, time_get  # noqa: E402
 from bench.measure import machine, percentile, record_target, say, show_table  # noqa: E402
-from demo.network import Network, _book, lay_out, prepare_database, read_toml, service_app, write_toml  # noqa: E402
+from demo.network import Network, _book, lay_out, prepare_database, service_app  # noqa: E402
 
 TARGET_MS = 300.0
 MONTHS = 24
@@ -176,21 +176,18 @@ def prepare(backend: str, args: argparse.Namespace) -> tuple[Any, str]:
             if not exists or args.rebuild:
                 admin.execute(f'CREATE DATABASE "{database}"')
             built = bool(exists) and not args.rebuild
-    spec.database = url
-    write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": url})
+    spec.use_database(url)
     if not built:
         say(f"  building the {backend} store: {args.cases:,} cases, {args.fingerprints:,} fingerprints…")
         started = time.perf_counter()
         if backend == "sqlite":
             building = store.with_suffix(".building")
             building.unlink(missing_ok=True)
-            spec.database = f"sqlite:///{building}"
-            write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": spec.database})
+            spec.use_database(f"sqlite:///{building}")
             prepare_database(spec)
             build_sqlite(building, args, now)
             building.replace(store)  # Only a finished store is ever reused.
-            spec.database = url
-            write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": url})
+            spec.use_database(url)
         else:
             prepare_database(spec)
             build_postgres(url, args, now)

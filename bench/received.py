@@ -40,7 +40,7 @@ if str(REPO) not in sys.path:  # Runnable as ``python bench/received.py`` from a
 
 from bench.measure import machine, percentile, say, show_table  # noqa: E402
 from certs.devnet import DevMember  # noqa: E402
-from demo.network import lay_out, prepare_database, read_toml, service_app, write_toml  # noqa: E402
+from demo.network import lay_out, prepare_database, service_app  # noqa: E402
 
 NODE = DevMember("hotline-de", "Hotline Germany (bench)", ("DE",))
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
@@ -61,8 +61,7 @@ def build_store(path: Path, count: int) -> float:
     """A migrated node database with ``count`` received cases and their watches, none due."""
     layout = lay_out(path.parent / "received-layout", members=(NODE,))
     spec = layout.spec(NODE.member_id)
-    spec.database = f"sqlite:///{path}"
-    write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": spec.database})
+    spec.use_database(f"sqlite:///{path}")
     path.unlink(missing_ok=True)
     prepare_database(spec)
     started = time.perf_counter()

@@ -96,6 +96,11 @@ class ServiceSpec:
     partner: dict[str, str] = field(default_factory=dict)
     """A node's demo partner (OAuth2 client id and secret, both scopes): made at run time, demo only."""
 
+    def use_database(self, url: str) -> None:
+        """Point the service at another database: here and in its TOML file, which its processes read."""
+        self.database = url
+        write_toml(self.config, {**read_toml(self.config), "SQLALCHEMY_DATABASE_URI": url})
+
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"

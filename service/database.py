@@ -265,6 +265,21 @@ def pairs_in(first: Any, second: Any, name: str) -> ColumnElement[bool]:
     )
 
 
+def spelled_out(values: Any) -> Any:
+    """A value (or, given a list or tuple, the values of an IN list) written into the statement's text
+    when it runs, not sent as a parameter.
+
+    A database uses a partial index only when it can see that the query's condition implies the index's
+    ``WHERE``; it cannot see that through a parameter (SQLite plans a prepared statement once, PostgreSQL
+    may use a generic plan). SQLite sees ``state = 'dead'`` in ``state = 'dead'`` but not in
+    ``state IN ('dead')``: give one value as a value. The values are the code's own constants, never a
+    client's input.
+    """
+    if isinstance(values, list | tuple):
+        return bindparam("spelled_out", list(values), expanding=True, literal_execute=True, unique=True)
+    return bindparam("spelled_out", values, literal_execute=True, unique=True)
+
+
 def pair_params(name: str, pairs: Iterable[tuple[Any, Any]]) -> dict[str, list[Any]]:
     """The parameters of :func:`pairs_in` ``name`` for ``pairs``."""
     wanted = list(dict.fromkeys(pairs))

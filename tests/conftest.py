@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session
 
 from certs.devnet import DEV_MEMBERS
-from demo.network import Layout, Network, lay_out, prepare_database, read_toml, register_members, write_toml
+from demo.network import Layout, Network, lay_out, prepare_database, register_members
 from demo.zygote import Zygote
 
 POSTGRES_ADMIN = os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -98,8 +98,7 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, di
         for name in names.values():
             connection.execute(f'CREATE DATABASE "{name}"')
     for kind, spec in (("exchange", layout.exchange), ("node", layout.members[DEV_MEMBERS[0].member_id])):
-        spec.database = url_of(names[kind])
-        write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": spec.database})
+        spec.use_database(url_of(names[kind]))
         prepare_database(spec)
     TEMPLATES["postgresql"] = names
     yield TEMPLATES

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from demo.network import lay_out, read_toml, service_app, write_toml
+from demo.network import lay_out, service_app
 from service import migrations
 from tests.conftest import PostgresDatabases, received_case_row
 
@@ -31,8 +31,7 @@ def test_migrations_from_empty_build_the_models_schema(
     layout = lay_out(tmp_path / "net", members=()) if kind == "exchange" else lay_out(tmp_path / "net")
     spec = layout.exchange if kind == "exchange" else next(iter(layout.members.values()))
     if backend == "postgresql":
-        spec.database = postgres.create(f"migrations_{kind}")
-        write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": spec.database})
+        spec.use_database(postgres.create(f"migrations_{kind}"))
     app: Any = service_app(spec)
     db = app.extensions["service_db"]
     with app.app_context():
@@ -60,8 +59,7 @@ def test_every_received_case_gets_a_removal_watch_when_the_node_migrates(
     layout = lay_out(tmp_path / "net")
     spec = next(iter(layout.members.values()))
     if backend == "postgresql":
-        spec.database = postgres.create("migrations_watches")
-        write_toml(spec.config, {**read_toml(spec.config), "SQLALCHEMY_DATABASE_URI": spec.database})
+        spec.use_database(postgres.create("migrations_watches"))
     app: Any = service_app(spec)
     db = app.extensions["service_db"]
     received = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)

@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, select
 
 from audit.services import AuditLog
 from exchange.audit.models import AUDIT
@@ -26,7 +26,7 @@ from federation.delivery import Outbox as OutboxQueue
 from federation.errors import ProtocolError
 from federation.messages import REPORT
 from federation.signing import Signer
-from service.database import DBSession
+from service.database import DBSession, spelled_out
 
 
 class DeadLetterError(ProtocolError):
@@ -49,9 +49,8 @@ def open_letters(session: DBSession, *, destination: str | None = None) -> Any:
     query = (
         select(Outbox)
         .outerjoin(DeadLetterAction, DeadLetterAction.outbox_id == Outbox.id)
-        # "dead" written out (not a parameter), so both databases see that the partial index
-        # ``ix_outbox_dead`` holds every row asked for.
-        .where(Outbox.state == literal_column("'dead'"), DeadLetterAction.outbox_id.is_(None))
+        # "dead" spelled out, so both databases see that the partial index ``ix_outbox_dead`` applies.
+        .where(Outbox.state == spelled_out("dead"), DeadLetterAction.outbox_id.is_(None))
     )
     if destination:
         query = query.where(Outbox.destination == destination)

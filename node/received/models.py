@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ColumnElement, ForeignKey, Index, String, Text, bindparam, text
+from sqlalchemy import JSON, ColumnElement, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from node.db import db
-from service.database import UTCDateTime
+from service.database import UTCDateTime, spelled_out
 
 
 class InboundCase(db.Model):  # type: ignore[name-defined,misc]
@@ -40,7 +40,6 @@ class InboundCase(db.Model):  # type: ignore[name-defined,misc]
 
 FINISHED = ("removed", "not_illegal_here", "moved")
 """Statuses that end a received case's work here; every other status is open."""
-_OPEN_SQL = f"status NOT IN ({', '.join(repr(status) for status in FINISHED)})"
 
 # The received list is urgent first, then oldest first ("urgent" sorts after "normal", so descending):
 # read in that order from an index, never sorted, whatever the number of cases. The open cases, which
@@ -51,15 +50,15 @@ Index(
     InboundCase.priority.desc(),
     InboundCase.received_at,
     InboundCase.id,
-    sqlite_where=text(_OPEN_SQL),
-    postgresql_where=text(_OPEN_SQL),
+    sqlite_where=InboundCase.status.not_in(FINISHED),
+    postgresql_where=InboundCase.status.not_in(FINISHED),
 )
 
 
 def is_open() -> ColumnElement[bool]:
-    """The open received cases: the statuses written out (not bound), so that both databases see the
+    """The open received cases: the statuses spelled out (not bound), so that both databases see the
     partial index ``ix_inbound_cases_open`` holds every row asked for."""
-    return InboundCase.status.not_in(bindparam("finished", list(FINISHED), expanding=True, literal_execute=True))
+    return InboundCase.status.not_in(spelled_out(FINISHED))
 
 
 class InboundReport(db.Model):  # type: ignore[name-defined,misc]

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ColumnElement, Index, String, Text, bindparam, text
+from sqlalchemy import JSON, ColumnElement, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from node.db import db
-from service.database import UTCDateTime
+from service.database import UTCDateTime, spelled_out
 
 # What the network has said of a report sent from here.
 SENT = "sent"  # Queued for, or accepted by, the exchange; no hotline has confirmed it yet.
@@ -46,15 +46,19 @@ class Report(db.Model):  # type: ignore[name-defined,misc]
 
 WAITING = (SENT, REFUSED)
 """The states the home page counts: reports still waiting for a receipt, and refused ones to resubmit."""
-_WAITING_SQL = f"state IN ({', '.join(repr(state) for state in WAITING)})"
 
 # The list of reports sent, newest first, is read in that order from an index, never sorted; the waiting
 # and refused reports, a few among every report ever sent, have an index of their own for the counts.
 Index("ix_reports_order", Report.confirmed_at, Report.id)
-Index("ix_reports_waiting", Report.state, sqlite_where=text(_WAITING_SQL), postgresql_where=text(_WAITING_SQL))
+Index(
+    "ix_reports_waiting",
+    Report.state,
+    sqlite_where=Report.state.in_(WAITING),
+    postgresql_where=Report.state.in_(WAITING),
+)
 
 
 def is_waiting() -> ColumnElement[bool]:
-    """Reports in the :data:`WAITING` states, written out (not bound) so both databases see the partial
+    """Reports in the :data:`WAITING` states, spelled out (not bound) so both databases see the partial
     index ``ix_reports_waiting`` holds every row asked for."""
-    return Report.state.in_(bindparam("waiting", list(WAITING), expanding=True, literal_execute=True))
+    return Report.state.in_(spelled_out(WAITING))
