@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -188,6 +189,17 @@ def query(database_url: str, sql: str, **params: Any) -> list[Any]:
             return list(connection.execute(text(sql), params).all())
     finally:
         engine.dispose()
+
+
+def wait_for_directory(network: Network, member_id: str, timeout: float = 20.0) -> None:
+    """Wait until the node's worker has stored the signed member directory (fetched at start, in the
+    background): a console that needs it before then answers 503 directory_unavailable, "retry shortly"."""
+    deadline = time.monotonic() + timeout
+    database = network.layout.spec(member_id).database
+    while not query(database, "SELECT 1 FROM service_state WHERE name = 'directory'"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{member_id} stored no member directory within {timeout} s")
+        time.sleep(0.05)
 
 
 def execute(database_url: str, sql: str, **params: Any) -> int:

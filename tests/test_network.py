@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from demo.network import Network
-from tests.conftest import count_rows, query
+from tests.conftest import count_rows, query, wait_for_directory
 
 SHA256 = "5f" * 32
 
@@ -292,6 +292,7 @@ def test_content_that_moved_is_rerouted_with_its_history_and_first_report_time(n
     exchange_db = network.layout.exchange.database
     (confirmed_at,) = query(exchange_db, "SELECT confirmed_at FROM cases WHERE id = :id", id=first["id"])[0]
 
+    wait_for_directory(network, "hotline-de")
     moved = de.request(
         "POST", f"/api/v1/received/{first['id']}/status", json={"status": "moved", "moved_to": "fr", "note": "new host"}
     )
@@ -339,6 +340,7 @@ def test_content_that_moved_into_the_origins_country_is_handled_there(network: N
     nl, de = network.client("hotline-nl"), network.client("hotline-de")
     first = nl.report(url="http://homecoming.example/", hosting_country="AT", legal_status="baseline")
     nl.wait_for(f"/api/v1/reports/{first['id']}", lambda r: r["received_at"] is not None)
+    wait_for_directory(network, "hotline-de")  # A move is checked against it: the worker fetches it at start.
     assert (
         de.request(
             "POST", f"/api/v1/received/{first['id']}/status", json={"status": "moved", "moved_to": "NL"}
