@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from bench import received, throughput
@@ -13,6 +16,7 @@ from bench import received, throughput
         (["--sequential", "0"], "argument --sequential: must be at least 1, not 0"),
         (["--single", "-5"], "argument --single: must be at least 0, not -5"),
         (["--batch50", "many"], "argument --batch50: 'many' is not a whole number"),
+        (["--budget-transactions", "251"], "argument --budget-transactions: must be at most 250, not 251"),
     ],
 )
 def test_a_size_it_cannot_measure_is_a_usage_error(
@@ -40,3 +44,18 @@ def test_the_received_bench_refuses_what_it_cannot_measure(
         received.main(arguments)
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_sqlites_own_work_is_counted_for_every_statement_fetch_and_commit(tmp_path: Path) -> None:
+    """The single-report budget's SQLite figure: the timed connection sees what SQLAlchemy's driver calls do."""
+    connection = sqlite3.connect(tmp_path / "timed.db", factory=throughput._TimedSQLite)
+    assert isinstance(connection.cursor(), throughput._TimedCursor)
+    connection.execute("CREATE TABLE rows (n INTEGER)")
+    cursor = connection.cursor()
+    cursor.executemany("INSERT INTO rows VALUES (?)", [(n,) for n in range(20_000)])
+    after_writes = connection.spent_ns
+    connection.commit()
+    after_commit = connection.spent_ns
+    assert cursor.execute("SELECT sum(n) FROM rows").fetchone() == (sum(range(20_000)),)
+    assert 0 < after_writes < after_commit <= connection.spent_ns
+    connection.close()
