@@ -47,7 +47,8 @@ class Case(db.Model):  # type: ignore[name-defined,misc]
     state: Mapped[str] = mapped_column(String(16), default=PROVISIONAL, index=True)
     confirmed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     """When the origin's analyst confirmed the report (its routing header)."""
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    """When the exchange stored it. Not indexed: nothing reads cases by it (the pages use confirmed_at)."""
     received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     """When the destination stored it (its signed receipt): the moment the case stopped being provisional."""
     rejected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
