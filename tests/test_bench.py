@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import received, throughput
+from bench import received, soak, throughput
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,15 @@ def test_sqlites_own_work_is_counted_for_every_statement_fetch_and_commit(tmp_pa
     assert cursor.execute("SELECT sum(n) FROM rows").fetchone() == (sum(range(20_000)),)
     assert 0 < after_writes < after_commit <= connection.spent_ns
     connection.close()
+
+
+def test_a_soak_whose_backlog_never_drains_is_not_stable() -> None:
+    """Two quiet windows before the second outage look alike, but the network never caught up after it."""
+    drained = soak.Kill(at=90, member_id="hotline-de", surfaces=(), label="de", restarted_at=100, drained_at=140)
+    stuck = soak.Kill(at=240, member_id="hotline-nl", surfaces=("worker",), label="nl worker", restarted_at=250)
+    medians, p99s = [221.0, 232.0, 240.0], [424.0, 446.0, 458.0]
+    assert soak.latency_stable(medians, p99s, [drained])
+    assert not soak.latency_stable(medians, p99s, [drained, stuck])
+    assert not soak.latency_stable([221.0, 500.0], p99s, [drained])  # Medians more than 2x apart.
+    assert not soak.latency_stable(medians, [424.0, 1342.0], [drained])  # A p99 more than 3x another.
+    assert not soak.latency_stable([], [], [drained])
