@@ -77,7 +77,7 @@ from certs.devnet import EXCHANGE_ID, DevMember  # noqa: E402
 from demo.network import Layout, Network, OperatorClient, free_port, lay_out, register_members  # noqa: E402
 from federation.canonical import url_fingerprint  # noqa: E402
 from federation.errors import ProtocolError  # noqa: E402
-from federation.signing import Signer, flattened_to_compact, verify_jws  # noqa: E402
+from federation.signing import Signer, flattened_to_compact, new_message_id, verify_jws  # noqa: E402
 from federation.transport import CONTENT_TYPE  # noqa: E402
 from federation.trust import TrustStore  # noqa: E402
 
@@ -855,8 +855,8 @@ def single_report_budget(root: Path, settings: dict[str, Any], args: argparse.Na
     receipt = docs.signer.claims(
         ORIGIN.member_id,
         now=now,
-        transaction=docs.signer.claims("x", now=now)["jti"],
-        results=[{"id": docs.signer.claims("x", now=now)["jti"], "outcome": "accepted"}],
+        transaction=new_message_id(),
+        results=[{"id": new_message_id(), "outcome": "accepted"}],
     )
     sign_receipt_us = per_call_us(lambda: docs.signer.sign_flattened(TRANSACTION_RECEIPT, receipt), args.floor_calls)
     return Budget(
