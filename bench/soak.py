@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import statistics
 import sys
@@ -142,7 +143,7 @@ def maximum_rate(layout: Any, network: Network, docs: Documents, first: int) -> 
     rate = burst(layout, network, docs, first)
     if first / rate >= BURST_SECONDS:
         return rate, first
-    count = int(-(-rate * BURST_SECONDS // 1000) * 1000)  # Whole thousands, rounded up.
+    count = math.ceil(rate * BURST_SECONDS / 1000) * 1000  # Whole thousands, rounded up.
     say(f"  {first:,} reports took {first / rate:.0f} s ({rate:.0f}/s): measuring again with {count:,}…")
     return burst(layout, network, docs, count), count
 
